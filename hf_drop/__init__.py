@@ -1,0 +1,22 @@
+"""hf-drop: Distributionally Robust Data Pruning (DRoP, ICLR 2025) for Hugging Face datasets."""
+
+from .filter import DRoPFilter
+from .quotas import (
+    QuotaWarning,
+    drop_quotas,
+    proportional_quotas,
+    quotas_from_selection,
+    uniform_quotas,
+)
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "DRoPFilter",
+    "QuotaWarning",
+    "__version__",
+    "drop_quotas",
+    "proportional_quotas",
+    "quotas_from_selection",
+    "uniform_quotas",
+]

@@ -1,0 +1,337 @@
+"""DRoPFilter: the object users put on a ``datasets.Dataset``.
+
+Configure it like a scikit-learn estimator, ``fit`` it on a dataset (only the label and score
+columns are read; no image is decoded), then ``apply`` it, or hand it to ``Dataset.filter``::
+
+    drop = DRoPFilter(0.5, class_errors=errors).fit(train)
+    subset = drop.apply(train)                        # Dataset.select: fast, no copy
+    same = train.filter(drop, with_indices=True, batched=True, input_columns="label")
+    drop.report()                                     # what was kept, per class
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import datasets
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+from . import quotas as Q
+from . import select as S
+from .columns import Labels, read_labels, read_scores
+
+__all__ = ["DRoPFilter"]
+
+QuotaRule = Literal["drop", "proportional", "uniform", "strategy"]
+Keep = Literal["hard", "easy", "ccs", "k_center"]
+ClassErrors = ArrayLike | Mapping[str | int, float]
+
+
+class DRoPFilter:
+    """Keep a ``density`` fraction of a labelled dataset, class by class.
+
+    How many samples each class keeps is set by ``quota``:
+
+    * ``"drop"`` (default): DRoP, Algorithm 1 of Vysogorets et al. (ICLR 2025): the kept fraction
+      of a class is proportional to its ``class_errors`` (see :func:`hf_drop.quotas.drop_quotas`);
+    * ``"proportional"``: the same fraction of every class;
+    * ``"uniform"``: the same number of every class;
+    * ``"strategy"``: the class counts that keeping the globally hardest (``keep="hard"``) or
+      easiest (``keep="easy"``) ``strategy_scores`` would give ("Random+StrategyQ" with
+      ``within="random"``; the score's own global selection with ``within`` the same score).
+
+    Which samples inside a class, by ``within``:
+
+    * ``"random"`` (default): uniformly at random ("Random+DRoP");
+    * a score column name or array: the hardest (``keep="hard"``, highest score) or easiest
+      (``keep="easy"``) of each class ("Strategy+DRoP"), or CCS strata (``keep="ccs"``);
+    * an embedding column name or 2-D array with ``keep="k_center"``: k-center greedy coverage.
+
+    Args:
+        density: fraction of the dataset to keep, in ``[0, 1]``.
+        class_errors: per-class error ``1 - recall`` of a probe model on held-out data: an array
+            indexed by class id, or a mapping from class name or id. Required by ``quota="drop"``.
+        label_column: the label column: ``ClassLabel``, integer or string.
+        within: ``"random"``, or the score (or embedding) column name or array.
+        keep: ``"hard"``, ``"easy"``, ``"ccs"`` or ``"k_center"`` (with a score ``within``).
+        quota: the class-count rule: ``"drop"``, ``"proportional"``, ``"uniform"``,
+            ``"strategy"``.
+        mode: ``"paper"`` (kept fraction proportional to error) or ``"count"`` (kept count
+            proportional to error, as the authors' released code); ``quota="drop"`` only.
+        min_per_class: every class keeps at least this many samples (all of it if smaller).
+        missing_error: error used for a class with samples but no error (absent from
+            ``class_errors``, or NaN: a class missing from the validation split). ``None``
+            raises a ``ValueError`` naming such classes.
+        strategy_scores: score column name or array for ``quota="strategy"``; defaults to
+            ``within`` when that is a score.
+        ccs_beta: CCS: fraction of the hardest samples dropped before stratifying.
+        ccs_strata: CCS: number of equal-width score strata.
+        seed: seed of every random choice; the same seed gives the same subset.
+
+    Attributes set by :meth:`fit`: ``classes_`` (names), ``class_sizes_``, ``class_errors_``
+    (the errors used, NaN where none), ``quotas_`` (kept per class), ``indices_`` (sorted kept
+    rows), ``n_samples_``, ``label_hash_`` and ``source_fingerprint_``.
+    """
+
+    def __init__(
+        self,
+        density: float,
+        *,
+        class_errors: ClassErrors | None = None,
+        label_column: str = "label",
+        within: str | ArrayLike = "random",
+        keep: Keep = "hard",
+        quota: QuotaRule = "drop",
+        mode: Q.QuotaMode = "paper",
+        min_per_class: int = 0,
+        missing_error: float | None = None,
+        strategy_scores: str | ArrayLike | None = None,
+        ccs_beta: float = 0.1,
+        ccs_strata: int = 50,
+        seed: int = 0,
+    ) -> None:
+        self.density = density
+        self.class_errors = class_errors
+        self.label_column = label_column
+        self.within = within
+        self.keep = keep
+        self.quota = quota
+        self.mode = mode
+        self.min_per_class = min_per_class
+        self.missing_error = missing_error
+        self.strategy_scores = strategy_scores
+        self.ccs_beta = ccs_beta
+        self.ccs_strata = ccs_strata
+        self.seed = seed
+
+    # --- scikit-learn-style API ---------------------------------------------------------------
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments, as given."""
+        return {name: getattr(self, name) for name in _PARAMS}
+
+    def fit(self, dataset: datasets.Dataset) -> DRoPFilter:
+        """Choose the kept rows of ``dataset``: sets ``quotas_`` and ``indices_``; returns self."""
+        self._check_params()
+        labels = read_labels(dataset, self.label_column)
+        num_classes = len(labels.names)
+        sizes = np.bincount(labels.ids, minlength=num_classes)
+        errors = self._resolve_errors(labels, sizes)
+        within = None if _is_random(self.within) else read_scores(
+            dataset, self.within, ndim=2 if self.keep == "k_center" else 1, name="within"
+        )
+
+        quotas = self._quotas(dataset, labels, sizes, errors, within)
+        self.indices_ = self._select(labels.ids, quotas, within)
+        self.quotas_ = quotas
+        self.classes_ = labels.names
+        self.class_sizes_ = sizes
+        self.class_errors_ = np.full(num_classes, np.nan) if errors is None else errors
+        self.n_samples_ = len(dataset)
+        self.label_hash_ = labels.hash
+        self.source_fingerprint_ = dataset._fingerprint
+        return self
+
+    def apply(self, dataset: datasets.Dataset) -> datasets.Dataset:
+        """The kept rows of ``dataset`` (the one ``fit`` saw), via ``Dataset.select``."""
+        self._check_fitted()
+        labels = read_labels(dataset, self.label_column)
+        if len(dataset) != self.n_samples_ or labels.hash != self.label_hash_:
+            raise ValueError(
+                f"this DRoPFilter was fitted on a dataset of {self.n_samples_} rows with label "
+                f"hash {self.label_hash_}; this one has {len(dataset)} rows and label hash "
+                f"{labels.hash}: fit it on this dataset"
+            )
+        return dataset.select(self.indices_)
+
+    def __call__(self, batch: Any, indices: list[int] | NDArray[np.integer]) -> NDArray[np.bool_]:
+        """Keep/drop mask of a batch, for ``dataset.filter(self, with_indices=True, batched=True)``.
+
+        Pass ``input_columns=label_column`` to ``filter`` so that it decodes no images.
+        """
+        self._check_fitted()
+        rows = np.asarray(indices, dtype=np.int64)
+        if rows.size and (rows.min() < 0 or rows.max() >= self.n_samples_):
+            raise ValueError(
+                f"row indices {rows.min()}..{rows.max()} are out of range for the "
+                f"{self.n_samples_}-row dataset this DRoPFilter was fitted on"
+            )
+        position = np.searchsorted(self.indices_, rows)
+        found = position < len(self.indices_)
+        found[found] = self.indices_[position[found]] == rows[found]
+        return found
+
+    def report(self) -> pd.DataFrame:
+        """Per class: name, original size, kept, kept fraction and the error used."""
+        self._check_fitted()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fraction = np.where(self.class_sizes_ > 0, self.quotas_ / self.class_sizes_, np.nan)
+        return pd.DataFrame(
+            {
+                "name": self.classes_,
+                "size": self.class_sizes_,
+                "kept": self.quotas_,
+                "kept_fraction": fraction,
+                "error": self.class_errors_,
+            },
+            index=pd.RangeIndex(len(self.classes_), name="class"),
+        )
+
+    def __repr__(self) -> str:
+        defaults = DRoPFilter(0.0)
+        changed = [
+            f"{name}={_short(value)}"
+            for name, value in self.get_params().items()
+            if name == "density" or not _same(value, getattr(defaults, name))
+        ]
+        return f"DRoPFilter({', '.join(changed)})"
+
+    # --- the steps of fit ---------------------------------------------------------------------
+
+    def _check_params(self) -> None:
+        Q.budget(0, self.density)  # validates density
+        _one_of("quota", self.quota, ("drop", "proportional", "uniform", "strategy"))
+        _one_of("keep", self.keep, ("hard", "easy", "ccs", "k_center"))
+        _one_of("mode", self.mode, ("paper", "count"))
+        if self.quota == "drop" and self.class_errors is None:
+            raise ValueError(
+                "quota='drop' needs class_errors (per-class error of a probe model on held-out "
+                "data); pass quota='proportional' or 'uniform' for rules that need none"
+            )
+        if self.quota == "strategy" and self.strategy_scores is None and _is_random(self.within):
+            raise ValueError("quota='strategy' needs strategy_scores (a score column or array)")
+        if self.quota == "strategy" and self.min_per_class:
+            raise ValueError(
+                "min_per_class does not apply to quota='strategy': its counts are those of the "
+                "global selection"
+            )
+        if self.keep == "k_center" and _is_random(self.within):
+            raise ValueError("keep='k_center' needs within= an embedding column or 2-D array")
+        if self.missing_error is not None and not 0 <= self.missing_error <= 1:
+            raise ValueError(f"missing_error must lie in [0, 1], got {self.missing_error!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int | np.integer):
+            raise ValueError(f"seed must be an int, got {self.seed!r}")
+
+    def _resolve_errors(self, labels: Labels, sizes: NDArray) -> NDArray[np.float64] | None:
+        """Errors as an array by class id; a missing one is ``missing_error`` or an error."""
+        if self.class_errors is None:
+            return None
+        names = labels.names
+        if isinstance(self.class_errors, Mapping):
+            by_id = {name: k for k, name in enumerate(names)}
+            errors = np.full(len(names), np.nan)
+            for key, value in self.class_errors.items():
+                k = by_id.get(key, key) if isinstance(key, str) else key
+                if not isinstance(k, int | np.integer) or not 0 <= k < len(names):
+                    raise ValueError(
+                        f"class_errors names class {key!r}, which is not a class of label column "
+                        f"{labels.column!r} (classes: {names[:20]})"
+                    )
+                errors[k] = value
+        else:
+            errors = np.asarray(self.class_errors, dtype=float)
+            if errors.ndim != 1 or len(errors) != len(names):
+                raise ValueError(
+                    f"class_errors has shape {errors.shape} but label column {labels.column!r} "
+                    f"has {len(names)} classes: one error per class id is expected"
+                )
+            errors = errors.copy()
+        missing = np.isnan(errors)
+        errors[missing & (sizes == 0)] = 0.0  # an empty class keeps nothing whatever its error
+        missing &= sizes > 0
+        if np.any(missing):
+            if self.missing_error is None:
+                raise ValueError(
+                    f"class_errors has no error for classes "
+                    f"{[names[k] for k in np.flatnonzero(missing)]} (absent from the validation "
+                    "split?); pass missing_error= to give them one"
+                )
+            errors[missing] = self.missing_error
+        return errors
+
+    def _quotas(
+        self,
+        dataset: datasets.Dataset,
+        labels: Labels,
+        sizes: NDArray,
+        errors: NDArray | None,
+        within: NDArray | None,
+    ) -> NDArray[np.int64]:
+        if self.quota == "drop":
+            return Q.drop_quotas(
+                sizes,
+                errors,
+                self.density,
+                mode=self.mode,
+                min_per_class=self.min_per_class,
+                class_names=labels.names,
+            )
+        if self.quota == "proportional":
+            return Q.proportional_quotas(sizes, self.density, min_per_class=self.min_per_class)
+        if self.quota == "uniform":
+            return Q.uniform_quotas(sizes, self.density, min_per_class=self.min_per_class)
+        scores = within if self.strategy_scores is None else read_scores(
+            dataset, self.strategy_scores, name="strategy_scores"
+        )
+        if scores.ndim != 1:
+            raise ValueError("quota='strategy' needs one score per row, not embeddings")
+        chosen = S.global_top(scores, Q.budget(len(scores), self.density), keep=self._direction)
+        return Q.quotas_from_selection(labels.ids, chosen, len(sizes))
+
+    def _select(
+        self, labels: NDArray[np.int64], quotas: NDArray[np.int64], within: NDArray | None
+    ) -> NDArray[np.int64]:
+        if within is None:
+            return S.random_within_class(labels, quotas, seed=self.seed)
+        if self.keep == "ccs":
+            return S.ccs(
+                within, quotas, labels, beta=self.ccs_beta, num_strata=self.ccs_strata,
+                seed=self.seed,
+            )
+        if self.keep == "k_center":
+            return S.k_center(within, quotas, labels, seed=self.seed)
+        return S.top_within_class(labels, quotas, within, keep=self.keep)
+
+    @property
+    def _direction(self) -> S.Keep:
+        return "easy" if self.keep == "easy" else "hard"
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "indices_"):
+            raise RuntimeError("this DRoPFilter is not fitted yet: call fit(dataset) first")
+
+
+_PARAMS = (
+    "density", "class_errors", "label_column", "within", "keep", "quota", "mode",
+    "min_per_class", "missing_error", "strategy_scores", "ccs_beta", "ccs_strata", "seed",
+)
+
+
+def _is_random(within: object) -> bool:
+    return isinstance(within, str) and within == "random"
+
+
+def _one_of(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return False
+    try:
+        return bool(a == b) or (isinstance(a, float) and math.isnan(a) and math.isnan(b))
+    except (TypeError, ValueError):
+        return False
+
+
+def _short(value: object) -> str:
+    if isinstance(value, np.ndarray):
+        return f"array(shape={value.shape})"
+    if isinstance(value, Mapping) and len(value) > 4:
+        return f"{{... {len(value)} classes}}"
+    return repr(value)

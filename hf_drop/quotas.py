@@ -1,0 +1,295 @@
+"""How many samples each class keeps: DRoP's Algorithm 1 and the baselines' count rules.
+
+Pure numpy. Every rule here has the same shape: a continuous solution ``t_k = clip(c * w_k,
+lo_k, N_k)`` with one constant ``c`` chosen so that ``sum_k t_k`` equals the budget
+``round(density * N)`` (water-filling), followed by largest-remainder rounding to integers. The
+rules differ only in the weights ``w_k``:
+
+============  ===============  ==================================================
+rule          weight ``w_k``   meaning
+============  ===============  ==================================================
+paper (DRoP)  ``N_k * e_k``    kept *fraction* proportional to error (Algorithm 1)
+count         ``e_k``          kept *count* proportional to error (authors' code)
+proportional  ``N_k``          the same density in every class
+uniform       ``1``            equal counts, water-filled over small classes
+============  ===============  ==================================================
+
+Reference: Vysogorets, Ahuja, Kempe. "DRoP: Distributionally Robust Data Pruning", ICLR 2025,
+Algorithm 1.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = [
+    "QuotaWarning",
+    "budget",
+    "drop_quotas",
+    "proportional_quotas",
+    "quotas_from_selection",
+    "uniform_quotas",
+]
+
+QuotaMode = Literal["paper", "count"]
+
+
+class QuotaWarning(UserWarning):
+    """A quota rule had to fall back or will drop a whole class."""
+
+
+def budget(n_samples: int, density: float) -> int:
+    """Number of samples kept overall: ``density * n_samples`` rounded half up."""
+    density = _check_density(density)
+    # floor(x + 0.5) rather than Python's round(): banker's rounding would make 2.5 -> 2 but
+    # 3.5 -> 4, a surprise nobody asked for.
+    return int(np.floor(density * n_samples + 0.5))
+
+
+def drop_quotas(
+    class_sizes: ArrayLike,
+    class_errors: ArrayLike,
+    density: float,
+    *,
+    mode: QuotaMode = "paper",
+    min_per_class: int = 0,
+    class_names: Sequence[str] | None = None,
+) -> NDArray[np.int64]:
+    """Per-class sample counts of DRoP (Algorithm 1 of the paper) for a target ``density``.
+
+    ``mode="paper"`` keeps a fraction ``d_k = min(1, c * e_k)`` of class ``k``, with the one
+    constant ``c`` for which ``sum_k N_k d_k = density * N``: a class that would need more than all
+    of its samples keeps all of them and its excess is shared among the others, again in
+    proportion to their error. ``mode="count"`` makes the kept *count* proportional to the error
+    instead (what the authors' released code does; it differs from the paper on imbalanced data).
+
+    The counts are integers that sum to exactly :func:`budget` ``(N, density)``, never exceed
+    ``N_k``, and lie within one sample of the continuous solution (largest-remainder rounding,
+    ties to the lower class id).
+
+    Defined edge cases:
+
+    * all errors zero (no signal): class-proportional quotas, with a :class:`QuotaWarning`;
+    * a class with zero error keeps none of its samples, as in the paper, with a
+      :class:`QuotaWarning` naming it; ``min_per_class`` guarantees every class
+      ``min(min_per_class, N_k)`` samples (a ``ValueError`` if the budget cannot afford that);
+    * when the classes with positive error are all kept whole and budget remains, the remainder
+      goes to the zero-error classes in proportion to their size;
+    * ``density`` 0 keeps nothing, ``density`` 1 keeps everything; an empty class keeps nothing.
+
+    Args:
+        class_sizes: ``N_k``, the number of samples of each class.
+        class_errors: ``e_k = 1 - recall_k`` on a held-out split, each in ``[0, 1]``.
+        density: fraction of the whole dataset to keep, in ``[0, 1]``.
+        mode: ``"paper"`` (fraction proportional to error) or ``"count"``.
+        min_per_class: smallest number of samples any class keeps (all of it if smaller).
+        class_names: names used in warnings; class ids otherwise.
+    """
+    sizes = _check_sizes(class_sizes)
+    errors = _check_errors(class_errors, len(sizes))
+    if mode not in ("paper", "count"):
+        raise ValueError(f"mode must be 'paper' or 'count', got {mode!r}")
+    total = budget(int(sizes.sum()), density)
+    lower = _lower_bounds(sizes, min_per_class, total)
+    names = _names(class_names, len(sizes))
+
+    weights = errors * sizes if mode == "paper" else errors.copy()
+    weights[sizes == 0] = 0.0
+    if not np.any(weights > 0):
+        if total > lower.sum():
+            warnings.warn(
+                "every class error is zero, so the errors carry no signal about which classes "
+                "are hard: falling back to class-proportional quotas",
+                QuotaWarning,
+                stacklevel=2,
+            )
+        return _round_to_budget(_water_fill(total, sizes.astype(float), lower, sizes), lower, sizes)
+
+    targets = _water_fill(total, weights, lower, sizes)
+    spill = total - targets.sum()
+    if spill > 1e-9 * max(total, 1):
+        # Every class with positive error is already kept whole: what is left of the budget can
+        # only go to the zero-error classes; share it in proportion to their size.
+        idle = weights == 0
+        targets[idle] = _water_fill(
+            total - targets[~idle].sum(), sizes[idle].astype(float), lower[idle], sizes[idle]
+        )
+    counts = _round_to_budget(targets, lower, sizes)
+
+    dropped = np.flatnonzero((counts == 0) & (sizes > 0) & (errors == 0))
+    if total > 0 and dropped.size:
+        warnings.warn(
+            f"classes {[names[k] for k in dropped]} have zero error, so DRoP keeps none of their "
+            f"samples; pass min_per_class to keep some of each",
+            QuotaWarning,
+            stacklevel=2,
+        )
+    return counts
+
+
+def proportional_quotas(
+    class_sizes: ArrayLike, density: float, *, min_per_class: int = 0
+) -> NDArray[np.int64]:
+    """Keep the same fraction ``density`` of every class, with an exact total."""
+    sizes = _check_sizes(class_sizes)
+    total = budget(int(sizes.sum()), density)
+    lower = _lower_bounds(sizes, min_per_class, total)
+    return _round_to_budget(_water_fill(total, sizes.astype(float), lower, sizes), lower, sizes)
+
+
+def uniform_quotas(
+    class_sizes: ArrayLike, density: float, *, min_per_class: int = 0
+) -> NDArray[np.int64]:
+    """Keep the same number of samples of every class; a class too small for it is kept whole
+    and its share goes to the others (water-filling)."""
+    sizes = _check_sizes(class_sizes)
+    total = budget(int(sizes.sum()), density)
+    return uniform_counts(sizes, total, min_per_class=min_per_class)
+
+
+def uniform_counts(
+    group_sizes: ArrayLike, total: int, *, min_per_class: int = 0
+) -> NDArray[np.int64]:
+    """Share an integer ``total`` equally among groups, water-filled over the small ones."""
+    sizes = _check_sizes(group_sizes, name="group_sizes")
+    if not 0 <= total <= sizes.sum():
+        raise ValueError(f"total must lie in [0, {int(sizes.sum())}], got {total}")
+    weights = (sizes > 0).astype(float)
+    lower = _lower_bounds(sizes, min_per_class, total)
+    return _round_to_budget(_water_fill(total, weights, lower, sizes), lower, sizes)
+
+
+def quotas_from_selection(
+    labels: ArrayLike, indices: ArrayLike, num_classes: int
+) -> NDArray[np.int64]:
+    """Per-class counts of an existing selection (for "Random+StrategyQ" baselines)."""
+    labels = np.asarray(labels)
+    indices = np.asarray(indices, dtype=np.int64)
+    if indices.size and (indices.min() < 0 or indices.max() >= len(labels)):
+        raise ValueError(f"indices must lie in [0, {len(labels)}), got {indices.min()}..{indices.max()}")
+    return np.bincount(labels[indices], minlength=num_classes).astype(np.int64)
+
+
+# --- the shared machinery ---------------------------------------------------------------------
+
+
+def _water_fill(
+    total: float, weights: NDArray, lower: NDArray, upper: NDArray
+) -> NDArray[np.float64]:
+    """Continuous ``t_k = clip(c * w_k, lo_k, up_k)`` (``t_k = lo_k`` where ``w_k = 0``) with
+    ``sum t_k = total``, or every positive-weight class at ``up_k`` if ``total`` is out of reach.
+
+    ``S(c) = sum_k t_k(c)`` is piecewise linear and non-decreasing in ``c``, with breakpoints where
+    a class leaves its lower bound (``lo_k / w_k``) or reaches its upper bound (``up_k / w_k``).
+    Sweeping the sorted breakpoints gives ``c`` exactly in O(K log K): no iteration to converge.
+    """
+    lower = lower.astype(float)
+    upper = upper.astype(float)
+    active = weights > 0
+    w = weights[active]
+    if w.size == 0 or total >= np.where(active, upper, lower).sum():
+        return np.where(active, upper, lower)
+
+    # Each class contributes slope w_k between its two breakpoints.
+    points = np.concatenate([lower[active] / w, upper[active] / w])
+    slope_change = np.concatenate([w, -w])
+    order = np.argsort(points, kind="stable")
+    points, slope_change = points[order], slope_change[order]
+    slope_after = np.cumsum(slope_change)  # slope of S just right of each breakpoint
+    # S at each breakpoint: S(0) plus the area under the slope up to it.
+    s0 = lower.sum()
+    gaps = np.diff(points, prepend=0.0)
+    slope_before = np.concatenate([[0.0], slope_after[:-1]])
+    s_at = s0 + np.cumsum(slope_before * gaps)
+    j = int(np.searchsorted(s_at, total, side="right")) - 1  # last breakpoint with S <= total
+    if j < 0 or slope_after[j] <= 0:
+        c = points[max(j, 0)]
+    else:
+        c = points[j] + (total - s_at[j]) / slope_after[j]
+    return np.where(active, np.clip(c * weights, lower, upper), lower)
+
+
+def _round_to_budget(targets: NDArray, lower: NDArray, upper: NDArray) -> NDArray[np.int64]:
+    """Largest-remainder rounding of ``targets`` to integers in ``[lower, upper]`` summing to
+    ``round(sum(targets))``; ties go to the lower class id."""
+    total = int(np.floor(targets.sum() + 0.5))
+    # The tolerance absorbs float error in the water-fill (a 4.9999999999 that is really 5).
+    counts = np.clip(np.floor(targets + 1e-9), lower, upper).astype(np.int64)
+    remainder = targets - counts
+    missing = total - int(counts.sum())
+    if missing > 0:
+        eligible = np.flatnonzero(counts < upper)
+        ranked = eligible[np.lexsort((eligible, -remainder[eligible]))]
+        counts[ranked[:missing]] += 1
+    elif missing < 0:
+        eligible = np.flatnonzero(counts > lower)
+        ranked = eligible[np.lexsort((-eligible, remainder[eligible]))]
+        counts[ranked[:-missing]] -= 1
+    return counts
+
+
+def _lower_bounds(sizes: NDArray, min_per_class: int, total: int) -> NDArray[np.int64]:
+    if isinstance(min_per_class, bool) or not isinstance(min_per_class, int | np.integer):
+        raise ValueError(f"min_per_class must be a non-negative int, got {min_per_class!r}")
+    if min_per_class < 0:
+        raise ValueError(f"min_per_class must be a non-negative int, got {min_per_class}")
+    lower = np.minimum(sizes, min_per_class)
+    if lower.sum() > total:
+        raise ValueError(
+            f"min_per_class={min_per_class} needs {int(lower.sum())} samples but the density "
+            f"allows only {total} in all: lower min_per_class or raise the density"
+        )
+    return lower
+
+
+def _check_density(density: float) -> float:
+    try:
+        value = float(density)
+    except (TypeError, ValueError):
+        raise ValueError(f"density must be a number in [0, 1], got {density!r}") from None
+    if not 0.0 <= value <= 1.0:  # also rejects NaN
+        raise ValueError(f"density must be a number in [0, 1], got {density!r}")
+    return value
+
+
+def _check_sizes(class_sizes: ArrayLike, name: str = "class_sizes") -> NDArray[np.int64]:
+    sizes = np.asarray(class_sizes)
+    if sizes.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {sizes.shape}")
+    if sizes.size and not np.issubdtype(sizes.dtype, np.integer):
+        if not np.issubdtype(sizes.dtype, np.floating) or not np.all(sizes == np.round(sizes)):
+            raise ValueError(f"{name} must hold whole numbers, got {sizes!r}")
+    if np.any(sizes < 0):
+        raise ValueError(f"{name} must be non-negative, got {sizes[sizes < 0][:5]}")
+    return sizes.astype(np.int64)
+
+
+def _check_errors(class_errors: ArrayLike, num_classes: int) -> NDArray[np.float64]:
+    errors = np.asarray(class_errors, dtype=float)
+    if errors.ndim != 1:
+        raise ValueError(f"class_errors must be one-dimensional, got shape {errors.shape}")
+    if len(errors) != num_classes:
+        raise ValueError(
+            f"class_errors has {len(errors)} entries but class_sizes has {num_classes}: "
+            "one error per class is expected"
+        )
+    bad = ~((errors >= 0) & (errors <= 1))  # NaN fails both comparisons
+    if np.any(bad):
+        raise ValueError(
+            f"class_errors must lie in [0, 1] (1 - recall); classes {np.flatnonzero(bad)[:10]} "
+            f"have {errors[bad][:10]}"
+        )
+    return errors
+
+
+def _names(class_names: Sequence[str] | None, num_classes: int) -> list[str]:
+    if class_names is None:
+        return [str(k) for k in range(num_classes)]
+    if len(class_names) != num_classes:
+        raise ValueError(f"class_names has {len(class_names)} entries, expected {num_classes}")
+    return list(class_names)
