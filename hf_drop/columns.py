@@ -60,8 +60,7 @@ def read_labels(dataset: datasets.Dataset, column: str) -> Labels:
         ids = ids.astype(np.int64)
     else:
         raise ValueError(
-            f"label column {column!r} must be a ClassLabel, integer or string column, "
-            f"got {feature}"
+            f"label column {column!r} must be a ClassLabel, integer or string column, got {feature}"
         )
 
     bad = (ids < 0) | (ids >= len(names))
@@ -86,8 +85,11 @@ def read_scores(
         if values.null_count:
             raise ValueError(f"{name} column {scores!r} has {values.null_count} missing values")
         if ndim == 2:
-            if not (pa.types.is_list(values.type) or pa.types.is_large_list(values.type)
-                    or pa.types.is_fixed_size_list(values.type)):
+            if not (
+                pa.types.is_list(values.type)
+                or pa.types.is_large_list(values.type)
+                or pa.types.is_fixed_size_list(values.type)
+            ):
                 raise ValueError(f"{name} column {scores!r} must hold one vector per row")
             lengths = pc.list_value_length(values).to_numpy()
             if lengths.size and np.any(lengths != lengths[0]):
@@ -105,7 +107,9 @@ def read_scores(
     if array.ndim != ndim:
         raise ValueError(f"{label} must have {ndim} dimension(s), got shape {array.shape}")
     if len(array) != len(dataset):
-        raise ValueError(f"{label} has {len(array)} entries but the dataset has {len(dataset)} rows")
+        raise ValueError(
+            f"{label} has {len(array)} entries but the dataset has {len(dataset)} rows"
+        )
     array = array.astype(np.float32 if ndim == 2 else np.float64, copy=False)
     bad = np.flatnonzero(~np.isfinite(array).reshape(len(array), -1).all(axis=1))
     if bad.size:

@@ -121,8 +121,12 @@ class DRoPFilter:
         num_classes = len(labels.names)
         sizes = np.bincount(labels.ids, minlength=num_classes)
         errors = self._resolve_errors(labels, sizes)
-        within = None if _is_random(self.within) else read_scores(
-            dataset, self.within, ndim=2 if self.keep == "k_center" else 1, name="within"
+        within = (
+            None
+            if _is_random(self.within)
+            else read_scores(
+                dataset, self.within, ndim=2 if self.keep == "k_center" else 1, name="within"
+            )
         )
 
         quotas = self._quotas(dataset, labels, sizes, errors, within)
@@ -274,8 +278,10 @@ class DRoPFilter:
             return Q.proportional_quotas(sizes, self.density, min_per_class=self.min_per_class)
         if self.quota == "uniform":
             return Q.uniform_quotas(sizes, self.density, min_per_class=self.min_per_class)
-        scores = within if self.strategy_scores is None else read_scores(
-            dataset, self.strategy_scores, name="strategy_scores"
+        scores = (
+            within
+            if self.strategy_scores is None
+            else read_scores(dataset, self.strategy_scores, name="strategy_scores")
         )
         if scores.ndim != 1:
             raise ValueError("quota='strategy' needs one score per row, not embeddings")
@@ -289,7 +295,11 @@ class DRoPFilter:
             return S.random_within_class(labels, quotas, seed=self.seed)
         if self.keep == "ccs":
             return S.ccs(
-                within, quotas, labels, beta=self.ccs_beta, num_strata=self.ccs_strata,
+                within,
+                quotas,
+                labels,
+                beta=self.ccs_beta,
+                num_strata=self.ccs_strata,
                 seed=self.seed,
             )
         if self.keep == "k_center":
@@ -306,8 +316,19 @@ class DRoPFilter:
 
 
 _PARAMS = (
-    "density", "class_errors", "label_column", "within", "keep", "quota", "mode",
-    "min_per_class", "missing_error", "strategy_scores", "ccs_beta", "ccs_strata", "seed",
+    "density",
+    "class_errors",
+    "label_column",
+    "within",
+    "keep",
+    "quota",
+    "mode",
+    "min_per_class",
+    "missing_error",
+    "strategy_scores",
+    "ccs_beta",
+    "ccs_strata",
+    "seed",
 )
 
 

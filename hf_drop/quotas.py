@@ -171,7 +171,9 @@ def quotas_from_selection(
     labels = np.asarray(labels)
     indices = np.asarray(indices, dtype=np.int64)
     if indices.size and (indices.min() < 0 or indices.max() >= len(labels)):
-        raise ValueError(f"indices must lie in [0, {len(labels)}), got {indices.min()}..{indices.max()}")
+        raise ValueError(
+            f"indices must lie in [0, {len(labels)}), got {indices.min()}..{indices.max()}"
+        )
     return np.bincount(labels[indices], minlength=num_classes).astype(np.int64)
 
 

@@ -105,12 +105,16 @@ def ccs(
         kept = members[np.argsort(-scores[members], kind="stable")[n_drop:]]
         low, high = scores[kept].min(), scores[kept].max()
         width = (high - low) / num_strata
-        within = np.zeros(len(kept), dtype=np.int64) if width == 0 else np.minimum(
-            ((scores[kept] - low) / width).astype(np.int64), num_strata - 1
+        within = (
+            np.zeros(len(kept), dtype=np.int64)
+            if width == 0
+            else np.minimum(((scores[kept] - low) / width).astype(np.int64), num_strata - 1)
         )
         stratum[kept] = k * num_strata + within
         sizes = np.bincount(within, minlength=num_strata)
-        stratum_counts[k * num_strata : (k + 1) * num_strata] = uniform_counts(sizes, int(counts[k]))
+        stratum_counts[k * num_strata : (k + 1) * num_strata] = uniform_counts(
+            sizes, int(counts[k])
+        )
 
     candidates = np.flatnonzero(stratum >= 0)
     chosen = _first_per_class(rng.permutation(len(candidates)), stratum[candidates], stratum_counts)
@@ -223,9 +227,13 @@ def _check_labels_counts(
     labels = np.asarray(labels)
     counts = np.asarray(counts)
     if labels.ndim != 1 or (labels.size and not np.issubdtype(labels.dtype, np.integer)):
-        raise ValueError(f"labels must be a 1-D array of class ids, got {labels.dtype} {labels.shape}")
+        raise ValueError(
+            f"labels must be a 1-D array of class ids, got {labels.dtype} {labels.shape}"
+        )
     if counts.ndim != 1 or (counts.size and not np.issubdtype(counts.dtype, np.integer)):
-        raise ValueError(f"counts must be a 1-D array of integers, got {counts.dtype} {counts.shape}")
+        raise ValueError(
+            f"counts must be a 1-D array of integers, got {counts.dtype} {counts.shape}"
+        )
     if labels.size and (labels.min() < 0 or labels.max() >= len(counts)):
         raise ValueError(
             f"labels must lie in [0, {len(counts)}) (one count per class), "

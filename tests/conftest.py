@@ -1,0 +1,44 @@
+"""Small synthetic image datasets for the tests."""
+
+import io
+
+import datasets
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+CLASS_NAMES = ["tshirt", "trouser", "pullover", "dress"]
+
+
+def png_bytes(value: int) -> bytes:
+    buffer = io.BytesIO()
+    PILImage.fromarray(np.full((4, 4), value, dtype=np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def image_dataset(labels, images=None, extra=None) -> datasets.Dataset:
+    """Rows of (image, label[, extra columns]); images default to distinct 4x4 grey PNGs."""
+    labels = list(labels)
+    if images is None:
+        images = [{"bytes": png_bytes(i % 256), "path": f"img_{i}.png"} for i in range(len(labels))]
+    columns = {"image": images, "label": labels, **(extra or {})}
+    features = {"image": datasets.Image(), "label": datasets.ClassLabel(names=CLASS_NAMES)}
+    features.update({name: datasets.Value("float64") for name in extra or {}})
+    return datasets.Dataset.from_dict(columns, features=datasets.Features(features))
+
+
+@pytest.fixture
+def dataset() -> datasets.Dataset:
+    """200 PNG images in 4 classes of 80, 60, 40, 20, with an 'el2n' score column."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), [80, 60, 40, 20])
+    rng.shuffle(labels)
+    return image_dataset(labels, extra={"el2n": rng.random(len(labels)).round(6)})
+
+
+@pytest.fixture
+def undecodable() -> datasets.Dataset:
+    """Same labels, but every image is garbage bytes: decoding any of them raises."""
+    labels = np.repeat(np.arange(4), [80, 60, 40, 20])
+    images = [{"bytes": b"not an image %d" % i, "path": None} for i in range(len(labels))]
+    return image_dataset(labels, images=images, extra={"el2n": np.linspace(0, 1, len(labels))})
