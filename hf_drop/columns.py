@@ -31,7 +31,7 @@ class Labels:
     @property
     def hash(self) -> str:
         """xxh64 of the class ids and names: equal iff the same rows carry the same classes."""
-        h = xxhash.xxh64(self.ids.tobytes())
+        h = xxhash.xxh64(memoryview(np.ascontiguousarray(self.ids)))  # no copy of the ids
         h.update("\x00".join(self.names).encode())
         return h.hexdigest()
 

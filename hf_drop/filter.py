@@ -12,6 +12,7 @@ columns are read; no image is decoded), then ``apply`` it, or hand it to ``Datas
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -129,7 +130,11 @@ class DRoPFilter:
             )
         )
 
-        quotas = self._quotas(dataset, labels, sizes, errors, within)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", Q.QuotaWarning)
+            quotas = self._quotas(dataset, labels, sizes, errors, within)
+        for warning in caught:  # re-issued so that they point at the caller's fit(), not here
+            warnings.warn(warning.message, warning.category, stacklevel=2)
         self.indices_ = self._select(labels.ids, quotas, within)
         self.quotas_ = quotas
         self.classes_ = labels.names
@@ -184,6 +189,48 @@ class DRoPFilter:
             },
             index=pd.RangeIndex(len(self.classes_), name="class"),
         )
+
+    def provenance(self) -> dict[str, Any]:
+        """How the subset was made, JSON-ready: arguments, per-class numbers, source, versions."""
+        self._check_fitted()
+        return {
+            "method": self.method,
+            "params": {name: _jsonable(value) for name, value in self.get_params().items()},
+            "classes": self.classes_,
+            "class_sizes": self.class_sizes_.tolist(),
+            "class_errors": [None if np.isnan(e) else float(e) for e in self.class_errors_],
+            "quotas": self.quotas_.tolist(),
+            "n_samples": int(self.n_samples_),
+            "n_kept": len(self.indices_),
+            "source": {
+                "fingerprint": self.source_fingerprint_,
+                "label_column": self.label_column,
+                "label_hash": self.label_hash_,
+            },
+            "versions": _versions(),
+        }
+
+    @property
+    def method(self) -> str:
+        """A short name of the configuration, as in the paper: "Random+DRoP", "el2n+DRoP", ..."""
+        within = (
+            "Random"
+            if _is_random(self.within)
+            else (self.within if isinstance(self.within, str) else "scores")
+        )
+        if self.keep in ("easy", "ccs", "k_center") and not _is_random(self.within):
+            within = f"{within}({self.keep})"
+        if self.quota == "strategy":
+            if _is_random(self.within) or (
+                self.strategy_scores is not None and self.strategy_scores is not self.within
+            ):
+                strategy = (
+                    self.strategy_scores if isinstance(self.strategy_scores, str) else "scores"
+                )
+                return f"{within}+StrategyQ({strategy})"
+            return within
+        rule = {"drop": "DRoP", "proportional": "Proportional", "uniform": "Uniform"}[self.quota]
+        return f"{within}+{rule}"
 
     def __repr__(self) -> str:
         defaults = DRoPFilter(0.0)
@@ -330,6 +377,22 @@ _PARAMS = (
     "ccs_strata",
     "seed",
 )
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, np.ndarray):
+        return f"<array of shape {list(value.shape)}>" if value.size > 1000 else value.tolist()
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _versions() -> dict[str, str]:
+    from . import __version__
+
+    return {"hf_drop": __version__, "datasets": datasets.__version__, "numpy": np.__version__}
 
 
 def _is_random(within: object) -> bool:

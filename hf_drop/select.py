@@ -31,12 +31,14 @@ __all__ = [
 Keep = Literal["hard", "easy"]
 Seed = int | np.random.Generator | None
 
+# Half-width of the band of keys that random_within_class sorts, in binomial standard deviations.
+_BAND_SDS = 6.0
+
 
 def random_within_class(labels: ArrayLike, counts: ArrayLike, seed: Seed = 0) -> NDArray[np.int64]:
     """``counts[k]`` samples of each class ``k``, uniformly at random ("Random+DRoP")."""
     labels, counts = _check_labels_counts(labels, counts)
-    rng = np.random.default_rng(seed)
-    return _first_per_class(rng.permutation(len(labels)), labels, counts)
+    return _smallest_keys_per_class(labels, counts, np.random.default_rng(seed))
 
 
 def top_within_class(
@@ -117,8 +119,7 @@ def ccs(
         )
 
     candidates = np.flatnonzero(stratum >= 0)
-    chosen = _first_per_class(rng.permutation(len(candidates)), stratum[candidates], stratum_counts)
-    return candidates[chosen]
+    return candidates[_smallest_keys_per_class(stratum[candidates], stratum_counts, rng)]
 
 
 def k_center(
@@ -159,6 +160,34 @@ def k_center(
 
 
 # --- the shared machinery ---------------------------------------------------------------------
+
+
+def _smallest_keys_per_class(
+    labels: NDArray[np.int64], counts: NDArray[np.int64], rng: np.random.Generator
+) -> NDArray[np.int64]:
+    """Give every sample an i.i.d. uniform key and keep the ``counts[k]`` smallest keys of each
+    class: a uniformly random subset of each class, in O(N) with no random memory access.
+
+    The ``n_k`` smallest of ``N_k`` uniform keys lie near the quantile ``q_k = n_k / N_k``: every
+    key below ``q_k - eps_k`` is kept, only keys inside the band ``[q_k - eps_k, q_k + eps_k)`` are
+    sorted, where ``eps_k`` is 6 binomial standard deviations (plus a margin for small classes).
+    If a band ever holds too few keys, a full sort decides: the result is the same either way.
+    """
+    keys = rng.random(len(labels))
+    sizes = np.bincount(labels, minlength=len(counts))
+    n = np.maximum(sizes, 1)
+    q = counts / n
+    eps = _BAND_SDS * np.sqrt(q * (1.0 - q) / n) + 4.0 / n
+    low, high = (q - eps)[labels], (q + eps)[labels]
+    sure = keys < low
+    band = np.flatnonzero((keys >= low) & (keys < high))
+    need = counts - np.bincount(labels[sure], minlength=len(counts))
+    band_labels = labels[band]
+    if np.any(need < 0) or np.any(np.bincount(band_labels, minlength=len(counts)) < need):
+        return _first_per_class(np.argsort(keys, kind="stable"), labels, counts)
+    order = np.argsort(keys[band], kind="stable")
+    sure[band[_first_per_class(order, band_labels, need)]] = True
+    return np.flatnonzero(sure)
 
 
 def _first_per_class(

@@ -50,6 +50,28 @@ def test_random_within_class_is_uniform_inside_a_class():
     assert np.all(np.abs(hits - 600) < 100)
 
 
+def smallest_keys_reference(labels, counts, seed):
+    """The definition: i.i.d. uniform keys, the counts[k] smallest keys of each class."""
+    keys = np.random.default_rng(seed).random(len(labels))
+    kept = [
+        np.flatnonzero(labels == k)[np.argsort(keys[labels == k])[:n]] for k, n in enumerate(counts)
+    ]
+    return np.sort(np.concatenate(kept))
+
+
+@pytest.mark.parametrize("band_sds", [6.0, 0.0])  # 0: the band is too thin, the full sort decides
+def test_random_within_class_equals_its_definition_on_both_paths(monkeypatch, band_sds):
+    import hf_drop.select
+
+    monkeypatch.setattr(hf_drop.select, "_BAND_SDS", band_sds)
+    rng = np.random.default_rng(0)
+    for trial in range(20):
+        labels = rng.integers(0, 7, size=int(rng.integers(1, 3000)))
+        counts = np.array([rng.integers(0, n + 1) for n in np.bincount(labels, minlength=7)])
+        kept = random_within_class(labels, counts, seed=trial)
+        assert np.array_equal(kept, smallest_keys_reference(labels, counts, trial))
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.integers(0, 6), min_size=1, max_size=300), st.data())
 def test_random_within_class_counts_hold_for_any_labels(label_list, data):

@@ -1,0 +1,46 @@
+"""The demo and the benchmark run end to end (tiny sizes; their figures are not checked here)."""
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "recipes"), str(ROOT / "benchmarks")]
+
+import demo_digits  # noqa: E402
+import prune_speed  # noqa: E402
+
+
+def test_demo_writes_its_subset_plot_and_results(tmp_path):
+    table = demo_digits.main(["--output", str(tmp_path), "--seeds", "2"])
+    assert list(table.index) == ["Full data", "Random", "Random+DRoP", "Random+DRoP, min 10/class"]
+    assert (table["train_size"][1:] == table["train_size"].iloc[1]).all(), "same budget for all"
+    assert (tmp_path / "subset" / "pruning.json").exists()
+    assert (tmp_path / "kept_fraction.png").exists()
+    summary = json.loads((tmp_path / "demo.json").read_text())["summary"]
+    assert len(summary) == 4
+
+
+def test_prune_speed_prints_one_json_line(tmp_path, capsys):
+    out = tmp_path / "bench.jsonl"
+    prune_speed.main(
+        [
+            "--rows",
+            "20000",
+            "--classes",
+            "50",
+            "--slice-rows",
+            "2000",
+            "--image-rows",
+            "500",
+            "--repeats",
+            "1",
+            "--output",
+            str(out),
+        ]
+    )
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    result = json.loads(line)
+    assert result["rows"] == 20000 and result["kept"] == 10000
+    assert result["per_row_speedup"] > 0 and result["with_images"]["per_row_speedup"] > 0
+    assert json.loads(out.read_text()) == result
