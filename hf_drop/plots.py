@@ -26,7 +26,7 @@ def plot_kept_fraction(report: pd.DataFrame, path: str | os.PathLike, title: str
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("fraction")
     ax.set_title(title or "Kept fraction per class")
-    ax.legend(loc="upper left", frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -33,6 +33,8 @@ Seed = int | np.random.Generator | None
 
 # Half-width of the band of keys that random_within_class sorts, in binomial standard deviations.
 _BAND_SDS = 6.0
+# Rows per chunk in random_within_class (8 MB of float64 keys).
+_CHUNK_ROWS = 1 << 20
 
 
 def random_within_class(labels: ArrayLike, counts: ArrayLike, seed: Seed = 0) -> NDArray[np.int64]:
@@ -166,28 +168,52 @@ def _smallest_keys_per_class(
     labels: NDArray[np.int64], counts: NDArray[np.int64], rng: np.random.Generator
 ) -> NDArray[np.int64]:
     """Give every sample an i.i.d. uniform key and keep the ``counts[k]`` smallest keys of each
-    class: a uniformly random subset of each class, in O(N) with no random memory access.
+    class: a uniformly random subset of each class, in O(N).
 
     The ``n_k`` smallest of ``N_k`` uniform keys lie near the quantile ``q_k = n_k / N_k``: every
     key below ``q_k - eps_k`` is kept, only keys inside the band ``[q_k - eps_k, q_k + eps_k)`` are
     sorted, where ``eps_k`` is 6 binomial standard deviations (plus a margin for small classes).
-    If a band ever holds too few keys, a full sort decides: the result is the same either way.
+    If a band ever holds too few keys, a full sort of the same keys decides: the result is the
+    same either way.
     """
-    keys = rng.random(len(labels))
-    sizes = np.bincount(labels, minlength=len(counts))
+    num_classes = len(counts)
+    sizes = np.bincount(labels, minlength=num_classes)
     n = np.maximum(sizes, 1)
     q = counts / n
     eps = _BAND_SDS * np.sqrt(q * (1.0 - q) / n) + 4.0 / n
-    low, high = (q - eps)[labels], (q + eps)[labels]
-    sure = keys < low
-    band = np.flatnonzero((keys >= low) & (keys < high))
-    need = counts - np.bincount(labels[sure], minlength=len(counts))
+    low, high = q - eps, q + eps
+    replay = _copy(rng)
+
+    sure = np.empty(len(labels), dtype=bool)
+    taken = np.zeros(num_classes, dtype=np.int64)
+    band_rows, band_keys = [], []
+    # Chunks keep every temporary small enough to be reused between chunks: fresh 80 MB arrays
+    # would be page-faulted in on every call, which costs more than the arithmetic on them.
+    for start in range(0, len(labels), _CHUNK_ROWS):
+        chunk = labels[start : start + _CHUNK_ROWS]
+        keys = rng.random(len(chunk))  # the same stream as one draw of N keys
+        below = keys < low[chunk]
+        sure[start : start + len(chunk)] = below
+        taken += np.bincount(chunk[below], minlength=num_classes)
+        rows = np.flatnonzero(~below & (keys < high[chunk]))
+        band_rows.append(rows + start)
+        band_keys.append(keys[rows])
+    band = np.concatenate(band_rows)
     band_labels = labels[band]
-    if np.any(need < 0) or np.any(np.bincount(band_labels, minlength=len(counts)) < need):
+    need = counts - taken
+    if np.any(need < 0) or np.any(np.bincount(band_labels, minlength=num_classes) < need):
+        keys = replay.random(len(labels))
         return _first_per_class(np.argsort(keys, kind="stable"), labels, counts)
-    order = np.argsort(keys[band], kind="stable")
+    order = np.argsort(np.concatenate(band_keys), kind="stable")
     sure[band[_first_per_class(order, band_labels, need)]] = True
     return np.flatnonzero(sure)
+
+
+def _copy(rng: np.random.Generator) -> np.random.Generator:
+    """A generator that will draw the same numbers as ``rng`` from here on."""
+    bit_generator = type(rng.bit_generator)()
+    bit_generator.state = rng.bit_generator.state
+    return np.random.Generator(bit_generator)
 
 
 def _first_per_class(

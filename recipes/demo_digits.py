@@ -23,7 +23,7 @@ import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-from hf_drop import DRoPFilter
+from hf_drop import DRoPFilter, QuotaWarning
 from hf_drop.artifacts import save_subset
 from hf_drop.plots import plot_kept_fraction
 from hf_drop.sources import digits
@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         },
     }
     rows = []
+    # The quota warnings were shown above for these same errors: not once more per seed.
+    warnings.filterwarnings("ignore", category=QuotaWarning)
     for method, config in methods.items():
         for seed in range(args.seeds if config else 1):
             if config is None:

@@ -64,6 +64,7 @@ def test_random_within_class_equals_its_definition_on_both_paths(monkeypatch, ba
     import hf_drop.select
 
     monkeypatch.setattr(hf_drop.select, "_BAND_SDS", band_sds)
+    monkeypatch.setattr(hf_drop.select, "_CHUNK_ROWS", 1000)  # several chunks, a partial last
     rng = np.random.default_rng(0)
     for trial in range(20):
         labels = rng.integers(0, 7, size=int(rng.integers(1, 3000)))
