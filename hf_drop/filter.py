@@ -157,22 +157,30 @@ class DRoPFilter:
             )
         return dataset.select(self.indices_)
 
-    def __call__(self, batch: Any, indices: list[int] | NDArray[np.integer]) -> NDArray[np.bool_]:
-        """Keep/drop mask of a batch, for ``dataset.filter(self, with_indices=True, batched=True)``.
+    def __call__(
+        self, batch: Any, indices: int | list[int] | NDArray[np.integer] | None = None
+    ) -> bool | NDArray[np.bool_]:
+        """Keep/drop mask for ``dataset.filter(self, with_indices=True, batched=True)``; also
+        works unbatched (one row index at a time).
 
         Pass ``input_columns=label_column`` to ``filter`` so that it decodes no images.
         """
         self._check_fitted()
+        if indices is None:
+            raise TypeError(
+                "DRoPFilter decides by row index: call dataset.filter(drop, with_indices=True, "
+                "batched=True)"
+            )
         rows = np.asarray(indices, dtype=np.int64)
         if rows.size and (rows.min() < 0 or rows.max() >= self.n_samples_):
             raise ValueError(
                 f"row indices {rows.min()}..{rows.max()} are out of range for the "
                 f"{self.n_samples_}-row dataset this DRoPFilter was fitted on"
             )
-        position = np.searchsorted(self.indices_, rows)
+        position = np.searchsorted(self.indices_, rows.ravel())
         found = position < len(self.indices_)
-        found[found] = self.indices_[position[found]] == rows[found]
-        return found
+        found[found] = self.indices_[position[found]] == rows.ravel()[found]
+        return bool(found[0]) if rows.ndim == 0 else found
 
     def report(self) -> pd.DataFrame:
         """Per class: name, original size, kept, kept fraction and the error used."""

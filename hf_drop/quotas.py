@@ -69,8 +69,8 @@ def drop_quotas(
     instead (what the authors' released code does; it differs from the paper on imbalanced data).
 
     The counts are integers that sum to exactly :func:`budget` ``(N, density)``, never exceed
-    ``N_k``, and lie within one sample of the continuous solution (largest-remainder rounding,
-    ties to the lower class id).
+    ``N_k``, and lie within one sample of the continuous solution for that budget
+    (largest-remainder rounding, ties to the lower class id).
 
     Defined edge cases:
 

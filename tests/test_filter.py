@@ -89,6 +89,18 @@ def test_dataset_filter_gives_the_same_rows_as_apply(dataset, num_proc):
     assert raw(filtered).to_dict() == raw(drop.apply(dataset)).to_dict()
 
 
+def test_unbatched_filter_gives_the_same_rows(dataset):
+    drop = DRoPFilter(0.5, class_errors=ERRORS, seed=5).fit(dataset)
+    filtered = dataset.filter(drop, with_indices=True, input_columns="label")
+    assert filtered["label"][:] == drop.apply(dataset)["label"][:]
+
+
+def test_filter_without_indices_says_how_to_call_it(dataset):
+    drop = DRoPFilter(0.5, class_errors=ERRORS).fit(dataset)
+    with pytest.raises(TypeError, match="with_indices=True"):
+        dataset.filter(drop, batched=True, input_columns="label")
+
+
 def test_dataset_filter_with_only_the_label_column_decodes_nothing(undecodable):
     drop = DRoPFilter(0.5, class_errors=ERRORS).fit(undecodable)
     filtered = undecodable.filter(drop, with_indices=True, batched=True, input_columns="label")
