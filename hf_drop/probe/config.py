@@ -1,0 +1,93 @@
+"""The probe's configuration: data, so that it can be saved, compared and reproduced."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["ProbeConfig"]
+
+
+@dataclass
+class ProbeConfig:
+    """How the probe model is built and trained, and which scores it records.
+
+    Args:
+        model: timm architecture (``resnet18``, ``test_resnet``), Hub checkpoint id, or local
+            ``save_pretrained`` folder.
+        epochs: training epochs of each initialisation.
+        batch_size: batch size per process.
+        lr, momentum, weight_decay: SGD; ``schedule`` ``"cosine"`` (per step) or ``"constant"``.
+        num_inits: independent initialisations; scores and class errors are averaged over them.
+        seed: seed of initialisation ``i`` is ``seed + i``; data order depends on it too.
+        score_epoch: epoch (0-based) whose training logits give EL2N and GraNd; default 10% of the
+            schedule, ``min(epochs - 1, round(0.1 * epochs))``.
+        du_window: window ``J`` of dynamic uncertainty, in epochs.
+        full_grand: also compute full-parameter GraNd (torch.func, eval mode) after the score
+            epoch: one extra pass over the data, for small models.
+        grand_chunk: samples per vectorised per-sample-gradient call.
+        embeddings: keep penultimate embeddings (float16) of the last epoch, first initialisation.
+        augment: padded random crop and horizontal flip while training.
+        pretrained: start from pretrained weights (needs the Hub).
+        model_kwargs: extra arguments for ``timm.create_model`` or the transformers config.
+        class_errors_from: ``"final"`` epoch's validation recall, or the ``"best"`` epoch's (by
+            validation accuracy).
+        image_column, label_column: column names.
+        num_workers: DataLoader workers.
+    """
+
+    model: str
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: Literal["cosine", "constant"] = "cosine"
+    num_inits: int = 1
+    seed: int = 0
+    score_epoch: int | None = None
+    du_window: int = 10
+    full_grand: bool = False
+    grand_chunk: int = 32
+    embeddings: bool = False
+    augment: bool = False
+    pretrained: bool = False
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    class_errors_from: Literal["final", "best"] = "final"
+    image_column: str = "image"
+    label_column: str = "label"
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "num_inits", "du_window", "grand_chunk"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if self.lr < 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
+            raise ValueError(
+                f"lr and weight_decay must be >= 0 and momentum in [0, 1), got lr={self.lr}, "
+                f"weight_decay={self.weight_decay}, momentum={self.momentum}"
+            )
+        if self.schedule not in ("cosine", "constant"):
+            raise ValueError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
+        if self.class_errors_from not in ("final", "best"):
+            raise ValueError(
+                f"class_errors_from must be 'final' or 'best', got {self.class_errors_from!r}"
+            )
+        if self.score_epoch is not None and not 0 <= self.score_epoch < self.epochs:
+            raise ValueError(f"score_epoch must lie in [0, {self.epochs}), got {self.score_epoch}")
+
+    @property
+    def resolved_score_epoch(self) -> int:
+        if self.score_epoch is not None:
+            return self.score_epoch
+        return min(self.epochs - 1, round(0.1 * self.epochs))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self) | {"resolved_score_epoch": self.resolved_score_epoch}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ProbeConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})

@@ -1,0 +1,133 @@
+"""From a ``datasets.Dataset`` of images to batches of tensors: one code path for every model.
+
+:class:`ImageBatches` answers a whole batch of row indices with one Arrow query (torch's
+DataLoader calls ``__getitems__``), decodes only the image column, and returns the pixels, the
+labels and the row indices, so that per-sample results can be gathered by index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import datasets
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from PIL import Image
+from torch.utils.data import DataLoader, Sampler
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as F
+
+from .models import Preprocess
+
+__all__ = ["EpochSampler", "ImageBatches", "loader"]
+
+
+class ImageBatches(torch.utils.data.Dataset):
+    """Rows of ``dataset`` as ``{"pixel_values", "labels", "index"}`` batches."""
+
+    def __init__(
+        self,
+        dataset: datasets.Dataset,
+        image_column: str,
+        label_ids: NDArray[np.int64],
+        preprocess: Preprocess,
+        augment: bool = False,
+    ) -> None:
+        if len(label_ids) != len(dataset):
+            raise ValueError(f"{len(label_ids)} labels for {len(dataset)} rows")
+        self.images = dataset.select_columns([image_column])
+        self.image_column = image_column
+        self.label_ids = np.asarray(label_ids, dtype=np.int64)
+        self.preprocess = preprocess
+        self.augment = _Augment() if augment else None
+
+    def __len__(self) -> int:
+        return len(self.label_ids)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return self.__getitems__([index])
+
+    def __getitems__(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
+        indices = [int(i) for i in indices]
+        images = self.images[indices][self.image_column]
+        return {
+            "pixel_values": torch.stack([self._pixels(image) for image in images]),
+            "labels": torch.from_numpy(self.label_ids[indices]),
+            "index": torch.tensor(indices, dtype=torch.int64),
+        }
+
+    def _pixels(self, image: Image.Image) -> torch.Tensor:
+        p = self.preprocess
+        image = image.convert("L" if p.channels == 1 else "RGB")
+        x = F.pil_to_tensor(image)
+        if p.image_size is not None and tuple(x.shape[-2:]) != tuple(p.image_size):
+            x = F.resize(
+                x, list(p.image_size), interpolation=_interpolation(p.interpolation), antialias=True
+            )
+        if self.augment is not None:
+            x = self.augment(x)
+        x = x.float().div_(255.0)
+        return F.normalize(x, list(p.mean), list(p.std))
+
+
+class EpochSampler(Sampler[int]):
+    """A fresh permutation each epoch, a pure function of ``(seed, epoch)``: a resumed run or a
+    run on more processes sees the same order."""
+
+    def __init__(self, num_samples: int, seed: int, shuffle: bool = True) -> None:
+        self.num_samples = num_samples
+        self.seed = seed
+        self.shuffle = shuffle
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __iter__(self) -> Iterator[int]:
+        if not self.shuffle:
+            return iter(range(self.num_samples))
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.num_samples)
+        return iter(order.tolist())
+
+
+def loader(
+    batches: ImageBatches,
+    batch_size: int,
+    *,
+    seed: int = 0,
+    shuffle: bool = True,
+    num_workers: int = 0,
+) -> DataLoader:
+    """A DataLoader over :class:`ImageBatches` with an :class:`EpochSampler`."""
+    return DataLoader(
+        batches,
+        batch_size=batch_size,
+        sampler=EpochSampler(len(batches), seed, shuffle),
+        collate_fn=_as_is,
+        num_workers=num_workers,
+    )
+
+
+def _as_is(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return batch  # ImageBatches.__getitems__ already returns a whole batch
+
+
+class _Augment:
+    """Light augmentation: a random crop of the image padded by 2 pixels, back to its own size,
+    then a horizontal flip with probability 1/2 (not label-preserving for every dataset: digits
+    are not mirror-symmetric). Randomness from torch's global generator, which checkpoints save."""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        x = v2.RandomCrop((height, width), padding=2)(x)
+        return v2.RandomHorizontalFlip()(x)
+
+
+def _interpolation(name: str) -> v2.InterpolationMode:
+    return {"bicubic": v2.InterpolationMode.BICUBIC, "nearest": v2.InterpolationMode.NEAREST}.get(
+        name, v2.InterpolationMode.BILINEAR
+    )

@@ -1,0 +1,204 @@
+"""Probe models by name: a timm architecture, a Hub checkpoint, or a local transformers folder.
+
+Whatever the source, the result is an :class:`ImageClassifier`: ``forward(pixel_values)`` returns
+logits, and ``head`` is its final linear layer (whose input is the penultimate embedding, used for
+last-layer GraNd and k-center coresets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["ImageClassifier", "Preprocess", "build_model"]
+
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How images become model inputs: channels, size (None: keep the native size), normalisation."""
+
+    channels: int
+    image_size: tuple[int, int] | None = None
+    mean: tuple[float, ...] = (0.5,)
+    std: tuple[float, ...] = (0.5,)
+    interpolation: str = "bilinear"
+    source: str = "default"
+
+    def __post_init__(self) -> None:
+        for name in ("mean", "std"):
+            value = getattr(self, name)
+            if len(value) == 1:  # broadcast a single value to every channel
+                object.__setattr__(self, name, tuple(value) * self.channels)
+
+
+@dataclass
+class ModelSpec:
+    """What a model name resolved to, for the provenance record."""
+
+    name: str
+    kind: str  # "timm" | "transformers"
+    pretrained: bool
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+class ImageClassifier(nn.Module):
+    """A timm or transformers image classifier with one interface: pixels in, logits out."""
+
+    def __init__(self, model: nn.Module, kind: str, num_classes: int) -> None:
+        super().__init__()
+        self.model = model
+        self.kind = kind
+        head = _find_head(model, num_classes)
+        # Kept by path, not as an attribute: a second reference would register the head twice
+        # and make checkpoints see shared tensors.
+        self._head_path = next(f"model.{n}" for n, m in model.named_modules() if m is head)
+
+    @property
+    def head(self) -> nn.Linear:
+        """The final linear layer; its input is the penultimate embedding."""
+        return self.get_submodule(self._head_path)
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        if self.kind == "timm":
+            return self.model(pixel_values)
+        return self.model(pixel_values=pixel_values).logits
+
+
+def build_model(
+    name: str,
+    num_classes: int,
+    image_channels: int,
+    *,
+    pretrained: bool = False,
+    model_kwargs: dict[str, Any] | None = None,
+    class_names: list[str] | None = None,
+) -> tuple[ImageClassifier, Preprocess, ModelSpec]:
+    """Resolve ``name`` and build a classifier for ``num_classes`` classes.
+
+    Tried in order: a local folder saved with ``save_pretrained`` (transformers; built from its
+    config alone when it holds no weights), a timm architecture name (built from scratch unless
+    ``pretrained``; ``in_chans`` follows the data), then a Hub checkpoint id (``org/name``, through
+    ``AutoModelForImageClassification``; timm repos load as ``TimmWrapperForImageClassification``).
+    """
+    import timm
+
+    kwargs = dict(model_kwargs or {})
+    tried = []
+    path = Path(name)
+    if path.is_dir():
+        if (path / "config.json").exists():
+            return _transformers(
+                str(path),
+                num_classes,
+                image_channels,
+                class_names,
+                kwargs,
+                from_weights=any((path / f).exists() for f in _WEIGHT_FILES),
+            )
+        tried.append(f"local folder {name!r} has no config.json")
+    else:
+        tried.append("not a local folder")
+
+    if timm.is_model(name):
+        # Pretrained weights expect RGB; a model from scratch takes the data's own channels.
+        channels = 3 if pretrained else image_channels
+        model = timm.create_model(
+            name, pretrained=pretrained, num_classes=num_classes, in_chans=channels, **kwargs
+        )
+        if pretrained:
+            config = timm.data.resolve_data_config({}, model=model)
+            preprocess = Preprocess(
+                channels=3,
+                image_size=tuple(config["input_size"][1:]),
+                mean=tuple(config["mean"]),
+                std=tuple(config["std"]),
+                interpolation=config.get("interpolation", "bilinear"),
+                source="timm data config",
+            )
+        else:
+            preprocess = Preprocess(channels=channels)
+        spec = ModelSpec(name, "timm", pretrained, kwargs)
+        return ImageClassifier(model, "timm", num_classes), preprocess, spec
+    tried.append("not a timm architecture (see timm.list_models())")
+
+    if "/" in name and not path.exists():
+        try:
+            return _transformers(name, num_classes, image_channels, class_names, kwargs, True)
+        except Exception as error:  # offline, missing repo, not an image classifier, ...
+            tried.append(f"loading Hub checkpoint {name!r} failed: {error}")
+    else:
+        tried.append("not a Hub checkpoint id (org/name)")
+    raise ValueError(f"unknown model {name!r}: " + "; ".join(tried))
+
+
+def _transformers(
+    name: str,
+    num_classes: int,
+    image_channels: int,
+    class_names: list[str] | None,
+    kwargs: dict[str, Any],
+    from_weights: bool,
+) -> tuple[ImageClassifier, Preprocess, ModelSpec]:
+    from transformers import AutoConfig, AutoModelForImageClassification
+
+    names = class_names or [str(k) for k in range(num_classes)]
+    labels = {
+        "num_labels": num_classes,
+        "id2label": dict(enumerate(names)),
+        "label2id": {n: k for k, n in enumerate(names)},
+    }
+    if from_weights:
+        model = AutoModelForImageClassification.from_pretrained(
+            name, ignore_mismatched_sizes=True, **labels, **kwargs
+        )
+    else:
+        config = AutoConfig.from_pretrained(name, **labels, **kwargs)
+        model = AutoModelForImageClassification.from_config(config)
+    channels = int(getattr(model.config, "num_channels", 3) or 3)
+    preprocess = _processor_preprocess(name, channels) or Preprocess(channels=channels)
+    spec = ModelSpec(name, "transformers", from_weights, kwargs)
+    return ImageClassifier(model, "transformers", num_classes), preprocess, spec
+
+
+def _processor_preprocess(name: str, channels: int) -> Preprocess | None:
+    """Size and normalisation from the checkpoint's image processor, if it has one."""
+    from transformers import AutoImageProcessor
+
+    try:
+        processor = AutoImageProcessor.from_pretrained(name)
+    except Exception:  # no preprocessor_config.json: the caller falls back to the default
+        return None
+    size = getattr(processor, "size", None) or {}
+    if "height" in size:
+        image_size = (size["height"], size["width"])
+    elif "shortest_edge" in size:
+        image_size = (size["shortest_edge"], size["shortest_edge"])
+    else:
+        image_size = None
+    mean = getattr(processor, "image_mean", None) or (0.5,)
+    std = getattr(processor, "image_std", None) or (0.5,)
+    return Preprocess(channels, image_size, tuple(mean), tuple(std), source="image processor")
+
+
+def _find_head(model: nn.Module, num_classes: int) -> nn.Linear:
+    """The final linear layer: timm's classifier, else the last Linear with num_classes outputs."""
+    getter = getattr(model, "get_classifier", None) or getattr(
+        getattr(model, "timm_model", None), "get_classifier", None
+    )
+    head = getter() if getter else None
+    if not isinstance(head, nn.Linear):
+        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+        matching = [m for m in linears if m.out_features == num_classes]
+        head = matching[-1] if matching else None
+    if head is None:
+        raise ValueError(
+            f"{type(model).__name__} has no final nn.Linear with {num_classes} outputs: the probe "
+            "needs one for last-layer GraNd and embeddings"
+        )
+    return head
