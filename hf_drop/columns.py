@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import xxhash
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["Labels", "read_labels", "read_scores"]
+__all__ = ["Labels", "column_to_numpy", "read_labels", "read_scores"]
 
 
 @dataclass(frozen=True)
@@ -81,23 +81,7 @@ def read_scores(
     """
     if isinstance(scores, str):
         _feature(dataset, scores, role=name)
-        values = _column(dataset, scores)
-        if values.null_count:
-            raise ValueError(f"{name} column {scores!r} has {values.null_count} missing values")
-        if ndim == 2:
-            if not (
-                pa.types.is_list(values.type)
-                or pa.types.is_large_list(values.type)
-                or pa.types.is_fixed_size_list(values.type)
-            ):
-                raise ValueError(f"{name} column {scores!r} must hold one vector per row")
-            lengths = pc.list_value_length(values).to_numpy()
-            if lengths.size and np.any(lengths != lengths[0]):
-                raise ValueError(f"{name} column {scores!r} has vectors of different lengths")
-            flat = pc.list_flatten(values).to_numpy(zero_copy_only=False)
-            array = flat.reshape(len(values), -1 if len(values) else 0)
-        else:
-            array = values.to_numpy(zero_copy_only=False)
+        array = column_to_numpy(dataset, scores, role=f"{name} column")
         label = f"{name} column {scores!r}"
     else:
         array = np.asarray(scores)
@@ -115,6 +99,24 @@ def read_scores(
     if bad.size:
         raise ValueError(f"{label} has NaN or inf at rows {bad[:10].tolist()}")
     return array
+
+
+def column_to_numpy(dataset: datasets.Dataset, column: str, role: str = "column") -> np.ndarray:
+    """A numeric column in its stored dtype: 1-D, or 2-D for a column of equal-length vectors."""
+    values = _column(dataset, column)
+    if values.null_count:
+        raise ValueError(f"{role} {column!r} has {values.null_count} missing values")
+    if not (
+        pa.types.is_list(values.type)
+        or pa.types.is_large_list(values.type)
+        or pa.types.is_fixed_size_list(values.type)
+    ):
+        return values.to_numpy(zero_copy_only=False)
+    lengths = pc.list_value_length(values).to_numpy()
+    if lengths.size and np.any(lengths != lengths[0]):
+        raise ValueError(f"{role} {column!r} has vectors of different lengths")
+    flat = pc.list_flatten(values).to_numpy(zero_copy_only=False)
+    return flat.reshape(len(values), int(lengths[0]) if lengths.size else 0)
 
 
 def _check_dataset(dataset: object) -> None:

@@ -94,6 +94,8 @@ class DRoPFilter:
         ccs_beta: float = 0.1,
         ccs_strata: int = 50,
         seed: int = 0,
+        score_name: str | None = None,
+        source: Mapping[str, Any] | None = None,
     ) -> None:
         self.density = density
         self.class_errors = class_errors
@@ -108,6 +110,48 @@ class DRoPFilter:
         self.ccs_beta = ccs_beta
         self.ccs_strata = ccs_strata
         self.seed = seed
+        self.score_name = score_name
+        self.source = source
+
+    @classmethod
+    def from_probe(
+        cls,
+        result: Any,
+        density: float,
+        *,
+        within: str = "random",
+        keep: Keep | None = None,
+        strategy_score: str | None = None,
+        **kwargs: Any,
+    ) -> DRoPFilter:
+        """A filter that uses a probe's class errors and scores (a ``ProbeResult`` or its folder).
+
+        ``within`` is ``"random"``, a score name (``"el2n"``, ``"forgetting"``, ...; oriented so
+        that ``keep="hard"``, the default, keeps the hardest, AUM and margin included) or
+        ``"embedding"`` (k-center). ``strategy_score`` names the score of ``quota="strategy"``.
+        The filter refuses to fit a dataset other than the one the probe saw.
+        """
+        from .probe.result import ProbeResult
+
+        if not isinstance(result, ProbeResult):
+            result = ProbeResult.load(result)
+        options: dict[str, Any] = {"class_errors": result.class_errors}
+        if within == "embedding":
+            options.update(within=result.score("embedding"), keep=keep or "k_center")
+        elif within != "random":
+            options.update(within=result.difficulty(within), keep=keep or "hard")
+        if strategy_score is not None:
+            options["strategy_scores"] = result.difficulty(strategy_score)
+            kwargs.setdefault("quota", "strategy")
+        named = strategy_score if within == "random" else within
+        options["score_name"] = None if named == "random" else named
+        source = {key: result.source[key] for key in ("num_rows", "label_hash")}
+        return cls(
+            density,
+            label_column=result.source["label_column"],
+            source=source,
+            **(options | kwargs),
+        )
 
     # --- scikit-learn-style API ---------------------------------------------------------------
 
@@ -119,6 +163,8 @@ class DRoPFilter:
         """Choose the kept rows of ``dataset``: sets ``quotas_`` and ``indices_``; returns self."""
         self._check_params()
         labels = read_labels(dataset, self.label_column)
+        if self.source is not None:
+            self._check_source(dataset, labels)
         num_classes = len(labels.names)
         sizes = np.bincount(labels.ids, minlength=num_classes)
         errors = self._resolve_errors(labels, sizes)
@@ -221,24 +267,21 @@ class DRoPFilter:
     @property
     def method(self) -> str:
         """A short name of the configuration, as in the paper: "Random+DRoP", "el2n+DRoP", ..."""
-        within = (
-            "Random"
-            if _is_random(self.within)
-            else (self.within if isinstance(self.within, str) else "scores")
-        )
+        within = "Random" if _is_random(self.within) else self._score_label(self.within)
         if self.keep in ("easy", "ccs", "k_center") and not _is_random(self.within):
             within = f"{within}({self.keep})"
         if self.quota == "strategy":
             if _is_random(self.within) or (
                 self.strategy_scores is not None and self.strategy_scores is not self.within
             ):
-                strategy = (
-                    self.strategy_scores if isinstance(self.strategy_scores, str) else "scores"
-                )
-                return f"{within}+StrategyQ({strategy})"
+                return f"{within}+StrategyQ({self._score_label(self.strategy_scores)})"
             return within
         rule = {"drop": "DRoP", "proportional": "Proportional", "uniform": "Uniform"}[self.quota]
         return f"{within}+{rule}"
+
+    def _score_label(self, scores: object) -> str:
+        """A score's name: the column name, or ``score_name`` for an array."""
+        return scores if isinstance(scores, str) else self.score_name or "scores"
 
     def __repr__(self) -> str:
         defaults = DRoPFilter(0.0)
@@ -361,6 +404,17 @@ class DRoPFilter:
             return S.k_center(within, quotas, labels, seed=self.seed)
         return S.top_within_class(labels, quotas, within, keep=self.keep)
 
+    def _check_source(self, dataset: datasets.Dataset, labels: Labels) -> None:
+        rows, label_hash = self.source.get("num_rows"), self.source.get("label_hash")
+        if (rows is not None and rows != len(dataset)) or (
+            label_hash is not None and label_hash != labels.hash
+        ):
+            raise ValueError(
+                f"the class errors and scores of this DRoPFilter come from a dataset of {rows} rows "
+                f"with label hash {label_hash}; this dataset has {len(dataset)} rows and label "
+                f"hash {labels.hash}: pass the dataset the probe saw, or probe this one"
+            )
+
     @property
     def _direction(self) -> S.Keep:
         return "easy" if self.keep == "easy" else "hard"
@@ -384,6 +438,8 @@ _PARAMS = (
     "ccs_beta",
     "ccs_strata",
     "seed",
+    "score_name",
+    "source",
 )
 
 

@@ -23,6 +23,8 @@ import datasets
 import numpy as np
 from numpy.typing import NDArray
 
+from ..columns import column_to_numpy
+
 __all__ = ["SCORE_DIRECTIONS", "ProbeResult"]
 
 # Whether a higher value of each score means a harder ("hard") or an easier ("easy") sample.
@@ -101,7 +103,7 @@ class ProbeResult:
         """A score column as numpy, in row order (embeddings as a 2-D float16 array)."""
         if name not in self.scores.column_names or name in ("index", "label"):
             raise ValueError(f"no score {name!r} in {self.folder}; it has {self.score_names}")
-        return np.asarray(self.scores.with_format("numpy")[name][:])
+        return column_to_numpy(self.scores, name)
 
     def difficulty(self, name: str) -> NDArray[np.float64]:
         """A score oriented so that higher means harder (AUM and margin are negated)."""

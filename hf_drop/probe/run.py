@@ -140,8 +140,13 @@ def run_probe(
         accelerator.free_memory(model, optimizer, scheduler, train_loader, val_loader)
 
     if spec is None:  # resumed after the last epoch of the last initialisation
-        spec = build_model(config.model, plan["num_classes"], plan["channels"],
-                           pretrained=config.pretrained, model_kwargs=config.model_kwargs)[2]
+        spec = build_model(
+            config.model,
+            plan["num_classes"],
+            plan["channels"],
+            pretrained=config.pretrained,
+            model_kwargs=config.model_kwargs,
+        )[2]
     if accelerator.is_main_process:
         _write_result(
             out, config, plan, totals, history, embeddings, spec, accelerator, train, source, splits
@@ -288,8 +293,9 @@ def _check_inputs(train: datasets.Dataset, val: datasets.Dataset, config: ProbeC
     labels = read_labels(train, config.label_column)
     val_labels = read_labels(val, config.label_column)
     position = {name: k for k, name in enumerate(labels.names)}
-    present = sorted({val_labels.names[k] for k in np.unique(val_labels.ids)})
-    unknown = [name for name in present if name not in position]
+    in_train = {labels.names[k] for k in np.unique(labels.ids)}
+    in_val = sorted({val_labels.names[k] for k in np.unique(val_labels.ids)})
+    unknown = [name for name in in_val if name not in in_train]
     if unknown:
         raise ValueError(f"validation classes {unknown} do not occur in the train split's labels")
     lookup = np.array([position.get(name, -1) for name in val_labels.names])

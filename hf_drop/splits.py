@@ -1,0 +1,30 @@
+"""Stratified splits: a held-out set with the same class proportions, by a fixed seed."""
+
+from __future__ import annotations
+
+import datasets
+import numpy as np
+from numpy.typing import NDArray
+
+from .columns import read_labels
+from .quotas import proportional_quotas
+from .select import random_within_class
+
+__all__ = ["stratified_indices"]
+
+
+def stratified_indices(
+    dataset: datasets.Dataset, fraction: float, *, label_column: str = "label", seed: int = 0
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Row indices of a ``fraction`` of every class (exact total, at random), and of the rest.
+
+    The paper's protocol: half of each class of the test split measures the probe's class errors
+    (``fraction=0.5``), the other half is what gets reported.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must lie strictly between 0 and 1, got {fraction!r}")
+    labels = read_labels(dataset, label_column)
+    counts = proportional_quotas(np.bincount(labels.ids, minlength=len(labels.names)), fraction)
+    chosen = random_within_class(labels.ids, counts, seed=seed)
+    rest = np.setdiff1d(np.arange(len(dataset)), chosen, assume_unique=True)
+    return chosen, rest

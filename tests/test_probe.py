@@ -1,0 +1,219 @@
+"""Specification of the probe run and its result (hf_drop.probe), on real digits."""
+
+import json
+
+import datasets
+import numpy as np
+import pytest
+import torch
+
+from hf_drop import DRoPFilter
+from hf_drop.columns import read_labels
+from hf_drop.probe import ProbeConfig, ProbeResult, run_probe
+from hf_drop.probe.data import ImageBatches, loader
+from hf_drop.probe.dynamics import Dynamics
+from hf_drop.probe.models import build_model
+from hf_drop.probe.run import _full_grand
+from hf_drop.sources import digits_splits
+
+CONFIG = ProbeConfig(model="test_resnet", epochs=3, batch_size=64, full_grand=True, embeddings=True)
+
+
+@pytest.fixture(scope="module")
+def digits_data():
+    return digits_splits()
+
+
+@pytest.fixture(scope="module")
+def result(digits_data, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("probe")
+    return run_probe(
+        digits_data["train"], digits_data["test"], CONFIG, folder, source={"name": "digits"}
+    )
+
+
+def test_the_result_holds_every_score_for_every_training_sample(result, digits_data):
+    train = digits_data["train"]
+    scores = result.scores
+    assert len(scores) == len(train)
+    assert scores["index"][:] == list(range(len(train)))
+    assert scores["label"][:] == train["label"][:]
+    expected = {
+        "loss",
+        "el2n",
+        "grand",
+        "grand_full",
+        "forgetting",
+        "aum",
+        "dynamic_uncertainty",
+        "margin",
+        "entropy",
+    }
+    assert set(result.score_names) == expected
+    for name in expected:
+        assert np.all(np.isfinite(result.score(name))), name
+    embedding = result.score("embedding")
+    assert embedding.shape[0] == len(train) and embedding.dtype == np.float16
+
+
+def test_class_metrics_give_recall_by_epoch_and_the_errors_used(result, digits_data):
+    test_labels = np.array(digits_data["test"]["label"][:])
+    classes = result.class_metrics["classes"]
+    assert [c["name"] for c in classes] == [str(d) for d in range(10)]
+    assert [c["support"] for c in classes] == np.bincount(test_labels).tolist()
+    for c in classes:
+        assert len(c["recall_by_epoch"]) == 1 and len(c["recall_by_epoch"][0]) == 3
+        assert c["recall"] == pytest.approx(c["recall_by_epoch"][0][-1])
+        assert c["error"] == pytest.approx(1 - c["recall"])
+    assert result.class_errors.shape == (10,)
+
+
+def test_the_config_records_model_source_processes_and_versions(result, digits_data):
+    record = json.loads((result.folder / "probe_config.json").read_text())
+    train = digits_data["train"]
+    assert record["config"]["model"] == "test_resnet" and record["config"]["epochs"] == 3
+    assert record["config"]["resolved_score_epoch"] == 0
+    assert record["model"]["kind"] == "timm" and record["processes"] == 1
+    assert record["source"]["name"] == "digits"
+    assert record["source"]["fingerprint"] == train._fingerprint
+    assert record["source"]["num_rows"] == len(train)
+    assert record["source"]["label_hash"] == read_labels(train, "label").hash
+    assert {"hf_drop", "torch", "accelerate", "datasets"} <= set(record["versions"])
+    assert not (result.folder / "checkpoints").exists(), "checkpoints go once the result is whole"
+
+
+def test_running_again_returns_the_finished_result(result, digits_data):
+    again = run_probe(digits_data["train"], digits_data["test"], CONFIG, result.folder)
+    assert np.array_equal(again.score("loss"), result.score("loss"))
+    with pytest.raises(ValueError, match="another configuration"):
+        run_probe(
+            digits_data["train"],
+            digits_data["test"],
+            ProbeConfig(model="test_resnet", epochs=2),
+            result.folder,
+        )
+
+
+def test_from_probe_prunes_with_the_probes_errors_and_scores(result, digits_data):
+    train = digits_data["train"]
+    drop = DRoPFilter.from_probe(result, 0.5, min_per_class=5).fit(train)
+    assert drop.class_errors_.tolist() == pytest.approx(result.class_errors.tolist())
+    assert drop.method == "Random+DRoP"
+    hard = DRoPFilter.from_probe(result.folder, 0.5, within="el2n", min_per_class=5).fit(train)
+    assert hard.method == "el2n+DRoP"
+    el2n, labels = result.score("el2n"), np.array(train["label"][:])
+    kept = np.zeros(len(train), bool)
+    kept[hard.indices_] = True
+    for k in range(10):
+        if kept[labels == k].any() and (~kept[labels == k]).any():
+            assert el2n[kept & (labels == k)].min() >= el2n[~kept & (labels == k)].max()
+    # AUM is "higher is easier": keep="hard" keeps the lowest AUM.
+    aum = DRoPFilter.from_probe(result, 0.5, within="aum", quota="proportional").fit(train)
+    a = result.score("aum")
+    assert a[aum.indices_].mean() < a.mean()
+    strategyq = DRoPFilter.from_probe(result, 0.5, strategy_score="el2n").fit(train)
+    assert strategyq.method == "Random+StrategyQ(el2n)"
+
+
+def test_from_probe_refuses_a_dataset_the_probe_did_not_see(result, digits_data):
+    other = digits_data["train"].select(range(100))
+    with pytest.raises(ValueError, match=r"come from a dataset of 1437 rows.*100 rows"):
+        DRoPFilter.from_probe(result, 0.5, min_per_class=1).fit(other)
+
+
+def test_full_grand_equals_a_per_sample_autograd_loop(digits_data):
+    from accelerate import Accelerator
+
+    torch.manual_seed(0)
+    model, preprocess, _ = build_model("test_resnet", 10, 1)
+    subset = digits_data["train"].select(range(12))
+    ids = np.array(subset["label"][:])
+    batches = loader(ImageBatches(subset, "image", ids, preprocess), 5, shuffle=False)
+    dynamics = Dynamics(12, 1, 0, 1)
+    _full_grand(Accelerator(), model, batches, dynamics, chunk=2)
+    model.eval()
+    for i in range(12):
+        batch = batches.dataset[i]
+        loss = torch.nn.functional.cross_entropy(model(batch["pixel_values"]), batch["labels"])
+        grads = torch.autograd.grad(loss, list(model.parameters()))
+        expected = torch.sqrt(sum(g.pow(2).sum() for g in grads)).item()
+        assert dynamics.arrays["grand_full"][i] == pytest.approx(expected, rel=1e-4)
+
+
+# --- bad input, before any training -----------------------------------------------------------
+
+
+def test_bad_inputs_fail_before_training(digits_data, tmp_path):
+    train, test = digits_data["train"], digits_data["test"]
+    cases = [
+        (train.rename_column("label", "y"), test, {}, "label_column 'label' is not a column"),
+        (train, test, {"image_column": "pixels"}, "image column 'pixels' is not a column"),
+        (
+            train.cast_column("label", datasets.Value("int64")).map(
+                lambda r: {"image": 0},
+                features=datasets.Features(
+                    {"image": datasets.Value("int64"), "label": datasets.Value("int64")}
+                ),
+            ),
+            test,
+            {},
+            "must be an Image column",
+        ),
+        (train.select([]), test, {}, "the train split is empty"),
+        (
+            train.filter(lambda r: r["label"] != 3),
+            test,
+            {},
+            r"validation classes \['3'\] do not occur",
+        ),
+        (train, test, {"model": "no_such_net"}, "unknown model 'no_such_net'"),
+    ]
+    for i, (tr, va, overrides, message) in enumerate(cases):
+        config = ProbeConfig(**{"model": "test_resnet", "epochs": 1, **overrides})
+        with pytest.raises(ValueError, match=message):
+            run_probe(tr, va, config, tmp_path / str(i))
+        assert not (tmp_path / str(i) / "checkpoints").exists(), "nothing was trained"
+
+
+def test_config_values_are_checked():
+    with pytest.raises(ValueError, match="epochs must be a positive int"):
+        ProbeConfig(model="x", epochs=0)
+    with pytest.raises(ValueError, match="score_epoch must lie in"):
+        ProbeConfig(model="x", epochs=3, score_epoch=3)
+    assert ProbeConfig(model="x", epochs=20).resolved_score_epoch == 2
+    assert ProbeConfig(model="x", epochs=1).resolved_score_epoch == 0
+
+
+def test_an_unfinished_result_is_not_loaded(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    with pytest.raises(FileNotFoundError, match="unfinished probe run"):
+        ProbeResult.load(tmp_path)
+
+
+# --- models -----------------------------------------------------------------------------------
+
+
+def test_a_local_transformers_folder_builds_with_or_without_weights(tmp_path):
+    from transformers import ResNetConfig, ResNetForImageClassification
+
+    config = ResNetConfig(
+        num_channels=1, embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], num_labels=3
+    )
+    ResNetForImageClassification(config).save_pretrained(tmp_path / "weights")
+    config.save_pretrained(tmp_path / "config_only")
+    for folder in ("weights", "config_only"):
+        model, preprocess, spec = build_model(str(tmp_path / folder), 10, 1)
+        assert spec.kind == "transformers" and spec.pretrained == (folder == "weights")
+        assert model(torch.zeros(2, 1, 16, 16)).shape == (2, 10)
+        assert model.head.out_features == 10 and preprocess.channels == 1
+
+
+def test_a_timm_model_follows_the_data_channels():
+    model, preprocess, spec = build_model("test_resnet", 7, 1)
+    assert spec.kind == "timm" and preprocess.channels == 1 and preprocess.image_size is None
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 7)
+
+
+def test_an_unknown_model_lists_what_was_tried():
+    with pytest.raises(ValueError, match=r"not a local folder; not a timm architecture.*org/name"):
+        build_model("definitely_not_a_model", 10, 1)
