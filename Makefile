@@ -3,8 +3,10 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install test lint format demo bench clean
+.PHONY: install data test lint format demo bench bench-prune bench-probe clean
 
 $(STAMP): pyproject.toml setup.cfg
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +17,13 @@ $(STAMP): pyproject.toml setup.cfg
 
 install: $(STAMP)
 
-test: $(STAMP)
+# Real Fashion-MNIST (70,000 images) from Debian's package; the tests read it.
+data: $(FASHION_MNIST)
+$(FASHION_MNIST):
+	$(SUDO) apt-get update -qq
+	$(SUDO) apt-get install -y -qq dataset-fashion-mnist
+
+test: $(STAMP) $(FASHION_MNIST)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest
@@ -31,8 +39,13 @@ format: $(STAMP)
 demo: $(STAMP)
 	$(PY) recipes/demo_digits.py --output outputs/demo
 
-bench: $(STAMP)
+bench: bench-prune bench-probe
+
+bench-prune: $(STAMP)
 	$(PY) benchmarks/prune_speed.py --output benchmarks/results/prune_speed.jsonl
+
+bench-probe: $(STAMP) $(FASHION_MNIST)
+	$(PY) benchmarks/probe_overhead.py --output benchmarks/results/probe_overhead.jsonl
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache .ruff_cache .hypothesis

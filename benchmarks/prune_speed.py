@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import platform
 import statistics
@@ -31,6 +30,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 import PIL.Image
+from _results import emit
 
 import hf_drop
 from hf_drop import DRoPFilter
@@ -160,13 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
             "numpy": np.__version__,
         },
     }
-    line = json.dumps(result)
-    print(line)
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        with args.output.open("a") as f:
-            f.write(line + "\n")
-    return result
+    return emit(result, args.output)
 
 
 if __name__ == "__main__":

@@ -145,7 +145,14 @@ class DRoPFilter:
             kwargs.setdefault("quota", "strategy")
         named = strategy_score if within == "random" else within
         options["score_name"] = None if named == "random" else named
+        # The identity that fit() checks, and where the errors and scores came from.
         source = {key: result.source[key] for key in ("num_rows", "label_hash")}
+        source["name"] = result.source.get("name")
+        source["probe"] = {
+            "folder": str(result.folder),
+            "model": result.record["model"],
+            "config": result.record["config"],
+        }
         return cls(
             density,
             label_column=result.source["label_column"],
@@ -257,7 +264,9 @@ class DRoPFilter:
             "n_samples": int(self.n_samples_),
             "n_kept": len(self.indices_),
             "source": {
+                **_jsonable(self.source or {}),
                 "fingerprint": self.source_fingerprint_,
+                "num_rows": int(self.n_samples_),
                 "label_column": self.label_column,
                 "label_hash": self.label_hash_,
             },

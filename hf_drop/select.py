@@ -89,12 +89,7 @@ def ccs(
         raise ValueError(f"beta must lie in [0, 1), got {beta!r}")
     if isinstance(num_strata, bool) or not isinstance(num_strata, int) or num_strata < 1:
         raise ValueError(f"num_strata must be a positive int, got {num_strata!r}")
-    if labels is None:
-        labels = np.zeros(len(scores), dtype=np.int64)
-        counts = np.array([_check_n_keep(counts, len(scores))])
-    labels, counts = _check_labels_counts(labels, counts)
-    if len(labels) != len(scores):
-        raise ValueError(f"scores has {len(scores)} entries but labels has {len(labels)}")
+    labels, counts = _global_or_per_class(labels, counts, len(scores), "scores")
     rng = np.random.default_rng(seed)
 
     # Stratum id of every sample, numbered per class so that one random draw serves all classes.
@@ -146,12 +141,7 @@ def k_center(
         x = x.astype(np.float32)
     if not np.all(np.isfinite(x)):
         raise ValueError("embeddings must be finite, found NaN or inf")
-    if labels is None:
-        labels = np.zeros(len(x), dtype=np.int64)
-        counts = np.array([_check_n_keep(counts, len(x))])
-    labels, counts = _check_labels_counts(labels, counts)
-    if len(labels) != len(x):
-        raise ValueError(f"embeddings has {len(x)} rows but labels has {len(labels)}")
+    labels, counts = _global_or_per_class(labels, counts, len(x), "embeddings")
     rng = np.random.default_rng(seed)
     chosen = [
         members[_k_center_greedy(x[members], int(counts[k]), rng, chunk_size)]
@@ -274,6 +264,19 @@ def _k_center_greedy(
 
 def _compact(labels: NDArray[np.int64], num_classes: int) -> NDArray[np.integer]:
     return labels.astype(np.int16 if num_classes <= np.iinfo(np.int16).max else np.int32)
+
+
+def _global_or_per_class(
+    labels: ArrayLike | None, counts: ArrayLike | int, n_samples: int, what: str
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Without labels, one class holding every sample and a global count; else checked as is."""
+    if labels is None:
+        labels = np.zeros(n_samples, dtype=np.int64)
+        counts = np.array([_check_n_keep(counts, n_samples)])
+    labels, counts = _check_labels_counts(labels, counts)
+    if len(labels) != n_samples:
+        raise ValueError(f"{what} has {n_samples} rows but labels has {len(labels)}")
+    return labels, counts
 
 
 def _check_labels_counts(

@@ -9,6 +9,10 @@ import pytest
 from hypothesis import settings
 from PIL import Image as PILImage
 
+# Nothing may reach for the Hub at test time: an unknown dataset or model name must fail fast.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
 # CI replays the same examples on every run (a red CI is then reproducible); locally hypothesis
 # keeps exploring new ones.
 settings.register_profile("ci", derandomize=True, print_blob=True)

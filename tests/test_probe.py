@@ -56,6 +56,14 @@ def test_the_result_holds_every_score_for_every_training_sample(result, digits_d
     assert embedding.shape[0] == len(train) and embedding.dtype == np.float16
 
 
+def test_embeddings_of_the_first_initialisation_survive_the_next(digits_data, tmp_path):
+    config = ProbeConfig(model="test_resnet", epochs=1, num_inits=2, embeddings=True)
+    result = run_probe(digits_data["train"], digits_data["test"], config, tmp_path)
+    embedding = result.score("embedding")
+    assert embedding.shape[0] == 1437 and np.abs(embedding).sum() > 0
+    assert len(result.class_metrics["accuracy_by_epoch"]) == 2
+
+
 def test_class_metrics_give_recall_by_epoch_and_the_errors_used(result, digits_data):
     test_labels = np.array(digits_data["test"]["label"][:])
     classes = result.class_metrics["classes"]

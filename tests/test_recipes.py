@@ -8,11 +8,23 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "recipes"), str(ROOT / "benchmarks")]
 
 import demo_digits  # noqa: E402
+import digits_logreg_study  # noqa: E402
 import prune_speed  # noqa: E402
 
 
-def test_demo_writes_its_subset_plot_and_results(tmp_path):
-    table = demo_digits.main(["--output", str(tmp_path), "--seeds", "2"])
+def test_main_job_probes_prunes_and_saves(tmp_path):
+    report = demo_digits.main(["--output", str(tmp_path), "--epochs", "2", "--num-inits", "1"])
+    assert report["kept"].sum() == round(0.5 * 1437)
+    assert (report["kept"] >= 10).all(), "min_per_class keeps every class"
+    assert (tmp_path / "probe" / "probe_config.json").exists()
+    record = json.loads((tmp_path / "subset" / "pruning.json").read_text())
+    assert record["method"] == "Random+DRoP" and record["n_kept"] == report["kept"].sum()
+    assert record["source"]["num_rows"] == 1437
+    assert (tmp_path / "kept_fraction.png").exists()
+
+
+def test_logreg_study_writes_its_subset_plot_and_results(tmp_path):
+    table = digits_logreg_study.main(["--output", str(tmp_path), "--seeds", "2"])
     assert list(table.index) == ["Full data", "Random", "Random+DRoP", "Random+DRoP, min 10/class"]
     assert (table["train_size"][1:] == table["train_size"].iloc[1]).all(), "same budget for all"
     assert (tmp_path / "subset" / "pruning.json").exists()

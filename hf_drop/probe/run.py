@@ -11,16 +11,19 @@ from __future__ import annotations
 import json
 import platform
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import accelerate
 import datasets
 import numpy as np
+import pyarrow as pa
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import set_seed
+from datasets.table import InMemoryTable
 from tqdm.auto import tqdm
 
 from ..columns import read_labels
@@ -93,7 +96,6 @@ def run_probe(
         model, optimizer, scheduler, train_loader, val_loader = accelerator.prepare(
             model, optimizer, scheduler, train_loader, val_loader
         )
-        head = accelerator.unwrap_model(model).head
         dynamics = Dynamics(
             len(train), config.epochs, config.resolved_score_epoch, config.du_window
         )
@@ -105,19 +107,13 @@ def run_probe(
         if init > len(history) - 1:
             history.append([])
 
+        training = _Training(accelerator, model, optimizer, scheduler, train_loader, dynamics)
         for epoch in range(first_epoch, config.epochs):
             keep_embeddings = config.embeddings and init == 0 and epoch == config.epochs - 1
-            embeddings = _train_epoch(
-                accelerator,
-                model,
-                head,
-                optimizer,
-                scheduler,
-                train_loader,
-                dynamics,
+            embeddings = training.epoch(
                 epoch,
-                keep_embeddings,
                 embeddings,
+                keep_embeddings,
                 desc=f"init {init + 1}/{config.num_inits} epoch {epoch + 1}/{config.epochs}",
             )
             if config.full_grand and epoch == config.resolved_score_epoch:
@@ -159,50 +155,61 @@ def run_probe(
 # --- one epoch ----------------------------------------------------------------------------------
 
 
-def _train_epoch(
-    accelerator,
-    model,
-    head,
-    optimizer,
-    scheduler,
-    train_loader,
-    dynamics,
-    epoch,
-    keep_embeddings,
-    embeddings,
-    desc,
-):
-    model.train()
-    train_loader.set_epoch(epoch)
-    captured: dict[str, torch.Tensor] = {}
-    # The head's input is the penultimate embedding: last-layer GraNd needs its norm.
-    hook = head.register_forward_hook(lambda _m, inputs, _o: captured.__setitem__("h", inputs[0]))
-    try:
-        for batch in tqdm(
-            train_loader, desc=desc, leave=False, disable=not accelerator.is_local_main_process
-        ):
-            logits = model(batch["pixel_values"])
-            loss = F.cross_entropy(logits, batch["labels"])
-            accelerator.backward(loss)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+@dataclass
+class _Training:
+    """What one initialisation trains with, prepared by Accelerate."""
 
-            stats = batch_statistics(logits, batch["labels"], captured["h"])
-            gathered = (batch["index"], stats)
-            if keep_embeddings:
-                gathered += (captured["h"].detach().flatten(1).half(),)
-            gathered = accelerator.gather_for_metrics(gathered)
-            index = gathered[0].cpu().numpy()
-            dynamics.update(epoch, index, gathered[1].cpu().numpy())
-            if keep_embeddings:
-                h = gathered[2].cpu().numpy()
-                if embeddings is None:
-                    embeddings = np.zeros((len(train_loader.dataset), h.shape[1]), np.float16)
-                embeddings[index] = h
-    finally:
-        hook.remove()
-    return embeddings
+    accelerator: Accelerator
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    train_loader: Any
+    dynamics: Dynamics
+
+    def epoch(
+        self, epoch: int, embeddings: np.ndarray | None, keep_embeddings: bool, desc: str
+    ) -> np.ndarray | None:
+        """One epoch of training; every batch's per-sample statistics go to the dynamics."""
+        accelerator, model = self.accelerator, self.model
+        model.train()
+        self.train_loader.set_epoch(epoch)
+        captured: dict[str, torch.Tensor] = {}
+        # The head's input is the penultimate embedding: last-layer GraNd needs its norm.
+        head = accelerator.unwrap_model(model).head
+        hook = head.register_forward_hook(
+            lambda _m, inputs, _o: captured.__setitem__("h", inputs[0])
+        )
+        try:
+            for batch in tqdm(
+                self.train_loader,
+                desc=desc,
+                leave=False,
+                disable=not accelerator.is_local_main_process,
+            ):
+                logits = model(batch["pixel_values"])
+                loss = F.cross_entropy(logits, batch["labels"])
+                accelerator.backward(loss)
+                self.optimizer.step()
+                self.scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+
+                stats = batch_statistics(logits, batch["labels"], captured["h"])
+                gathered = (batch["index"], stats)
+                if keep_embeddings:
+                    gathered += (captured["h"].detach().flatten(1).half(),)
+                gathered = accelerator.gather_for_metrics(gathered)
+                index = gathered[0].cpu().numpy()
+                self.dynamics.update(epoch, index, gathered[1].cpu().numpy())
+                if keep_embeddings:
+                    h = gathered[2].cpu().numpy()
+                    if embeddings is None:
+                        embeddings = np.zeros(
+                            (len(self.dynamics.arrays["seen"]), h.shape[1]), np.float16
+                        )
+                    embeddings[index] = h
+        finally:
+            hook.remove()
+        return embeddings
 
 
 @torch.no_grad()
@@ -395,16 +402,22 @@ def _write_result(
     """Scores, class metrics, then probe_config.json last: its presence marks a complete result."""
     out.mkdir(parents=True, exist_ok=True)
     (out / CONFIG_FILE).unlink(missing_ok=True)
-    columns: dict[str, Any] = {"index": np.arange(len(train)), "label": plan["train_ids"]}
-    columns.update(
-        {name: (total / config.num_inits).astype(np.float32) for name, total in totals.items()}
-    )
+    # Built as an Arrow table directly: embeddings go in as one flat float16 buffer.
     features = {"index": datasets.Value("int64"), "label": datasets.ClassLabel(names=plan["names"])}
-    features.update({name: datasets.Value("float32") for name in totals})
+    arrays = [pa.array(np.arange(len(train))), pa.array(plan["train_ids"])]
+    for name, total in totals.items():
+        features[name] = datasets.Value("float32")
+        arrays.append(pa.array((total / config.num_inits).astype(np.float32)))
     if embeddings is not None:
-        columns["embedding"] = list(embeddings)
-        features["embedding"] = datasets.Sequence(datasets.Value("float16"))
-    scores = datasets.Dataset.from_dict(columns, features=datasets.Features(features))
+        features["embedding"] = datasets.Sequence(
+            datasets.Value("float16"), length=embeddings.shape[1]
+        )
+        arrays.append(
+            pa.FixedSizeListArray.from_arrays(pa.array(embeddings.ravel()), embeddings.shape[1])
+        )
+    features = datasets.Features(features)
+    table = pa.Table.from_arrays(arrays, schema=features.arrow_schema)
+    scores = datasets.Dataset(InMemoryTable(table), info=datasets.DatasetInfo(features=features))
     if (out / SCORES_DIR).exists():
         shutil.rmtree(out / SCORES_DIR)
     scores.save_to_disk(str(out / SCORES_DIR))

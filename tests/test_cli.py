@@ -1,0 +1,69 @@
+"""The hf-drop command line (hf_drop.cli)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from hf_drop.cli import main
+from hf_drop.probe import ProbeResult
+
+
+def test_probe_with_a_validation_split_carved_from_train(tmp_path, capsys):
+    main(["probe", "--dataset", "digits", "--model", "test_resnet", "--epochs", "1",
+          "--val-fraction", "0.2", "--output", str(tmp_path / "run")])  # fmt: skip
+    assert "class errors: 0:" in capsys.readouterr().out
+    result = ProbeResult.load(tmp_path / "run")
+    splits = result.splits()
+    assert len(splits["val_indices"]) + len(splits["train_indices"]) == 1437
+    assert len(result.scores) == len(splits["train_indices"])
+    assert result.source["train_indices"] == "splits.json"
+
+
+def test_probe_validates_on_half_of_test_by_default(tmp_path):
+    main(["probe", "--dataset", "digits", "--model", "test_resnet", "--epochs", "1",
+          "--output", str(tmp_path / "run")])  # fmt: skip
+    result = ProbeResult.load(tmp_path / "run")
+    splits = result.splits()
+    assert splits["val_split"] == "test"
+    assert len(splits["val_indices"]) == 180 and len(splits["report_indices"]) == 180
+    assert not set(splits["val_indices"]) & set(splits["report_indices"])
+    assert sum(c["support"] for c in result.class_metrics["classes"]) == 180
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--val-split", "nope"], "--val-split 'nope' is not a split"),
+        (["--split", "nope"], "--split 'nope' is not a split"),
+        (["--model", "no_such_net"], "unknown model 'no_such_net'"),
+        (["--epochs", "0"], "epochs must be a positive int"),
+    ],
+)
+def test_bad_arguments_exit_with_a_clear_message(tmp_path, capsys, extra, message):
+    args = ["probe", "--dataset", "digits", "--model", "test_resnet", "--epochs", "1",
+            "--output", str(tmp_path / "run"), *extra]  # fmt: skip
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_python_dash_m_runs_the_same_command():
+    out = subprocess.run(
+        [sys.executable, "-m", "hf_drop", "probe", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "--val-from-test" in out and "--full-grand" in out
+
+
+def test_record_keeps_the_command_line_configuration(tmp_path):
+    main(["probe", "--dataset", "digits", "--model", "test_resnet", "--epochs", "2",
+          "--num-inits", "2", "--seed", "7", "--score-epoch", "1", "--output", str(tmp_path)])  # fmt: skip
+    record = json.loads((tmp_path / "probe_config.json").read_text())
+    assert record["config"]["seed"] == 7 and record["config"]["num_inits"] == 2
+    assert record["config"]["resolved_score_epoch"] == 1
+    assert len(ProbeResult.load(tmp_path).class_metrics["accuracy_by_epoch"]) == 2
