@@ -11,10 +11,12 @@ import demo_digits  # noqa: E402
 import digits_logreg_study  # noqa: E402
 import prune_speed  # noqa: E402
 
+from hf_drop.quotas import budget  # noqa: E402
+
 
 def test_main_job_probes_prunes_and_saves(tmp_path):
     report = demo_digits.main(["--output", str(tmp_path), "--epochs", "2", "--num-inits", "1"])
-    assert report["kept"].sum() == round(0.5 * 1437)
+    assert report["kept"].sum() == budget(1437, 0.5) == 719  # half up, not Python's round()
     assert (report["kept"] >= 10).all(), "min_per_class keeps every class"
     assert (tmp_path / "probe" / "probe_config.json").exists()
     record = json.loads((tmp_path / "subset" / "pruning.json").read_text())
