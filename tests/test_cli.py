@@ -60,6 +60,14 @@ def test_python_dash_m_runs_the_same_command():
     assert "--val-from-test" in out and "--full-grand" in out
 
 
+def test_the_console_script_is_installed():
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("hf-drop")
+    out = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True)
+    assert "probe" in out.stdout
+
+
 def test_record_keeps_the_command_line_configuration(tmp_path):
     main(["probe", "--dataset", "digits", "--model", "test_resnet", "--epochs", "2",
           "--num-inits", "2", "--seed", "7", "--score-epoch", "1", "--output", str(tmp_path)])  # fmt: skip

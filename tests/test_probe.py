@@ -216,6 +216,33 @@ def test_a_local_transformers_folder_builds_with_or_without_weights(tmp_path):
         assert model.head.out_features == 10 and preprocess.channels == 1
 
 
+def rgb_dataset(n: int, seed: int) -> datasets.Dataset:
+    """Coloured 12x12 images whose class is the dominant channel: learnable, and RGB."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 3
+    images = rng.integers(0, 60, (n, 12, 12, 3), dtype=np.uint8)
+    images[np.arange(n), :, :, labels] += 180
+    return datasets.Dataset.from_dict(
+        {"image": list(images), "label": labels.tolist()},
+        features=datasets.Features(
+            {"image": datasets.Image(), "label": datasets.ClassLabel(names=["r", "g", "b"])}
+        ),
+    )
+
+
+def test_a_transformers_model_probes_rgb_images(tmp_path):
+    from transformers import ResNetConfig
+
+    ResNetConfig(
+        num_channels=3, embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1]
+    ).save_pretrained(tmp_path / "model")
+    config = ProbeConfig(model=str(tmp_path / "model"), epochs=3, batch_size=16, lr=0.1)
+    result = run_probe(rgb_dataset(96, 0), rgb_dataset(30, 1), config, tmp_path / "run")
+    assert result.record["model"]["kind"] == "transformers"
+    assert np.all(np.isfinite(result.score("grand")))
+    assert result.class_metrics["accuracy_by_epoch"][0][-1] > 0.6, "it learns from colour"
+
+
 def test_a_timm_model_follows_the_data_channels():
     model, preprocess, spec = build_model("test_resnet", 7, 1)
     assert spec.kind == "timm" and preprocess.channels == 1 and preprocess.image_size is None
