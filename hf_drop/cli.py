@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 __all__ = ["main"]
 
@@ -33,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command")
     _add_probe(commands)
+    _add_prune(commands)
+    _add_train(commands)
+    _add_report(commands)
     return parser
 
 
@@ -190,3 +194,217 @@ def _probe(args: argparse.Namespace) -> None:
         f"{n}: {e:.3f}" for n, e in zip(result.class_names, result.class_errors, strict=True)
     )
     print(f"probe result in {result.folder}\nclass errors: {errors}")
+
+
+# --- prune --------------------------------------------------------------------------------------
+
+
+def _add_prune(commands) -> None:
+    p = commands.add_parser(
+        "prune",
+        help="prune the probe's training set with DRoP (or a baseline) and save it",
+        description="Choose a subset of the probe's training set and save it (save_to_disk) with "
+        "pruning.json, the record of how it was made.",
+    )
+    p.add_argument("--probe", required=True, help="folder of a finished hf-drop probe")
+    p.add_argument("--density", type=float, required=True, help="fraction of the data to keep")
+    p.add_argument(
+        "--within",
+        default="random",
+        help="random, a score (el2n, grand, forgetting, aum, ...) or embedding",
+    )
+    p.add_argument(
+        "--keep",
+        choices=["hard", "easy", "ccs", "k_center"],
+        help="with a score: hardest (default), easiest, CCS strata, k-center",
+    )
+    p.add_argument(
+        "--quota",
+        choices=["drop", "proportional", "uniform", "strategy"],
+        default="drop",
+        help="how many per class (default: DRoP)",
+    )
+    p.add_argument("--strategy-score", help="score whose global selection sets the class counts")
+    p.add_argument("--mode", choices=["paper", "count"], default="paper")
+    p.add_argument("--min-per-class", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dataset", help="the probe's training data, if not reloadable from its record")
+    p.add_argument("--output", required=True, help="folder of the subset")
+    p.set_defaults(run=_prune)
+
+
+def _prune(args: argparse.Namespace) -> None:
+    from .artifacts import save_subset
+    from .filter import DRoPFilter
+    from .probe import ProbeResult
+
+    result = ProbeResult.load(args.probe)
+    train = probe_training_data(result, args.dataset)
+    options = {
+        "quota": args.quota,
+        "mode": args.mode,
+        "min_per_class": args.min_per_class,
+        "seed": args.seed,
+    }
+    if args.keep:
+        options["keep"] = args.keep
+    drop = DRoPFilter.from_probe(
+        result, args.density, within=args.within, strategy_score=args.strategy_score, **options
+    )
+    subset = drop.fit(train).apply(train)
+    save_subset(subset, args.output, drop)
+    print(drop.report().to_string(float_format=lambda v: f"{v:.3f}"))
+    print(f"{drop.method}: kept {len(subset)} of {len(train)} rows -> {args.output}")
+
+
+def probe_training_data(result, dataset: str | None = None):
+    """The training set a probe saw, reloaded from its record (or from ``dataset``)."""
+    from .sources import load_source
+
+    source = result.source
+    data = load_source(dataset or source.get("name") or "", source.get("config"))
+    split = source.get("split") or "train"
+    if split not in data:
+        raise ValueError(f"the probe trained on split {split!r}, which {list(data)} lacks")
+    train = data[split]
+    if source.get("train_indices"):  # the probe carved its validation rows out of this split
+        train = train.select(result.splits()["train_indices"])
+    return train
+
+
+# --- train --------------------------------------------------------------------------------------
+
+
+def _add_train(commands) -> None:
+    p = commands.add_parser(
+        "train",
+        help="train a classifier on a (pruned) dataset with transformers.Trainer",
+        description="Train with transformers.Trainer and write metrics.json: accuracy, "
+        "worst-class accuracy and the accuracy of every class.",
+    )
+    p.add_argument(
+        "--dataset",
+        required=True,
+        help="training data: a pruned subset folder, or any dataset name or path",
+    )
+    p.add_argument("--split", default="train")
+    p.add_argument("--eval-dataset", help="evaluation data (name or path)")
+    p.add_argument("--eval-split", default="test")
+    p.add_argument(
+        "--eval-from-probe",
+        metavar="DIR",
+        help="evaluate on the probe's reported split (the rows it did not validate on)",
+    )
+    p.add_argument("--model", required=True)
+    p.add_argument("--pretrained", action="store_true")
+    p.add_argument("--model-kwargs", type=json.loads, default={}, metavar="JSON")
+    p.add_argument(
+        "--epochs", type=int, required=True, help="epochs (full-data epochs with --compute-matched)"
+    )
+    p.add_argument(
+        "--compute-matched",
+        action="store_true",
+        help="train round((0.5 + 0.5 d) E / d) epochs at density d",
+    )
+    p.add_argument(
+        "--density",
+        type=float,
+        help="density of the training set (default: from its pruning.json, else 1)",
+    )
+    p.add_argument("--optimizer", choices=["sgd", "trainer"], default="sgd")
+    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--augment", action="store_true")
+    p.add_argument("--image-column", default="image")
+    p.add_argument("--label-column", default="label")
+    p.add_argument("--output", required=True)
+    p.set_defaults(run=_train)
+
+
+def _train(args: argparse.Namespace) -> None:
+    from .artifacts import PRUNING_FILE
+    from .sources import load_source
+    from .train import TrainConfig, train_and_evaluate
+
+    train = _split(load_source(args.dataset), args.split, "--split")
+    pruning_file = Path(args.dataset) / PRUNING_FILE
+    provenance = json.loads(pruning_file.read_text()) if pruning_file.exists() else None
+    density = args.density
+    if density is None:
+        density = provenance["params"]["density"] if provenance else 1.0
+
+    if args.eval_from_probe:
+        from .probe import ProbeResult
+
+        result = ProbeResult.load(args.eval_from_probe)
+        splits = result.splits()
+        if "report_indices" not in splits:
+            raise ValueError(
+                f"{args.eval_from_probe} has no reported split (it was not run with "
+                "--val-from-test); pass --eval-dataset"
+            )
+        data = load_source(result.source["name"], result.source.get("config"))
+        eval_dataset = _split(data, splits["val_split"], "the probe's split").select(
+            splits["report_indices"]
+        )
+    elif args.eval_dataset:
+        eval_dataset = _split(load_source(args.eval_dataset), args.eval_split, "--eval-split")
+    else:
+        raise ValueError("pass --eval-dataset or --eval-from-probe")
+
+    config = TrainConfig(
+        model=args.model,
+        epochs=args.epochs,
+        compute_matched=args.compute_matched,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        augment=args.augment,
+        pretrained=args.pretrained,
+        model_kwargs=args.model_kwargs,
+        image_column=args.image_column,
+        label_column=args.label_column,
+    )
+    metrics = train_and_evaluate(
+        train, eval_dataset, config, args.output, density=density, provenance=provenance
+    )
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:
+        print(
+            f"accuracy {metrics['accuracy']:.4f}, worst class {metrics['worst_class']} "
+            f"{metrics['worst_class_accuracy']:.4f} -> {args.output}/metrics.json"
+        )
+
+
+def _split(data, split: str, what: str):
+    if split not in data:
+        raise ValueError(f"{what} {split!r} is not a split: {list(data)}")
+    return data[split]
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def _add_report(commands) -> None:
+    p = commands.add_parser(
+        "report",
+        help="compare trained runs: average and worst-class accuracy by method",
+        description="Read the metrics.json of each run folder; print a table by method and "
+        "density (mean and sd over seeds) and draw it.",
+    )
+    p.add_argument("runs", nargs="+", help="folders written by hf-drop train")
+    p.add_argument("--output", default="report.png", help="the PNG to write")
+    p.set_defaults(run=_report)
+
+
+def _report(args: argparse.Namespace) -> None:
+    from .report import load_runs, plot_runs, summarize
+
+    runs = load_runs(args.runs)
+    table = summarize(runs)
+    print(table.to_string(float_format=lambda v: f"{v:.4f}", na_rep="-"))
+    plot_runs(runs, args.output)
+    print(f"wrote {args.output}")

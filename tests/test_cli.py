@@ -75,3 +75,37 @@ def test_record_keeps_the_command_line_configuration(tmp_path):
     assert record["config"]["seed"] == 7 and record["config"]["num_inits"] == 2
     assert record["config"]["resolved_score_epoch"] == 1
     assert len(ProbeResult.load(tmp_path).class_metrics["accuracy_by_epoch"]) == 2
+
+
+def test_probe_prune_train_report_from_the_command_line(tmp_path, capsys):
+    probe, subset = tmp_path / "probe", tmp_path / "drop50"
+    main(["probe", "--dataset", "digits", "--model", "test_resnet", "--epochs", "1",
+          "--output", str(probe)])  # fmt: skip
+    main(["prune", "--probe", str(probe), "--density", "0.5", "--within", "el2n",
+          "--min-per-class", "5", "--output", str(subset)])  # fmt: skip
+    assert "el2n+DRoP: kept 719 of 1437 rows" in capsys.readouterr().out
+    record = json.loads((subset / "pruning.json").read_text())
+    assert record["source"]["probe"]["model"]["name"] == "test_resnet"
+
+    runs = []
+    for name, dataset in (("pruned", subset), ("full", "digits")):
+        runs.append(tmp_path / f"train-{name}")
+        main(["train", "--dataset", str(dataset), "--eval-from-probe", str(probe),
+              "--model", "test_resnet", "--epochs", "1", "--compute-matched",
+              "--output", str(runs[-1])])  # fmt: skip
+    pruned = json.loads((runs[0] / "metrics.json").read_text())
+    assert pruned["density"] == 0.5 and pruned["epochs"] == 2  # 1.5 epochs, half up
+    assert pruned["eval_rows"] == 180, "judged on the half of test the probe did not see"
+    assert pruned["provenance"]["method"] == "el2n+DRoP"
+
+    main(["report", *map(str, runs), "--output", str(tmp_path / "report.png")])
+    out = capsys.readouterr().out
+    assert "el2n+DRoP" in out and "Full data" in out
+    assert (tmp_path / "report.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_train_needs_an_evaluation_set(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--dataset", "digits", "--model", "test_resnet", "--epochs", "1",
+              "--output", str(tmp_path)])  # fmt: skip
+    assert "pass --eval-dataset or --eval-from-probe" in capsys.readouterr().err

@@ -14,15 +14,24 @@ import prune_speed  # noqa: E402
 from hf_drop.quotas import budget  # noqa: E402
 
 
-def test_main_job_probes_prunes_and_saves(tmp_path):
-    report = demo_digits.main(["--output", str(tmp_path), "--epochs", "2", "--num-inits", "1"])
-    assert report["kept"].sum() == budget(1437, 0.5) == 719  # half up, not Python's round()
-    assert (report["kept"] >= 10).all(), "min_per_class keeps every class"
-    assert (tmp_path / "probe" / "probe_config.json").exists()
-    record = json.loads((tmp_path / "subset" / "pruning.json").read_text())
-    assert record["method"] == "Random+DRoP" and record["n_kept"] == report["kept"].sum()
-    assert record["source"]["num_rows"] == 1437
-    assert (tmp_path / "kept_fraction.png").exists()
+def test_main_job_probes_prunes_trains_and_compares(tmp_path):
+    table = demo_digits.main(["--output", str(tmp_path), "--probe-epochs", "1", "--num-inits",
+                              "1", "--epochs", "1", "--seeds", "1"])  # fmt: skip
+    methods = table.index.get_level_values("method").tolist()
+    assert methods == ["Random+Proportional", "Random+DRoP", "el2n", "Full data"]
+    assert budget(1437, 0.5) == 719  # half up, not Python's round()
+    assert (table["train_rows"].iloc[:3] == 719).all()
+    assert table["train_rows"].iloc[3] == 1437
+    for name in ("random-d0.5-seed0", "random_drop-d0.5-seed0", "el2n-d0.5-seed0"):
+        record = json.loads((tmp_path / "subsets" / name / "pruning.json").read_text())
+        assert record["n_kept"] == 719
+        metrics = json.loads((tmp_path / "runs" / name / "metrics.json").read_text())
+        assert metrics["eval_rows"] == 180 and metrics["epochs"] == 2  # compute-matched
+    report = json.loads(
+        (tmp_path / "subsets" / "random_drop-d0.5-seed0" / "pruning.json").read_text()
+    )
+    assert min(report["quotas"]) >= 10, "min_per_class keeps every class"
+    assert (tmp_path / "accuracy.png").exists() and (tmp_path / "kept_fraction.png").exists()
 
 
 def test_logreg_study_writes_its_subset_plot_and_results(tmp_path):

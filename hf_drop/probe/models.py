@@ -78,8 +78,12 @@ def build_model(
     pretrained: bool = False,
     model_kwargs: dict[str, Any] | None = None,
     class_names: list[str] | None = None,
+    as_transformers: bool = False,
 ) -> tuple[ImageClassifier, Preprocess, ModelSpec]:
     """Resolve ``name`` and build a classifier for ``num_classes`` classes.
+
+    ``as_transformers`` wraps a timm model in ``TimmWrapperForImageClassification`` so that
+    ``classifier.model`` is a ``PreTrainedModel`` for ``transformers.Trainer``.
 
     Tried in order: a local folder saved with ``save_pretrained`` (transformers; built from its
     config alone when it holds no weights), a timm architecture name (built from scratch unless
@@ -124,6 +128,9 @@ def build_model(
         else:
             preprocess = Preprocess(channels=channels)
         spec = ModelSpec(name, "timm", pretrained, kwargs)
+        if as_transformers:
+            wrapper = _timm_wrapper(name, model, channels, num_classes, class_names, kwargs)
+            return ImageClassifier(wrapper, "transformers", num_classes), preprocess, spec
         return ImageClassifier(model, "timm", num_classes), preprocess, spec
     tried.append("not a timm architecture (see timm.list_models())")
 
@@ -137,6 +144,36 @@ def build_model(
     raise ValueError(f"unknown model {name!r}: " + "; ".join(tried))
 
 
+def _timm_wrapper(
+    name: str,
+    model: nn.Module,
+    channels: int,
+    num_classes: int,
+    class_names: list[str] | None,
+    kwargs: dict[str, Any],
+) -> nn.Module:
+    """``model`` inside a ``TimmWrapperForImageClassification`` (what transformers uses for timm)."""
+    from transformers import TimmWrapperConfig, TimmWrapperForImageClassification
+
+    config = TimmWrapperConfig(
+        architecture=name,
+        model_args={"in_chans": channels, **kwargs},
+        **_label_config(num_classes, class_names),
+    )
+    wrapper = TimmWrapperForImageClassification(config)
+    wrapper.timm_model = model  # the same architecture, with the weights already chosen
+    return wrapper
+
+
+def _label_config(num_classes: int, class_names: list[str] | None) -> dict[str, Any]:
+    names = class_names or [str(k) for k in range(num_classes)]
+    return {
+        "num_labels": num_classes,
+        "id2label": dict(enumerate(names)),
+        "label2id": {n: k for k, n in enumerate(names)},
+    }
+
+
 def _transformers(
     name: str,
     num_classes: int,
@@ -147,12 +184,7 @@ def _transformers(
 ) -> tuple[ImageClassifier, Preprocess, ModelSpec]:
     from transformers import AutoConfig, AutoModelForImageClassification
 
-    names = class_names or [str(k) for k in range(num_classes)]
-    labels = {
-        "num_labels": num_classes,
-        "id2label": dict(enumerate(names)),
-        "label2id": {n: k for k, n in enumerate(names)},
-    }
+    labels = _label_config(num_classes, class_names)
     if from_weights:
         model = AutoModelForImageClassification.from_pretrained(
             name, ignore_mismatched_sizes=True, **labels, **kwargs

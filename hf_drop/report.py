@@ -1,0 +1,89 @@
+"""Comparing trained runs: average and worst-class accuracy by pruning method and density."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["load_runs", "plot_runs", "summarize"]
+
+
+def load_runs(folders: Iterable[str | os.PathLike]) -> pd.DataFrame:
+    """One row per run folder (its ``metrics.json``): method, density, seed and the accuracies."""
+    rows = []
+    for folder in folders:
+        path = Path(folder) / "metrics.json"
+        if not path.exists():
+            raise FileNotFoundError(f"{folder} holds no metrics.json: is it an hf-drop train run?")
+        metrics = json.loads(path.read_text())
+        provenance = metrics.get("provenance") or {}
+        rows.append(
+            {
+                "run": str(folder),
+                "method": provenance.get("method", "Full data"),
+                "density": metrics.get("density") or 1.0,
+                "seed": (provenance.get("params") or {}).get("seed", metrics["config"]["seed"]),
+                "accuracy": metrics["accuracy"],
+                "worst_class_accuracy": metrics["worst_class_accuracy"],
+                "worst_class": metrics["worst_class"],
+                "class_accuracy_std": metrics["class_accuracy_std"],
+                "train_rows": metrics["train_rows"],
+                "epochs": metrics["epochs"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard deviation over seeds, by method and density."""
+    return (
+        runs.groupby(["method", "density"], sort=False)
+        .agg(
+            runs=("run", "count"),
+            train_rows=("train_rows", "mean"),
+            accuracy=("accuracy", "mean"),
+            accuracy_sd=("accuracy", "std"),
+            worst_class_accuracy=("worst_class_accuracy", "mean"),
+            worst_class_sd=("worst_class_accuracy", "std"),
+        )
+        .sort_index(level="density", sort_remaining=False)
+    )
+
+
+def plot_runs(runs: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Average and worst-class accuracy against density, one line per method, bands of one sd."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = summarize(runs).reset_index()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
+    for ax, column, title in (
+        (axes[0], "accuracy", "average accuracy"),
+        (axes[1], "worst_class_accuracy", "worst-class accuracy"),
+    ):
+        sd = "accuracy_sd" if column == "accuracy" else "worst_class_sd"
+        for method, group in table.groupby("method", sort=False):
+            group = group.sort_values("density")
+            (line,) = ax.plot(group["density"], group[column], marker="o", label=method)
+            band = group[sd].fillna(0.0)
+            ax.fill_between(
+                group["density"],
+                group[column] - band,
+                group[column] + band,
+                color=line.get_color(),
+                alpha=0.15,
+            )
+        ax.set_title(title)
+        ax.set_xlabel("density (fraction of training data kept)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test accuracy")
+    axes[1].legend(loc="lower right", fontsize=8, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

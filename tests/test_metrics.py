@@ -1,0 +1,48 @@
+"""The class-wise accuracy evaluate module (hf_drop/metrics/class_accuracy)."""
+
+import evaluate
+import pytest
+
+from hf_drop.metrics import CLASS_ACCURACY_PATH, load_class_accuracy
+
+
+@pytest.fixture(scope="module")
+def metric():
+    return load_class_accuracy()
+
+
+def test_hand_computed_values(metric):
+    # class 0: 2/2, class 1: 1/2, class 2: 1/4
+    scores = metric.compute(
+        predictions=[0, 0, 1, 0, 2, 0, 0, 1], references=[0, 0, 1, 1, 2, 2, 2, 2]
+    )
+    assert scores["accuracy"] == pytest.approx(4 / 8)
+    assert scores["per_class_accuracy"] == pytest.approx([1.0, 0.5, 0.25])
+    assert scores["worst_class_accuracy"] == pytest.approx(0.25) and scores["worst_class"] == 2
+    mean = (1.0 + 0.5 + 0.25) / 3
+    std = (((1.0 - mean) ** 2 + (0.5 - mean) ** 2 + (0.25 - mean) ** 2) / 3) ** 0.5
+    assert scores["class_accuracy_std"] == pytest.approx(std)
+    assert scores["best_minus_worst"] == pytest.approx(0.75)
+    assert scores["absent_classes"] == []
+
+
+def test_an_absent_class_is_reported_absent_not_zero_or_one(metric):
+    scores = metric.compute(
+        predictions=[0, 1, 3], references=[0, 1, 1], num_classes=4, class_names=["a", "b", "c", "d"]
+    )
+    assert scores["per_class_accuracy"] == [1.0, 0.5, None, None]
+    assert scores["absent_classes"] == ["c", "d"]
+    assert scores["worst_class"] == "b" and scores["worst_class_accuracy"] == 0.5
+    assert scores["best_minus_worst"] == 0.5
+
+
+def test_it_loads_offline_by_path_with_evaluate():
+    metric = evaluate.load(CLASS_ACCURACY_PATH)
+    assert metric.compute(predictions=[1, 1], references=[1, 0])["worst_class_accuracy"] == 0.0
+
+
+def test_bad_references_are_clear_errors(metric):
+    with pytest.raises(ValueError, match=r"references must lie in \[0, 2\)"):
+        metric.compute(predictions=[0, 1], references=[0, 5], num_classes=2)
+    with pytest.raises(ValueError, match="class_names has 3 names for 2 classes"):
+        metric.compute(predictions=[0], references=[0], num_classes=2, class_names=list("abc"))
