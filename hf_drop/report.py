@@ -55,29 +55,39 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_runs(runs: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Average and worst-class accuracy against density, one line per method, bands of one sd."""
+    """Average and worst-class accuracy against density: one line per method with +-1 sd over
+    seeds as error bars; training on all the data as a dashed reference line."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     table = summarize(runs).reset_index()
+    full = table[table["density"] >= 1.0]
+    pruned = table[table["density"] < 1.0]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
     for ax, column, title in (
         (axes[0], "accuracy", "average accuracy"),
         (axes[1], "worst_class_accuracy", "worst-class accuracy"),
     ):
         sd = "accuracy_sd" if column == "accuracy" else "worst_class_sd"
-        for method, group in table.groupby("method", sort=False):
+        for method, group in pruned.groupby("method", sort=False):
             group = group.sort_values("density")
-            (line,) = ax.plot(group["density"], group[column], marker="o", label=method)
-            band = group[sd].fillna(0.0)
-            ax.fill_between(
+            ax.errorbar(
                 group["density"],
-                group[column] - band,
-                group[column] + band,
-                color=line.get_color(),
-                alpha=0.15,
+                group[column],
+                yerr=group[sd].fillna(0.0),
+                marker="o",
+                capsize=3,
+                label=method,
+            )
+        for _, row in full.iterrows():  # all the data: a reference line, not a point at d = 1
+            ax.axhline(
+                row[column],
+                color="black",
+                linestyle="--",
+                linewidth=1,
+                label=f"{row['method']} (d = 1)",
             )
         ax.set_title(title)
         ax.set_xlabel("density (fraction of training data kept)")
