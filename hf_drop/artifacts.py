@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import datasets
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from .filter import DRoPFilter
 
@@ -18,6 +20,7 @@ __all__ = ["atomic_folder", "save_subset"]
 
 PRUNING_FILE = "pruning.json"
 REPORT_FILE = "pruning_report.csv"
+INDICES_FILE = "kept_indices.parquet"
 
 
 @contextmanager
@@ -46,8 +49,9 @@ def atomic_folder(folder: str | os.PathLike) -> Iterator[Path]:
 
 
 def save_subset(subset: datasets.Dataset, folder: str | os.PathLike, drop: DRoPFilter) -> Path:
-    """``subset.save_to_disk(folder)`` plus ``pruning.json`` (how it was made) and
-    ``pruning_report.csv`` (kept per class), all written atomically."""
+    """``subset.save_to_disk(folder)`` plus ``pruning.json`` (how it was made),
+    ``pruning_report.csv`` (kept per class) and ``kept_indices.parquet`` (the source rows kept),
+    all written atomically."""
     if len(subset) != len(drop.indices_):
         raise ValueError(
             f"subset has {len(subset)} rows but the DRoPFilter kept {len(drop.indices_)}: "
@@ -57,4 +61,6 @@ def save_subset(subset: datasets.Dataset, folder: str | os.PathLike, drop: DRoPF
         subset.save_to_disk(str(tmp))
         (tmp / PRUNING_FILE).write_text(json.dumps(drop.provenance(), indent=2) + "\n")
         drop.report().to_csv(tmp / REPORT_FILE)
+        # The rows of the source that were kept: what an indices-only export publishes.
+        pq.write_table(pa.table({"index": pa.array(drop.indices_, pa.int64())}), tmp / INDICES_FILE)
     return Path(folder)

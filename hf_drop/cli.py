@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Parse ``argv`` (default: the process's arguments) and run the command."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if not getattr(args, "command", None):
         parser.print_help()
         sys.exit(2)
@@ -37,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_prune(commands)
     _add_train(commands)
     _add_report(commands)
+    _add_push(commands)
     return parser
 
 
@@ -57,6 +60,7 @@ def _add_probe(commands) -> None:
         help="fashion_mnist, digits, a local folder or file, or a Hub dataset name",
     )
     data.add_argument("--config", help="dataset configuration (Hub datasets)")
+    data.add_argument("--revision", help="dataset revision: branch, tag or commit (Hub datasets)")
     data.add_argument("--split", default="train", help="training split (default: train)")
     val = data.add_mutually_exclusive_group()
     val.add_argument("--val-split", help="use this split of the dataset as validation")
@@ -139,11 +143,17 @@ def _probe(args: argparse.Namespace) -> None:
         label_column=args.label_column,
         num_workers=args.num_workers,
     )
-    data = load_source(args.dataset, args.config)
+    data = load_source(args.dataset, args.config, args.revision)
     if args.split not in data:
         raise ValueError(f"--split {args.split!r} is not a split of {args.dataset}: {list(data)}")
     train = data[args.split]
-    source = {"name": args.dataset, "config": args.config, "split": args.split}
+    source = {
+        "name": args.dataset,
+        "config": args.config,
+        "split": args.split,
+        "revision": args.revision,
+        "command": shlex.join(["hf-drop", *args.argv]),
+    }
     splits: dict = {}
 
     if args.val_split is None and args.val_from_test is None and args.val_fraction is None:
@@ -408,3 +418,39 @@ def _report(args: argparse.Namespace) -> None:
     print(table.to_string(float_format=lambda v: f"{v:.4f}", na_rep="-"))
     plot_runs(runs, args.output)
     print(f"wrote {args.output}")
+
+
+# --- push ---------------------------------------------------------------------------------------
+
+
+def _add_push(commands) -> None:
+    p = commands.add_parser(
+        "push",
+        help="export a pruned subset as a Hub dataset (card included) and upload it",
+        description="Export FOLDER (written by hf-drop prune) to a Hub repository layout with a "
+        "dataset card, then upload it. The export is written locally first, so a failed upload "
+        "loses nothing.",
+    )
+    p.add_argument("folder", help="a subset folder written by hf-drop prune")
+    p.add_argument("--repo-id", required=True, help="the Hub dataset repository, user/name")
+    p.add_argument("--private", action="store_true")
+    p.add_argument(
+        "--indices-only",
+        action="store_true",
+        help="publish the kept row indices of the source, not its images",
+    )
+    p.add_argument("--export-dir", help="where the export is written (default: FOLDER-hub)")
+    p.set_defaults(run=_push)
+
+
+def _push(args: argparse.Namespace) -> None:
+    from .hub import export_saved, push
+
+    out = Path(args.export_dir or f"{str(args.folder).rstrip('/')}-hub")
+    export_saved(args.folder, out, mode="indices" if args.indices_only else "full")
+    print(f"exported {args.folder} -> {out}")
+    try:
+        url = push(out, args.repo_id, private=args.private)
+    except RuntimeError as error:
+        raise ValueError(str(error)) from error
+    print(f"uploaded to {url}")

@@ -147,9 +147,11 @@ class DRoPFilter:
         options["score_name"] = None if named == "random" else named
         # The identity that fit() checks, and where the errors and scores came from.
         source = {key: result.source[key] for key in ("num_rows", "label_hash")}
-        source["name"] = result.source.get("name")
+        for key in ("name", "config", "split", "revision"):
+            source[key] = result.source.get(key)
         source["probe"] = {
             "folder": str(result.folder),
+            "command": result.source.get("command"),
             "model": result.record["model"],
             "config": result.record["config"],
         }

@@ -37,7 +37,9 @@ _FASHION_FILES = {
 }
 
 
-def load_source(name: str, config: str | None = None) -> datasets.DatasetDict:
+def load_source(
+    name: str, config: str | None = None, revision: str | None = None
+) -> datasets.DatasetDict:
     """A ``DatasetDict`` by name: built-in, local path, or Hub dataset (``load_dataset``)."""
     if name == "fashion_mnist":
         return fashion_mnist()
@@ -47,7 +49,7 @@ def load_source(name: str, config: str | None = None) -> datasets.DatasetDict:
     if path.exists():
         return _load_local(path, config)
     try:
-        loaded = datasets.load_dataset(name, config)
+        loaded = datasets.load_dataset(name, config, revision=revision)
     except Exception as error:  # offline, unknown name, gated, ...: say what was tried
         raise ValueError(
             f"could not load dataset {name!r}: it is not a built-in source (fashion_mnist, "
@@ -109,15 +111,27 @@ def digits() -> datasets.Dataset:
 
     raw = load_digits()
     images = (raw.images * (255.0 / 16.0)).round().astype(np.uint8)
-    return datasets.Dataset.from_dict(
+    data = datasets.Dataset.from_dict(
         {"image": list(images), "label": raw.target.tolist()},
         features=_image_features([str(d) for d in range(10)]),
     )
+    # An in-memory dataset gets a random fingerprint; this one is a pure function of the data,
+    # so that what was computed on it (probes, prunings) can be matched to it later.
+    content = xxhash.xxh64(images.tobytes() + raw.target.astype(np.int64).tobytes()).hexdigest()
+    return data.select(range(len(data)), new_fingerprint=f"digits-{content}")
 
 
 def digits_splits(test_size: float = 0.2, seed: int = 0) -> datasets.DatasetDict:
     """:func:`digits` as train and test splits, stratified by class with a fixed seed."""
-    return digits().train_test_split(test_size=test_size, stratify_by_column="label", seed=seed)
+    data = digits()
+    key = f"{data._fingerprint}-{test_size}-{seed}"
+    return data.train_test_split(
+        test_size=test_size,
+        stratify_by_column="label",
+        seed=seed,
+        train_new_fingerprint=xxhash.xxh64(f"{key}-train".encode()).hexdigest(),
+        test_new_fingerprint=xxhash.xxh64(f"{key}-test".encode()).hexdigest(),
+    )
 
 
 def _image_features(names: list[str]) -> datasets.Features:
