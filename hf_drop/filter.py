@@ -43,7 +43,9 @@ class DRoPFilter:
     * ``"uniform"``: the same number of every class;
     * ``"strategy"``: the class counts that keeping the globally hardest (``keep="hard"``) or
       easiest (``keep="easy"``) ``strategy_scores`` would give ("Random+StrategyQ" with
-      ``within="random"``; the score's own global selection with ``within`` the same score).
+      ``within="random"``; the score's own global selection with ``within`` the same score);
+    * ``"global"``: no class counts at all: the selection runs over the whole dataset, blind to
+      classes (the baselines: uniform Random, EL2N, CCS, k-center CoreSet, ...).
 
     Which samples inside a class, by ``within``:
 
@@ -60,7 +62,7 @@ class DRoPFilter:
         within: ``"random"``, or the score (or embedding) column name or array.
         keep: ``"hard"``, ``"easy"``, ``"ccs"`` or ``"k_center"`` (with a score ``within``).
         quota: the class-count rule: ``"drop"``, ``"proportional"``, ``"uniform"``,
-            ``"strategy"``.
+            ``"strategy"``, or ``"global"`` (none).
         mode: ``"paper"`` (kept fraction proportional to error) or ``"count"`` (kept count
             proportional to error, as the authors' released code); ``quota="drop"`` only.
         min_per_class: every class keeps at least this many samples (all of it if smaller).
@@ -185,12 +187,16 @@ class DRoPFilter:
             )
         )
 
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", Q.QuotaWarning)
-            quotas = self._quotas(dataset, labels, sizes, errors, within)
-        for warning in caught:  # re-issued so that they point at the caller's fit(), not here
-            warnings.warn(warning.message, warning.category, stacklevel=2)
-        self.indices_ = self._select(labels.ids, quotas, within)
+        if self.quota == "global":  # class-blind: the class counts follow from the selection
+            self.indices_ = self._select_global(len(dataset), within)
+            quotas = np.bincount(labels.ids[self.indices_], minlength=num_classes)
+        else:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", Q.QuotaWarning)
+                quotas = self._quotas(dataset, labels, sizes, errors, within)
+            for warning in caught:  # re-issued so that they point at the caller's fit()
+                warnings.warn(warning.message, warning.category, stacklevel=2)
+            self.indices_ = self._select(labels.ids, quotas, within)
         self.quotas_ = quotas
         self.classes_ = labels.names
         self.class_sizes_ = sizes
@@ -281,6 +287,8 @@ class DRoPFilter:
         within = "Random" if _is_random(self.within) else self._score_label(self.within)
         if self.keep in ("easy", "ccs", "k_center") and not _is_random(self.within):
             within = f"{within}({self.keep})"
+        if self.quota == "global":
+            return within
         if self.quota == "strategy":
             if _is_random(self.within) or (
                 self.strategy_scores is not None and self.strategy_scores is not self.within
@@ -307,7 +315,7 @@ class DRoPFilter:
 
     def _check_params(self) -> None:
         Q.budget(0, self.density)  # validates density
-        _one_of("quota", self.quota, ("drop", "proportional", "uniform", "strategy"))
+        _one_of("quota", self.quota, ("drop", "proportional", "uniform", "strategy", "global"))
         _one_of("keep", self.keep, ("hard", "easy", "ccs", "k_center"))
         _one_of("mode", self.mode, ("paper", "count"))
         if self.quota == "drop" and self.class_errors is None:
@@ -317,10 +325,10 @@ class DRoPFilter:
             )
         if self.quota == "strategy" and self.strategy_scores is None and _is_random(self.within):
             raise ValueError("quota='strategy' needs strategy_scores (a score column or array)")
-        if self.quota == "strategy" and self.min_per_class:
+        if self.quota in ("strategy", "global") and self.min_per_class:
             raise ValueError(
-                "min_per_class does not apply to quota='strategy': its counts are those of the "
-                "global selection"
+                f"min_per_class does not apply to quota={self.quota!r}: its counts are those of "
+                "a global selection"
             )
         if self.keep == "k_center" and _is_random(self.within):
             raise ValueError("keep='k_center' needs within= an embedding column or 2-D array")
@@ -414,6 +422,19 @@ class DRoPFilter:
         if self.keep == "k_center":
             return S.k_center(within, quotas, labels, seed=self.seed)
         return S.top_within_class(labels, quotas, within, keep=self.keep)
+
+    def _select_global(self, n_rows: int, within: NDArray | None) -> NDArray[np.int64]:
+        """The baselines' class-blind selection of ``density * n_rows`` rows."""
+        n_keep = Q.budget(n_rows, self.density)
+        if within is None:
+            return S.global_random(n_rows, n_keep, seed=self.seed)
+        if self.keep == "ccs":
+            return S.ccs(
+                within, n_keep, beta=self.ccs_beta, num_strata=self.ccs_strata, seed=self.seed
+            )
+        if self.keep == "k_center":
+            return S.k_center(within, n_keep, seed=self.seed)
+        return S.global_top(within, n_keep, keep=self.keep)
 
     def _check_source(self, dataset: datasets.Dataset, labels: Labels) -> None:
         rows, label_hash = self.source.get("num_rows"), self.source.get("label_hash")

@@ -200,6 +200,24 @@ def test_strategy_quota_with_its_own_score_is_the_global_selection(dataset):
     assert np.array_equal(drop.indices_, global_top(np.array(dataset["el2n"]), 60))
 
 
+def test_global_quota_selects_blind_to_classes(dataset):
+    from hf_drop.select import ccs, global_random
+
+    scores = np.array(dataset["el2n"])
+    labels = np.array(dataset["label"])
+    top = DRoPFilter(0.3, quota="global", within="el2n").fit(dataset)
+    assert np.array_equal(top.indices_, global_top(scores, 60))
+    assert np.array_equal(top.quotas_, np.bincount(labels[top.indices_], minlength=4))
+    assert top.method == "el2n"
+    rand = DRoPFilter(0.3, quota="global", seed=4).fit(dataset)
+    assert np.array_equal(rand.indices_, global_random(200, 60, seed=4))
+    assert rand.method == "Random"
+    strata = DRoPFilter(0.3, quota="global", within="el2n", keep="ccs", ccs_strata=5).fit(dataset)
+    assert np.array_equal(strata.indices_, ccs(scores, 60, num_strata=5))
+    with pytest.raises(ValueError, match="min_per_class does not apply to quota='global'"):
+        DRoPFilter(0.3, quota="global", min_per_class=2).fit(dataset)
+
+
 def test_random_strategyq_keeps_the_strategys_class_counts_at_random(dataset):
     strategy = DRoPFilter(0.3, quota="strategy", within="el2n").fit(dataset)
     randomq = DRoPFilter(0.3, quota="strategy", strategy_scores="el2n").fit(dataset)

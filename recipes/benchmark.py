@@ -1,0 +1,272 @@
+"""Does DRoP do what the paper says? Methods x densities x seeds on real data, from one probe run.
+
+Protocol, as in the paper: the probe trains on the full training split; its class errors come from
+half of each class of the official test split (fixed seed); the other half is the only thing
+reported and never selects anything (no best epoch on it). Final models train with the
+compute-matched schedule (``round((0.5 + 0.5 d) E / d)`` epochs at density ``d``).
+
+Each finished run appends a row to ``results.csv``; a restarted benchmark skips the runs it has
+(and the probe resumes from its last epoch). At the end: ``accuracy.png`` (average and worst-class
+accuracy against density, one line per method, error bars across seeds), ``results.md`` (the
+table) and ``drop_quotas.png`` (what Random+DRoP kept per class at the lowest density).
+
+    python recipes/benchmark.py --preset fashion_mnist --output benchmarks/results/fashion_mnist
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hf_drop import DRoPFilter
+from hf_drop.plots import plot_kept_fraction
+from hf_drop.probe import ProbeConfig, run_probe
+from hf_drop.report import plot_runs, summarize
+from hf_drop.sources import load_source
+from hf_drop.splits import stratified_indices
+from hf_drop.train import TrainConfig, compute_matched_epochs, train_and_evaluate
+
+# Every method, as DRoPFilter.from_probe arguments; all come from the same probe run.
+METHODS: dict[str, dict] = {
+    "Random": {"quota": "global"},
+    "Random+DRoP": {},
+    "EL2N": {"within": "el2n", "quota": "global"},
+    "EL2N+DRoP": {"within": "el2n"},
+    "GraNd": {"within": "grand", "quota": "global"},
+    "Forgetting": {"within": "forgetting", "quota": "global"},
+    "Dynamic Uncertainty": {"within": "dynamic_uncertainty", "quota": "global"},
+    "AUM": {"within": "aum", "quota": "global"},
+    "CCS": {"within": "aum", "keep": "ccs", "quota": "global"},  # CCS over AUM, as Zheng et al.
+    "CoreSet": {"within": "embedding", "keep": "k_center", "quota": "global"},
+    "Random+StrategyQ (EL2N)": {"strategy_score": "el2n"},
+}
+FULL = "Full data"
+
+
+@dataclass
+class Preset:
+    dataset: str
+    probe: ProbeConfig
+    final: TrainConfig
+    densities: tuple[float, ...] = (0.3, 0.5, 0.7)
+    seeds: int = 2
+    image_column: str = "image"
+    methods: list[str] = field(default_factory=lambda: list(METHODS))
+
+
+PRESETS = {
+    # Real Fashion-MNIST (Debian's files, 60,000 training images), about an hour on 2 CPU cores.
+    "fashion_mnist": Preset(
+        dataset="fashion_mnist",
+        probe=ProbeConfig(
+            model="test_resnet", epochs=5, batch_size=128, lr=0.05, embeddings=True, du_window=3
+        ),
+        final=TrainConfig(
+            model="test_resnet", epochs=2, compute_matched=True, batch_size=128, lr=0.05
+        ),
+    ),
+    # For online users with a GPU: the paper's CIFAR-10 / VGG-16 setting.
+    "cifar10": Preset(
+        dataset="uoft-cs/cifar10",
+        image_column="img",
+        probe=ProbeConfig(
+            model="vgg16_bn",
+            epochs=200,
+            batch_size=128,
+            lr=0.1,
+            augment=True,
+            num_inits=3,
+            embeddings=True,
+            image_column="img",
+        ),
+        final=TrainConfig(
+            model="vgg16_bn",
+            epochs=200,
+            compute_matched=True,
+            batch_size=128,
+            lr=0.1,
+            augment=True,
+            image_column="img",
+        ),
+        seeds=3,
+    ),
+    # Seconds, for tests: every method once.
+    "digits": Preset(
+        dataset="digits",
+        probe=ProbeConfig(model="test_resnet", epochs=2, batch_size=64, embeddings=True),
+        final=TrainConfig(model="test_resnet", epochs=1, compute_matched=True, batch_size=64),
+        densities=(0.5,),
+        seeds=1,
+    ),
+}
+COLUMNS = [
+    "method",
+    "density",
+    "seed",
+    "accuracy",
+    "worst_class_accuracy",
+    "worst_class",
+    "class_accuracy_std",
+    "class_accuracy",
+    "train_rows",
+    "epochs",
+    "prune_seconds",
+    "train_seconds",
+    "seconds",
+]
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="fashion_mnist")
+    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--methods", nargs="*", help="a subset of the methods")
+    args = parser.parse_args(argv)
+    preset = PRESETS[args.preset]
+    methods = args.methods or preset.methods
+    out = args.output
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "preset.json").write_text(
+        json.dumps(
+            {
+                "preset": args.preset,
+                "dataset": preset.dataset,
+                "probe": preset.probe.to_dict(),
+                "final": asdict(preset.final),
+                "densities": preset.densities,
+                "seeds": preset.seeds,
+                "methods": {m: METHODS.get(m, {}) for m in methods},
+            },
+            indent=1,
+        )
+        + "\n"
+    )
+
+    # The probe, and the two halves of the test split.
+    data = load_source(preset.dataset)
+    train, test = data["train"], data["test"]
+    val_rows, report_rows = stratified_indices(test, 0.5, seed=0)
+    probe = run_probe(
+        train,
+        test.select(val_rows),
+        preset.probe,
+        out / "probe",
+        source={"name": preset.dataset, "split": "train"},
+        splits={
+            "val_split": "test",
+            "val_indices": val_rows.tolist(),
+            "report_indices": report_rows.tolist(),
+        },
+    )
+    reported = test.select(report_rows)
+
+    results = out / "results.csv"
+    done = set()
+    if results.exists():
+        previous = pd.read_csv(results)
+        done = {
+            (m, float(d), int(s))
+            for m, d, s in zip(
+                previous["method"], previous["density"], previous["seed"], strict=True
+            )
+        }
+    plan = [(FULL, 1.0, seed) for seed in range(preset.seeds)] + [
+        (method, density, seed)
+        for seed in range(preset.seeds)
+        for density in preset.densities
+        for method in methods
+    ]
+    todo = [run for run in plan if run not in done]
+    print(f"{len(plan) - len(todo)} of {len(plan)} runs done; {len(todo)} to go", file=sys.stderr)
+    for number, (method, density, seed) in enumerate(todo, 1):
+        start = time.perf_counter()
+        if method == FULL:
+            subset, provenance = train, None
+        else:
+            drop = DRoPFilter.from_probe(probe, density, seed=seed, **METHODS[method])
+            subset = drop.fit(train).apply(train)
+            provenance = drop.provenance()
+        prune_seconds = time.perf_counter() - start
+        config = replace(preset.final, seed=seed, compute_matched=method != FULL)
+        name = f"{method}-d{density}-s{seed}".replace(" ", "_").replace("+", "_")
+        metrics = train_and_evaluate(
+            subset, reported, config, out / "runs" / name, density=density, provenance=provenance
+        )
+        row = {
+            "method": method,
+            "density": density,
+            "seed": seed,
+            "accuracy": metrics["accuracy"],
+            "worst_class_accuracy": metrics["worst_class_accuracy"],
+            "worst_class": metrics["worst_class"],
+            "class_accuracy_std": metrics["class_accuracy_std"],
+            "class_accuracy": json.dumps(metrics["class_accuracy"]),
+            "train_rows": metrics["train_rows"],
+            "epochs": metrics["epochs"],
+            "prune_seconds": round(prune_seconds, 2),
+            "train_seconds": metrics["train_seconds"],
+            "seconds": round(time.perf_counter() - start, 2),
+        }
+        _append(results, row)
+        print(
+            f"[{number}/{len(todo)}] {method} d={density} seed={seed}: acc "
+            f"{row['accuracy']:.4f}, worst {row['worst_class']} "
+            f"{row['worst_class_accuracy']:.4f} ({row['seconds']:.0f} s)",
+            file=sys.stderr,
+        )
+
+    table = _outputs(pd.read_csv(results), probe, train, preset, out)
+    print(table.to_string(float_format=lambda v: f"{v:.4f}", na_rep="-"))
+    return table
+
+
+def _append(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def _outputs(results: pd.DataFrame, probe, train, preset: Preset, out: Path) -> pd.DataFrame:
+    runs = results.assign(run=results["method"] + "/" + results["seed"].astype(str))
+    plot_runs(runs, out / "accuracy.png")
+    table = summarize(runs)
+    lines = [
+        "| method | density | runs | accuracy | worst-class accuracy |",
+        "|---|---|---|---|---|",
+    ]
+    for (method, density), row in table.iterrows():
+        sd = "" if np.isnan(row["accuracy_sd"]) else f" ± {row['accuracy_sd']:.4f}"
+        wsd = "" if np.isnan(row["worst_class_sd"]) else f" ± {row['worst_class_sd']:.4f}"
+        lines.append(
+            f"| {method} | {density} | {int(row['runs'])} | "
+            f"{row['accuracy']:.4f}{sd} | {row['worst_class_accuracy']:.4f}{wsd} |"
+        )
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    lowest = min(preset.densities)
+    drop = DRoPFilter.from_probe(probe, lowest).fit(train)
+    plot_kept_fraction(
+        drop.report(),
+        out / "drop_quotas.png",
+        title=f"Random+DRoP at density {lowest}: kept fraction and probe error",
+    )
+    return table
+
+
+def epochs_of(preset: Preset, density: float) -> int:
+    """Final-model epochs at ``density`` (for planning the budget)."""
+    return compute_matched_epochs(preset.final.epochs, density)
+
+
+if __name__ == "__main__":
+    main()
