@@ -217,20 +217,10 @@ def _sgd(model, config: TrainConfig, epochs: int, rows: int, args) -> tuple:
 
 def _check_inputs(train: datasets.Dataset, eval_dataset: datasets.Dataset, config: TrainConfig):
     """Every input problem as a clear error, before a model is built."""
-    for role, split in (("training", train), ("evaluation", eval_dataset)):
-        if not isinstance(split, datasets.Dataset):
-            raise TypeError(
-                f"the {role} dataset must be a datasets.Dataset, got {type(split).__name__}"
-            )
-        if len(split) == 0:
-            raise ValueError(f"the {role} dataset is empty: nothing to train or judge")
-        if config.image_column not in split.column_names or not isinstance(
-            split.features[config.image_column], datasets.Image
-        ):
-            raise ValueError(
-                f"the {role} dataset needs an Image column {config.image_column!r}; it has "
-                f"{split.features}"
-            )
+    from .probe.data import check_image_split
+
+    channels = check_image_split(train, "training dataset", config.image_column)
+    check_image_split(eval_dataset, "evaluation dataset", config.image_column)
     labels = read_labels(train, config.label_column)
     eval_labels = read_labels(eval_dataset, config.label_column)
     if eval_labels.names != labels.names:
@@ -238,6 +228,4 @@ def _check_inputs(train: datasets.Dataset, eval_dataset: datasets.Dataset, confi
             f"the evaluation dataset's classes {eval_labels.names[:12]} differ from the training "
             f"dataset's {labels.names[:12]}: both must use the same ClassLabel names"
         )
-    first = train[0][config.image_column]
-    channels = 1 if first.mode in ("L", "I", "I;16", "F", "1") else 3
     return labels, eval_labels.ids, labels.names, channels

@@ -4,9 +4,12 @@ import json
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "recipes"), str(ROOT / "benchmarks")]
 
+import benchmark  # noqa: E402
 import demo_digits  # noqa: E402
 import digits_logreg_study  # noqa: E402
 import prune_speed  # noqa: E402
@@ -32,6 +35,26 @@ def test_main_job_probes_prunes_trains_and_compares(tmp_path):
     )
     assert min(report["quotas"]) >= 10, "min_per_class keeps every class"
     assert (tmp_path / "accuracy.png").exists() and (tmp_path / "kept_fraction.png").exists()
+
+
+def test_benchmark_runs_every_method_and_resumes(tmp_path, capsys):
+    table = benchmark.main(["--preset", "digits", "--output", str(tmp_path)])
+    methods = set(table.index.get_level_values("method"))
+    assert methods == {*benchmark.METHODS, benchmark.FULL}
+    results = pd.read_csv(tmp_path / "results.csv")
+    assert len(results) == len(benchmark.METHODS) + 1
+    assert set(results.columns) == set(benchmark.COLUMNS)
+    assert (results.loc[results["method"] != "Full data", "train_rows"] == 719).all()
+    per_class = json.loads(results["class_accuracy"].iloc[0])
+    assert set(per_class) == {str(d) for d in range(10)}
+    for picture in ("accuracy.png", "drop_quotas.png"):
+        assert (tmp_path / picture).read_bytes()[:4] == b"\x89PNG"
+    assert "| Random+DRoP | 0.5 | 1 |" in (tmp_path / "results.md").read_text()
+    # Restarted, it skips every finished run.
+    capsys.readouterr()
+    benchmark.main(["--preset", "digits", "--output", str(tmp_path)])
+    assert "12 of 12 runs done; 0 to go" in capsys.readouterr().err
+    assert len(pd.read_csv(tmp_path / "results.csv")) == len(results)
 
 
 def test_logreg_study_writes_its_subset_plot_and_results(tmp_path):

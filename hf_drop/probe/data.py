@@ -20,7 +20,28 @@ from torchvision.transforms.v2 import functional as F
 
 from .models import Preprocess
 
-__all__ = ["EpochSampler", "ImageBatches", "loader"]
+__all__ = ["EpochSampler", "ImageBatches", "check_image_split", "loader"]
+
+
+def check_image_split(split: datasets.Dataset, role: str, image_column: str) -> int:
+    """Raise a clear error unless ``split`` is a non-empty Dataset with an Image column; return
+    the number of channels its images have (1 for grayscale, else 3)."""
+    if not isinstance(split, datasets.Dataset):
+        raise TypeError(f"the {role} must be a datasets.Dataset, got {type(split).__name__}")
+    if len(split) == 0:
+        raise ValueError(f"the {role} is empty")
+    if image_column not in split.column_names:
+        raise ValueError(
+            f"image column {image_column!r} is not a column of the {role}; its columns are "
+            f"{split.column_names}"
+        )
+    if not isinstance(split.features[image_column], datasets.Image):
+        raise ValueError(
+            f"column {image_column!r} of the {role} must be an Image column, got "
+            f"{split.features[image_column]}"
+        )
+    mode = split[0][image_column].mode
+    return 1 if mode in ("L", "I", "I;16", "F", "1") else 3
 
 
 class ImageBatches(torch.utils.data.Dataset):

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from ..columns import read_labels
 from .config import ProbeConfig
-from .data import ImageBatches, loader
+from .data import ImageBatches, check_image_split, loader
 from .dynamics import Dynamics, batch_statistics
 from .models import build_model
 from .result import CONFIG_FILE, METRICS_FILE, SCORES_DIR, SPLITS_FILE, ProbeResult
@@ -280,23 +280,8 @@ def _schedule(optimizer, config: ProbeConfig, steps: int):
 
 def _check_inputs(train: datasets.Dataset, val: datasets.Dataset, config: ProbeConfig) -> dict:
     """Every input problem, as a clear error, before any model is built."""
-    for role, split in (("train", train), ("validation", val)):
-        if not isinstance(split, datasets.Dataset):
-            raise TypeError(
-                f"the {role} split must be a datasets.Dataset, got {type(split).__name__}"
-            )
-        if len(split) == 0:
-            raise ValueError(f"the {role} split is empty")
-        if config.image_column not in split.column_names:
-            raise ValueError(
-                f"image column {config.image_column!r} is not a column of the {role} split; "
-                f"its columns are {split.column_names}"
-            )
-        if not isinstance(split.features[config.image_column], datasets.Image):
-            raise ValueError(
-                f"column {config.image_column!r} of the {role} split must be an Image column, "
-                f"got {split.features[config.image_column]}"
-            )
+    channels = check_image_split(train, "train split", config.image_column)
+    check_image_split(val, "validation split", config.image_column)
     labels = read_labels(train, config.label_column)
     val_labels = read_labels(val, config.label_column)
     position = {name: k for k, name in enumerate(labels.names)}
@@ -306,8 +291,6 @@ def _check_inputs(train: datasets.Dataset, val: datasets.Dataset, config: ProbeC
     if unknown:
         raise ValueError(f"validation classes {unknown} do not occur in the train split's labels")
     lookup = np.array([position.get(name, -1) for name in val_labels.names])
-    first = train[0][config.image_column]
-    channels = 1 if first.mode in ("L", "I", "I;16", "F", "1") else 3
     return {
         "labels": labels,
         "names": labels.names,
