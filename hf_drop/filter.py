@@ -27,7 +27,7 @@ from .columns import Labels, read_labels, read_scores
 
 __all__ = ["DRoPFilter"]
 
-QuotaRule = Literal["drop", "proportional", "uniform", "strategy"]
+QuotaRule = Literal["drop", "proportional", "uniform", "strategy", "global"]
 Keep = Literal["hard", "easy", "ccs", "k_center"]
 ClassErrors = ArrayLike | Mapping[str | int, float]
 
@@ -364,7 +364,7 @@ class DRoPFilter:
         missing = np.isnan(errors)
         errors[missing & (sizes == 0)] = 0.0  # an empty class keeps nothing whatever its error
         missing &= sizes > 0
-        if np.any(missing):
+        if np.any(missing) and self.quota == "drop":  # the other rules only report errors
             if self.missing_error is None:
                 raise ValueError(
                     f"class_errors has no error for classes "

@@ -160,6 +160,11 @@ def test_a_class_missing_from_the_errors_is_an_error_or_gets_missing_error(datas
     assert drop.class_errors_.tolist() == [0.1, 0.1, 0.3, 0.2]
 
 
+def test_rules_that_ignore_errors_do_not_need_every_class_to_have_one(dataset):
+    drop = DRoPFilter(0.5, quota="proportional", class_errors=[0.1, np.nan, 0.3, 0.2]).fit(dataset)
+    assert np.isnan(drop.class_errors_[1]) and drop.quotas_.sum() == 100
+
+
 def test_an_empty_class_needs_no_error():
     ds = image_dataset([0, 0, 1, 1, 2, 2])  # no 'dress'
     drop = DRoPFilter(0.5, class_errors={"tshirt": 0.1, "trouser": 0.2, "pullover": 0.3}).fit(ds)
