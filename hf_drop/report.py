@@ -65,7 +65,15 @@ def plot_runs(runs: pd.DataFrame, path: str | os.PathLike) -> None:
     table = summarize(runs).reset_index()
     full = table[table["density"] >= 1.0]
     pruned = table[table["density"] < 1.0]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), sharex=True)
+    methods = list(dict.fromkeys(pruned["method"]))
+    # Up to 20 methods stay distinguishable: 20 colours, and markers on top.
+    colours = plt.get_cmap("tab20").colors
+    markers = "osD^vP*Xh<>p"
+    style = {
+        m: (colours[(2 * i) % 20 + (2 * i) // 20], markers[i % len(markers)])
+        for i, m in enumerate(methods)
+    }
     for ax, column, title in (
         (axes[0], "accuracy", "average accuracy"),
         (axes[1], "worst_class_accuracy", "worst-class accuracy"),
@@ -73,11 +81,13 @@ def plot_runs(runs: pd.DataFrame, path: str | os.PathLike) -> None:
         sd = "accuracy_sd" if column == "accuracy" else "worst_class_sd"
         for method, group in pruned.groupby("method", sort=False):
             group = group.sort_values("density")
+            colour, marker = style[method]
             ax.errorbar(
                 group["density"],
                 group[column],
                 yerr=group[sd].fillna(0.0),
-                marker="o",
+                marker=marker,
+                color=colour,
                 capsize=3,
                 label=method,
             )
@@ -93,7 +103,7 @@ def plot_runs(runs: pd.DataFrame, path: str | os.PathLike) -> None:
         ax.set_xlabel("density (fraction of training data kept)")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("test accuracy")
-    axes[1].legend(loc="lower right", fontsize=8, frameon=False)
+    axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
