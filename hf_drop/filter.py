@@ -19,6 +19,7 @@ from typing import Any, Literal
 import datasets
 import numpy as np
 import pandas as pd
+import xxhash
 from numpy.typing import ArrayLike, NDArray
 
 from . import quotas as Q
@@ -216,7 +217,13 @@ class DRoPFilter:
                 f"hash {self.label_hash_}; this one has {len(dataset)} rows and label hash "
                 f"{labels.hash}: fit it on this dataset"
             )
-        return dataset.select(self.indices_)
+        # Dataset.select hashes its arguments into the new fingerprint and turns a numpy index
+        # array into a list of numpy scalars; handing it Python ints and a fingerprint made from
+        # the source's and the indices' bytes costs about a third less (make bench-prune).
+        fingerprint = xxhash.xxh64(
+            f"hf-drop-select-{dataset._fingerprint}-".encode() + self.indices_.tobytes()
+        ).hexdigest()
+        return dataset.select(self.indices_.tolist(), new_fingerprint=fingerprint)
 
     def __call__(
         self, batch: Any, indices: int | list[int] | NDArray[np.integer] | None = None

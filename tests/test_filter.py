@@ -119,6 +119,18 @@ def test_it_pickles_and_identical_filters_share_a_fingerprint(dataset):
     assert fa._fingerprint == fb._fingerprint
 
 
+def test_applied_subsets_get_a_fingerprint_of_their_source_and_rows(dataset):
+    subset = DRoPFilter(0.5, class_errors=ERRORS, seed=5).fit(dataset).apply(dataset)
+    again = DRoPFilter(0.5, class_errors=ERRORS, seed=5).fit(dataset).apply(dataset)
+    other_rows = DRoPFilter(0.5, class_errors=ERRORS, seed=6).fit(dataset).apply(dataset)
+    view = dataset.select(range(len(dataset)), new_fingerprint="another-source")
+    other_source = DRoPFilter(0.5, class_errors=ERRORS, seed=5).fit(view).apply(view)
+    assert subset._fingerprint == again._fingerprint
+    assert len({dataset._fingerprint, subset._fingerprint, other_rows._fingerprint}) == 3
+    assert other_source["label"] == subset["label"]
+    assert other_source._fingerprint != subset._fingerprint
+
+
 def test_fit_on_a_shuffled_view_selects_rows_of_that_view(dataset):
     view = dataset.shuffle(seed=0)
     drop = DRoPFilter(0.5, class_errors=ERRORS).fit(view)
