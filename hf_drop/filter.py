@@ -25,6 +25,7 @@ from numpy.typing import ArrayLike, NDArray
 from . import quotas as Q
 from . import select as S
 from .columns import Labels, read_labels, read_scores
+from .environment import versions
 
 __all__ = ["DRoPFilter"]
 
@@ -285,7 +286,7 @@ class DRoPFilter:
                 "label_column": self.label_column,
                 "label_hash": self.label_hash_,
             },
-            "versions": _versions(),
+            "versions": versions("datasets", "numpy"),
         }
 
     @property
@@ -490,12 +491,6 @@ def _jsonable(value: object) -> object:
     if isinstance(value, np.generic):
         return value.item()
     return value
-
-
-def _versions() -> dict[str, str]:
-    from . import __version__
-
-    return {"hf_drop": __version__, "datasets": datasets.__version__, "numpy": np.__version__}
 
 
 def _is_random(within: object) -> bool:

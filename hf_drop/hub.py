@@ -108,6 +108,7 @@ def export_scores(
                 "model": record["model"],
                 "config": record["config"],
                 "versions": record["versions"],
+                "machine": record.get("machine"),  # absent from results older than the field
                 "class_errors": [None if np.isnan(e) else float(e) for e in result.class_errors],
                 "class_names": result.class_names,
             },

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .columns import read_labels
+from .environment import machine, versions
 
 __all__ = ["TrainConfig", "compute_matched_epochs", "train_and_evaluate"]
 
@@ -189,6 +190,8 @@ def train_and_evaluate(
         "config": asdict(config),
         "model": {"name": spec.name, "kind": spec.kind, "pretrained": spec.pretrained},
         "processes": trainer.accelerator.num_processes,
+        "versions": versions("torch", "transformers", "accelerate", "datasets", "timm", "numpy"),
+        "machine": machine(),
         "provenance": provenance,
     }
     if trainer.is_world_process_zero():

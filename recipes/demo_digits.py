@@ -11,8 +11,8 @@
 4. Judge every model on the other half of the test digits, which chose nothing: average and
    worst-class accuracy, as a table and a plot.
 
-Run: ``make demo`` (or ``python recipes/demo_digits.py --output outputs/demo``): about two
-minutes on 2 CPU cores.
+Run: ``make demo`` (or ``python recipes/demo_digits.py --output outputs/demo``): about a
+minute on 2 CPU cores.
 """
 
 from __future__ import annotations

@@ -86,7 +86,10 @@ def test_the_config_records_model_source_processes_and_versions(result, digits_d
     assert record["source"]["fingerprint"] == train._fingerprint
     assert record["source"]["num_rows"] == len(train)
     assert record["source"]["label_hash"] == read_labels(train, "label").hash
-    assert {"hf_drop", "torch", "accelerate", "datasets"} <= set(record["versions"])
+    assert {"hf_drop", "torch", "accelerate", "datasets", "timm"} <= set(record["versions"])
+    assert record["versions"]["torch"] == torch.__version__  # with its build tag
+    assert record["machine"]["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert record["machine"]["cpu"] and record["machine"]["cpu_count"] >= 1
     assert not (result.folder / "checkpoints").exists(), "checkpoints go once the result is whole"
 
 

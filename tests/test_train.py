@@ -79,6 +79,8 @@ def test_metrics_file_reports_every_class(digits, tmp_path):
     assert written["train_rows"] == 719 and written["eval_rows"] == 360
     assert written["provenance"]["method"] == "Random+Proportional"
     assert written["model"]["kind"] == "timm" and written["processes"] == 1
+    assert {"torch", "transformers", "accelerate", "timm"} <= set(written["versions"])
+    assert written["machine"]["torch_threads"] >= 1
     assert 0.0 <= written["worst_class_accuracy"] <= written["accuracy"] <= 1.0
 
 

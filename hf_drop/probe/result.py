@@ -4,7 +4,7 @@ Layout::
 
     scores/              datasets.Dataset (save_to_disk): index, label, one column per score
     class_metrics.json   per class: name, support, recall by epoch and initialisation, error used
-    probe_config.json    the ProbeConfig, processes, library versions, the source dataset's
+    probe_config.json    the ProbeConfig, processes, library versions, the machine, the source's
                          fingerprint, row count and label hash (written last: it marks the
                          result complete)
     splits.json          validation (and reported) row indices, when carved from another split

@@ -9,13 +9,11 @@ folder resumes from the last finished epoch and ends with the same result.
 from __future__ import annotations
 
 import json
-import platform
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import accelerate
 import datasets
 import numpy as np
 import pyarrow as pa
@@ -27,6 +25,7 @@ from datasets.table import InMemoryTable
 from tqdm.auto import tqdm
 
 from ..columns import read_labels
+from ..environment import machine, versions
 from .config import ProbeConfig
 from .data import ImageBatches, check_image_split, loader
 from .dynamics import Dynamics, batch_statistics
@@ -435,8 +434,6 @@ def _write_result(
     if splits:
         (out / SPLITS_FILE).write_text(json.dumps(splits) + "\n")
 
-    from .. import __version__
-
     record = {
         "config": config.to_dict(),
         "model": {"name": spec.name, "kind": spec.kind, "pretrained": spec.pretrained},
@@ -449,14 +446,8 @@ def _write_result(
             "label_column": config.label_column,
             "label_hash": plan["labels"].hash,
         },
-        "versions": {
-            "hf_drop": __version__,
-            "torch": torch.__version__,
-            "accelerate": accelerate.__version__,
-            "datasets": datasets.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-        },
+        "versions": versions("torch", "accelerate", "datasets", "timm", "transformers", "numpy"),
+        "machine": machine(),
     }
     tmp = out / (CONFIG_FILE + ".partial")
     tmp.write_text(json.dumps(record, indent=1) + "\n")
