@@ -132,6 +132,51 @@ def test_from_probe_refuses_a_dataset_the_probe_did_not_see(result, digits_data)
         DRoPFilter.from_probe(result, 0.5, min_per_class=1).fit(other)
 
 
+def test_scores_become_columns_that_the_filter_reads_by_name(result, digits_data):
+    train = digits_data["train"]
+    columns_before = list(train.column_names)
+    scored = result.add_scores(train)
+    assert train.column_names == columns_before, "the source is not modified"
+    assert scored.column_names == columns_before + [
+        c for c in result.scores.column_names if c not in ("index", "label")
+    ]
+    assert np.array_equal(np.array(scored["label"][:]), np.array(train["label"][:]))
+    for name in ("el2n", "aum", "forgetting"):
+        assert np.array_equal(np.array(scored[name][:]), result.score(name))
+    assert np.array(scored["embedding"][:]).shape == result.score("embedding").shape
+
+    # By column name, the same subsets as from_probe: EL2N+DRoP, and AUM (higher is easier).
+    errors = result.class_errors
+    by_column = DRoPFilter(0.5, class_errors=errors, within="el2n", min_per_class=5).fit(scored)
+    by_probe = DRoPFilter.from_probe(result, 0.5, within="el2n", min_per_class=5).fit(train)
+    assert np.array_equal(by_column.indices_, by_probe.indices_)
+    lowest_aum = DRoPFilter(0.5, within="aum", keep="easy", quota="proportional").fit(scored)
+    hardest = DRoPFilter.from_probe(result, 0.5, within="aum", quota="proportional").fit(train)
+    assert np.array_equal(lowest_aum.indices_, hardest.indices_)
+    centers = DRoPFilter(
+        0.3, class_errors=errors, within="embedding", keep="k_center", min_per_class=5
+    ).fit(scored)
+    assert len(centers.indices_) == round(0.3 * len(train))
+
+    # Scores travel with the rows through select.
+    subset = by_column.apply(scored)
+    assert np.array_equal(np.array(subset["el2n"][:]), result.score("el2n")[by_column.indices_])
+
+
+def test_add_scores_refuses_bad_input(result, digits_data):
+    train = digits_data["train"]
+    only = result.add_scores(train, ["el2n"], prefix="probe_")
+    assert only.column_names == train.column_names + ["probe_el2n"]
+    with pytest.raises(ValueError, match=r"names: no score \['nope'\]"):
+        result.add_scores(train, ["el2n", "nope"])
+    with pytest.raises(ValueError, match=r"already has columns \['probe_el2n'\]"):
+        result.add_scores(only, ["el2n"], prefix="probe_")
+    with pytest.raises(ValueError, match=r"saw a dataset of 1437 rows.*1436 rows"):
+        result.add_scores(train.select(range(1436)))
+    with pytest.raises(ValueError, match="label hash"):
+        result.add_scores(train.shuffle(seed=0))
+
+
 def test_full_grand_equals_a_per_sample_autograd_loop(digits_data):
     from accelerate import Accelerator
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -23,7 +24,7 @@ import datasets
 import numpy as np
 from numpy.typing import NDArray
 
-from ..columns import column_to_numpy
+from ..columns import column_to_numpy, read_labels
 
 __all__ = ["SCORE_DIRECTIONS", "ProbeResult"]
 
@@ -109,6 +110,44 @@ class ProbeResult:
         """A score oriented so that higher means harder (AUM and margin are negated)."""
         values = self.score(name).astype(np.float64)
         return values if SCORE_DIRECTIONS.get(name, "hard") == "hard" else -values
+
+    def add_scores(
+        self,
+        dataset: datasets.Dataset,
+        names: Sequence[str] | None = None,
+        *,
+        prefix: str = "",
+    ) -> datasets.Dataset:
+        """``dataset`` with the probe's per-sample scores as ordinary columns.
+
+        The scores then travel with the rows (``select``, ``save_to_disk``, ``push_to_hub``) and
+        ``DRoPFilter`` reads them by name: ``DRoPFilter(d, class_errors=result.class_errors,
+        within="el2n")``. Columns hold the scores as stored (AUM and margin: higher is easier, so
+        select those with ``keep="easy"``); ``names`` picks some (default: every score, and the
+        embeddings if recorded); ``prefix`` renames them (``"probe_"`` gives ``probe_el2n``).
+        ``dataset`` must be the probe's training set (same rows and labels); it is not modified.
+        """
+        available = [c for c in self.scores.column_names if c not in ("index", "label")]
+        names = available if names is None else list(names)
+        unknown = [n for n in names if n not in available]
+        if unknown:
+            raise ValueError(f"names: no score {unknown} in {self.folder}; it has {available}")
+        labels = read_labels(dataset, self.source["label_column"])
+        if len(dataset) != self.source["num_rows"] or labels.hash != self.source["label_hash"]:
+            raise ValueError(
+                f"the probe in {self.folder} saw a dataset of {self.source['num_rows']} rows with "
+                f"label hash {self.source['label_hash']}; this one has {len(dataset)} rows and "
+                f"label hash {labels.hash}: pass the dataset the probe saw"
+            )
+        clashes = [prefix + n for n in names if prefix + n in dataset.column_names]
+        if clashes:
+            raise ValueError(
+                f"dataset already has columns {clashes}: pass another prefix, or remove them"
+            )
+        columns = self.scores.select_columns(names)
+        if prefix:
+            columns = columns.rename_columns({n: prefix + n for n in names})
+        return datasets.concatenate_datasets([dataset, columns], axis=1)
 
     def splits(self) -> dict[str, list[int]]:
         path = self.folder / SPLITS_FILE
