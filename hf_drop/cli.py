@@ -230,15 +230,21 @@ def _add_prune(commands) -> None:
     )
     p.add_argument(
         "--quota",
-        choices=["drop", "proportional", "uniform", "strategy"],
+        choices=["drop", "proportional", "uniform", "strategy", "global"],
         default="drop",
-        help="how many per class (default: DRoP)",
+        help="how many per class (default: DRoP; global: class-blind, the plain baselines)",
     )
     p.add_argument("--strategy-score", help="score whose global selection sets the class counts")
     p.add_argument("--mode", choices=["paper", "count"], default="paper")
     p.add_argument("--min-per-class", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dataset", help="the probe's training data, if not reloadable from its record")
+    p.add_argument(
+        "--with-scores",
+        nargs="*",
+        metavar="SCORE",
+        help="save the probe's scores as columns of the subset (these, or all if none named)",
+    )
     p.add_argument("--output", required=True, help="folder of the subset")
     p.set_defaults(run=_prune)
 
@@ -261,6 +267,8 @@ def _prune(args: argparse.Namespace) -> None:
     drop = DRoPFilter.from_probe(
         result, args.density, within=args.within, strategy_score=args.strategy_score, **options
     )
+    if args.with_scores is not None:
+        train = result.add_scores(train, args.with_scores or None)
     subset = drop.fit(train).apply(train)
     save_subset(subset, args.output, drop)
     print(drop.report().to_string(float_format=lambda v: f"{v:.3f}"))

@@ -4,10 +4,14 @@ import json
 import subprocess
 import sys
 
+import datasets
+import numpy as np
 import pytest
 
+from hf_drop import DRoPFilter
 from hf_drop.cli import main
 from hf_drop.probe import ProbeResult
+from hf_drop.sources import digits_splits
 
 
 def test_probe_with_a_validation_split_carved_from_train(tmp_path, capsys):
@@ -82,10 +86,15 @@ def test_probe_prune_train_report_from_the_command_line(tmp_path, capsys):
     main(["probe", "--dataset", "digits", "--model", "test_resnet", "--epochs", "1",
           "--output", str(probe)])  # fmt: skip
     main(["prune", "--probe", str(probe), "--density", "0.5", "--within", "el2n",
-          "--min-per-class", "5", "--output", str(subset)])  # fmt: skip
+          "--min-per-class", "5", "--with-scores", "el2n", "aum", "--output", str(subset)])  # fmt: skip
     assert "el2n+DRoP: kept 719 of 1437 rows" in capsys.readouterr().out
     record = json.loads((subset / "pruning.json").read_text())
     assert record["source"]["probe"]["model"]["name"] == "test_resnet"
+    saved, result = datasets.load_from_disk(str(subset)), ProbeResult.load(probe)
+    kept = DRoPFilter.from_probe(result, 0.5, within="el2n", min_per_class=5)
+    kept = kept.fit(digits_splits()["train"]).indices_
+    assert saved.column_names == ["image", "label", "el2n", "aum"]
+    assert np.array_equal(np.array(saved["aum"][:]), result.score("aum")[kept])
 
     runs = []
     for name, dataset in (("pruned", subset), ("full", "digits")):

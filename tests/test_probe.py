@@ -166,7 +166,7 @@ def test_scores_become_columns_that_the_filter_reads_by_name(result, digits_data
 def test_add_scores_refuses_bad_input(result, digits_data):
     train = digits_data["train"]
     only = result.add_scores(train, ["el2n"], prefix="probe_")
-    assert only.column_names == train.column_names + ["probe_el2n"]
+    assert only.column_names == [*train.column_names, "probe_el2n"]
     with pytest.raises(ValueError, match=r"names: no score \['nope'\]"):
         result.add_scores(train, ["el2n", "nope"])
     with pytest.raises(ValueError, match=r"already has columns \['probe_el2n'\]"):
