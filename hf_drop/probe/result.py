@@ -126,6 +126,8 @@ class ProbeResult:
         select those with ``keep="easy"``); ``names`` picks some (default: every score, and the
         embeddings if recorded); ``prefix`` renames them (``"probe_"`` gives ``probe_el2n``).
         ``dataset`` must be the probe's training set (same rows and labels); it is not modified.
+        A dataset that is itself a selection (an indices mapping) is flattened first, as
+        ``Dataset.add_column`` does, which copies its rows once.
         """
         available = [c for c in self.scores.column_names if c not in ("index", "label")]
         names = available if names is None else list(names)
