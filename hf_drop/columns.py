@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import xxhash
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["Labels", "column_to_numpy", "read_labels", "read_scores"]
+__all__ = ["Labels", "check_same_rows", "column_to_numpy", "read_labels", "read_scores"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,29 @@ def read_labels(dataset: datasets.Dataset, column: str) -> Labels:
             f"{np.unique(ids[bad])[:10].tolist()} at rows {np.flatnonzero(bad)[:10].tolist()}"
         )
     return Labels(ids=ids, names=names, column=column)
+
+
+def check_same_rows(
+    dataset: datasets.Dataset,
+    labels: Labels,
+    num_rows: int | None,
+    label_hash: str | None,
+    *,
+    seen: str,
+    fix: str,
+) -> None:
+    """A ValueError unless ``dataset`` has the row count and label hash recorded elsewhere.
+
+    The message reads "{seen} a dataset of N rows with label hash H; this dataset has ...: {fix}".
+    A recorded value of ``None`` is not checked.
+    """
+    if (num_rows is not None and num_rows != len(dataset)) or (
+        label_hash is not None and label_hash != labels.hash
+    ):
+        raise ValueError(
+            f"{seen} a dataset of {num_rows} rows with label hash {label_hash}; this dataset has "
+            f"{len(dataset)} rows and label hash {labels.hash}: {fix}"
+        )
 
 
 def read_scores(

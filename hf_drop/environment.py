@@ -16,7 +16,7 @@ from typing import Any
 __all__ = ["machine", "versions"]
 
 
-def versions(*packages: str) -> dict[str, str]:
+def versions(*packages: str) -> dict[str, str | None]:
     """hf-drop's and Python's versions, and those of ``packages`` (``None`` if not installed).
 
     An imported package reports its own ``__version__``, which keeps a local build tag such as
@@ -24,7 +24,7 @@ def versions(*packages: str) -> dict[str, str]:
     """
     from . import __version__
 
-    found: dict[str, Any] = {"hf_drop": __version__, "python": platform.python_version()}
+    found: dict[str, str | None] = {"hf_drop": __version__, "python": platform.python_version()}
     for name in packages:
         version = getattr(sys.modules.get(name), "__version__", None)
         if version is None:

@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import quotas as Q
 from . import select as S
-from .columns import Labels, read_labels, read_scores
+from .columns import Labels, check_same_rows, read_labels, read_scores
 from .environment import versions
 
 __all__ = ["DRoPFilter"]
@@ -211,13 +211,14 @@ class DRoPFilter:
     def apply(self, dataset: datasets.Dataset) -> datasets.Dataset:
         """The kept rows of ``dataset`` (the one ``fit`` saw), via ``Dataset.select``."""
         self._check_fitted()
-        labels = read_labels(dataset, self.label_column)
-        if len(dataset) != self.n_samples_ or labels.hash != self.label_hash_:
-            raise ValueError(
-                f"this DRoPFilter was fitted on a dataset of {self.n_samples_} rows with label "
-                f"hash {self.label_hash_}; this one has {len(dataset)} rows and label hash "
-                f"{labels.hash}: fit it on this dataset"
-            )
+        check_same_rows(
+            dataset,
+            read_labels(dataset, self.label_column),
+            self.n_samples_,
+            self.label_hash_,
+            seen="this DRoPFilter was fitted on",
+            fix="fit it on this dataset",
+        )
         # Dataset.select hashes its arguments into the new fingerprint and turns a numpy index
         # array into a list of numpy scalars; handing it Python ints and a fingerprint made from
         # the source's and the indices' bytes costs about a third less (make bench-prune).
@@ -445,15 +446,14 @@ class DRoPFilter:
         return S.global_top(within, n_keep, keep=self.keep)
 
     def _check_source(self, dataset: datasets.Dataset, labels: Labels) -> None:
-        rows, label_hash = self.source.get("num_rows"), self.source.get("label_hash")
-        if (rows is not None and rows != len(dataset)) or (
-            label_hash is not None and label_hash != labels.hash
-        ):
-            raise ValueError(
-                f"the class errors and scores of this DRoPFilter come from a dataset of {rows} rows "
-                f"with label hash {label_hash}; this dataset has {len(dataset)} rows and label "
-                f"hash {labels.hash}: pass the dataset the probe saw, or probe this one"
-            )
+        check_same_rows(
+            dataset,
+            labels,
+            self.source.get("num_rows"),
+            self.source.get("label_hash"),
+            seen="the class errors and scores of this DRoPFilter come from",
+            fix="pass the dataset the probe saw, or probe this one",
+        )
 
     @property
     def _direction(self) -> S.Keep:

@@ -91,8 +91,8 @@ def test_probe_prune_train_report_from_the_command_line(tmp_path, capsys):
     record = json.loads((subset / "pruning.json").read_text())
     assert record["source"]["probe"]["model"]["name"] == "test_resnet"
     saved, result = datasets.load_from_disk(str(subset)), ProbeResult.load(probe)
-    kept = DRoPFilter.from_probe(result, 0.5, within="el2n", min_per_class=5)
-    kept = kept.fit(digits_splits()["train"]).indices_
+    drop = DRoPFilter.from_probe(result, 0.5, within="el2n", min_per_class=5)
+    kept = drop.fit(digits_splits()["train"]).indices_
     assert saved.column_names == ["image", "label", "el2n", "aum"]
     assert np.array_equal(np.array(saved["aum"][:]), result.score("aum")[kept])
 

@@ -24,7 +24,7 @@ import datasets
 import numpy as np
 from numpy.typing import NDArray
 
-from ..columns import column_to_numpy, read_labels
+from ..columns import check_same_rows, column_to_numpy, read_labels
 
 __all__ = ["SCORE_DIRECTIONS", "ProbeResult"]
 
@@ -134,13 +134,14 @@ class ProbeResult:
         unknown = [n for n in names if n not in available]
         if unknown:
             raise ValueError(f"names: no score {unknown} in {self.folder}; it has {available}")
-        labels = read_labels(dataset, self.source["label_column"])
-        if len(dataset) != self.source["num_rows"] or labels.hash != self.source["label_hash"]:
-            raise ValueError(
-                f"the probe in {self.folder} saw a dataset of {self.source['num_rows']} rows with "
-                f"label hash {self.source['label_hash']}; this one has {len(dataset)} rows and "
-                f"label hash {labels.hash}: pass the dataset the probe saw"
-            )
+        check_same_rows(
+            dataset,
+            read_labels(dataset, self.source["label_column"]),
+            self.source["num_rows"],
+            self.source["label_hash"],
+            seen=f"the probe in {self.folder} saw",
+            fix="pass the dataset the probe saw",
+        )
         clashes = [prefix + n for n in names if prefix + n in dataset.column_names]
         if clashes:
             raise ValueError(
