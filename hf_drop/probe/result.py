@@ -100,9 +100,14 @@ class ProbeResult:
     def score_names(self) -> list[str]:
         return [c for c in self.scores.column_names if c in SCORE_DIRECTIONS]
 
+    @property
+    def _score_columns(self) -> list[str]:
+        """Every per-sample column: the scores, and the embeddings if recorded."""
+        return [c for c in self.scores.column_names if c not in ("index", "label")]
+
     def score(self, name: str) -> NDArray:
         """A score column as numpy, in row order (embeddings as a 2-D float16 array)."""
-        if name not in self.scores.column_names or name in ("index", "label"):
+        if name not in self._score_columns:
             raise ValueError(f"no score {name!r} in {self.folder}; it has {self.score_names}")
         return column_to_numpy(self.scores, name)
 
@@ -129,7 +134,7 @@ class ProbeResult:
         A dataset that is itself a selection (an indices mapping) is flattened first, as
         ``Dataset.add_column`` does, which copies its rows once.
         """
-        available = [c for c in self.scores.column_names if c not in ("index", "label")]
+        available = self._score_columns
         names = available if names is None else list(names)
         unknown = [n for n in names if n not in available]
         if unknown:
