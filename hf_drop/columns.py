@@ -8,6 +8,7 @@ mapping costs milliseconds.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import datasets
@@ -17,7 +18,16 @@ import pyarrow.compute as pc
 import xxhash
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["Labels", "check_same_rows", "column_to_numpy", "read_labels", "read_scores"]
+__all__ = [
+    "DIGEST_ROWS",
+    "Labels",
+    "check_identity",
+    "column_to_numpy",
+    "content_digest",
+    "dataset_identity",
+    "read_labels",
+    "read_scores",
+]
 
 
 @dataclass(frozen=True)
@@ -53,7 +63,18 @@ def read_labels(dataset: datasets.Dataset, column: str) -> Labels:
         names = list(feature.names)
     elif isinstance(feature, datasets.Value) and pa.types.is_integer(feature.pa_type):
         ids = values.to_numpy().astype(np.int64, copy=False)
-        names = [str(k) for k in range(int(ids.max()) + 1 if ids.size else 0)]
+        num_classes = int(ids.max()) + 1 if ids.size else 0
+        distinct = len(np.unique(ids)) if num_classes > _MAX_DENSE_CLASSES else num_classes
+        if num_classes > max(_MAX_DENSE_CLASSES, 10 * distinct):
+            # Integer labels are class ids 0..K-1; a sparse code (a label of 2e9) would mean
+            # billions of empty classes.
+            raise ValueError(
+                f"label column {column!r} holds {distinct} distinct integer labels up to "
+                f"{num_classes - 1}: integer labels must be class ids 0..K-1. Encode them first, "
+                f"e.g. dataset.cast_column({column!r}, Value('string')).class_encode_column("
+                f"{column!r})"
+            )
+        names = [str(k) for k in range(num_classes)]
     elif isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string"):
         names = sorted(pc.unique(values).to_pylist())
         ids = pc.index_in(values, value_set=pa.array(names, type=values.type)).to_numpy()
@@ -72,27 +93,118 @@ def read_labels(dataset: datasets.Dataset, column: str) -> Labels:
     return Labels(ids=ids, names=names, column=column)
 
 
-def check_same_rows(
+# Integer labels may leave classes empty, but not more than this many (or 10x the labels seen).
+_MAX_DENSE_CLASSES = 100_000
+
+# How many rows the content digest hashes. A change to a fraction f of the rows (a shuffle, a
+# permutation within classes, other images) escapes it with probability about (1 - f) ** 256:
+# below 1e-11 for f = 0.1. A change to a handful of rows needs an id column (``id_column=``).
+DIGEST_ROWS = 256
+
+
+def dataset_identity(
+    dataset: datasets.Dataset, label_column: str, *, labels: Labels | None = None
+) -> dict[str, object]:
+    """What identifies ``dataset``'s rows, JSON-ready: row count, label column and hash, and a
+    content digest of every column at :data:`DIGEST_ROWS` fixed positions.
+
+    Positions change under ``shuffle``, ``filter``, ``select`` and sharding, and a label hash
+    cannot see a permutation within a class; the content digest can, at the cost of reading
+    a few hundred rows.
+    """
+    labels = read_labels(dataset, label_column) if labels is None else labels
+    return {
+        "num_rows": len(dataset),
+        "label_column": label_column,
+        "label_hash": labels.hash,
+        "content": content_digest(dataset),
+    }
+
+
+def content_digest(
+    dataset: datasets.Dataset, columns: list[str] | None = None
+) -> dict[str, object]:
+    """xxh64 of each column's values at fixed row positions (a pure function of the row count).
+
+    Image and audio cells hash their bytes (or the file they point to), not their path, so that
+    the same images under another folder have the same digest.
+    """
+    positions = _digest_positions(len(dataset))
+    rows = pa.array(positions, pa.int64())
+    if dataset._indices is not None:  # positions of the view -> rows of the underlying table
+        rows = dataset._indices.column(0).take(rows)
+    digests = {}
+    for name in columns or dataset.column_names:
+        values = dataset.data.column(name).take(rows).to_pylist()
+        h = xxhash.xxh64()
+        for value in values:
+            h.update(_cell_bytes(value))
+        digests[name] = h.hexdigest()
+    return {"rows": len(positions), "columns": digests}
+
+
+def check_identity(
     dataset: datasets.Dataset,
-    labels: Labels,
-    num_rows: int | None,
-    label_hash: str | None,
+    recorded: dict[str, object],
     *,
     seen: str,
     fix: str,
+    labels: Labels | None = None,
 ) -> None:
-    """A ValueError unless ``dataset`` has the row count and label hash recorded elsewhere.
+    """A ValueError unless ``dataset`` has the rows ``recorded`` by :func:`dataset_identity`.
 
-    The message reads "{seen} a dataset of N rows with label hash H; this dataset has ...: {fix}".
-    A recorded value of ``None`` is not checked.
+    Compares the row count, the label hash, and the content digest of every recorded column the
+    dataset still has (columns added since, such as scores, are ignored; a recorded column that
+    was removed is not compared). The message reads "{seen} ...; this dataset ...: {fix}".
     """
-    if (num_rows is not None and num_rows != len(dataset)) or (
-        label_hash is not None and label_hash != labels.hash
-    ):
-        raise ValueError(
-            f"{seen} a dataset of {num_rows} rows with label hash {label_hash}; this dataset has "
-            f"{len(dataset)} rows and label hash {labels.hash}: {fix}"
-        )
+    problems = []
+    num_rows = recorded.get("num_rows")
+    if num_rows is not None and num_rows != len(dataset):
+        problems.append(f"{len(dataset)} rows instead of {num_rows}")
+    label_hash = recorded.get("label_hash")
+    if label_hash is not None and not problems:
+        column = str(recorded.get("label_column") or "label")
+        labels = read_labels(dataset, column) if labels is None else labels
+        if labels.hash != label_hash:
+            problems.append(
+                f"other labels in column {column!r} (label hash {labels.hash}, not {label_hash}): "
+                "the rows were reordered, filtered or come from another dataset"
+            )
+    content = recorded.get("content")
+    if content and not problems:
+        expected = dict(content["columns"])
+        present = [name for name in expected if name in dataset.column_names]
+        actual = content_digest(dataset, present)["columns"]
+        differ = [name for name in present if actual[name] != expected[name]]
+        if differ:
+            problems.append(
+                f"other values in column(s) {differ} at the same positions: the rows were "
+                "permuted (e.g. within classes) or changed"
+            )
+    if problems:
+        raise ValueError(f"{seen} another dataset: this one has {'; '.join(problems)}: {fix}")
+
+
+def _digest_positions(num_rows: int) -> NDArray[np.int64]:
+    """:data:`DIGEST_ROWS` distinct positions drawn by a seed that is the row count, sorted."""
+    if num_rows <= DIGEST_ROWS:
+        return np.arange(num_rows, dtype=np.int64)
+    rng = np.random.default_rng(num_rows)
+    return np.sort(rng.choice(num_rows, DIGEST_ROWS, replace=False)).astype(np.int64)
+
+
+def _cell_bytes(value: object) -> bytes:
+    """A cell as length-prefixed bytes: an image/audio cell by its content, the rest by repr."""
+    data = None
+    if isinstance(value, dict) and value and set(value) <= {"bytes", "path", "sampling_rate"}:
+        if value.get("bytes") is not None:
+            data = b"B" + value["bytes"]
+        elif value.get("path") and os.path.isfile(value["path"]):
+            with open(value["path"], "rb") as f:
+                data = b"B" + f.read()
+    if data is None:
+        data = repr(value).encode()
+    return len(data).to_bytes(8, "little") + data
 
 
 def read_scores(

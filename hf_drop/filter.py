@@ -7,6 +7,12 @@ columns are read; no image is decoded), then ``apply`` it, or hand it to ``Datas
     subset = drop.apply(train)                        # Dataset.select: fast, no copy
     same = train.filter(drop, with_indices=True, batched=True, input_columns="label")
     drop.report()                                     # what was kept, per class
+
+Identity, not position: ``fit`` records what identifies the dataset (row count, label hash,
+a content digest), and ``apply`` refuses any other dataset, a shuffled or filtered one included.
+With ``id_column=`` the decision is keyed on a stable row id instead, so it survives
+``shuffle``, ``filter``, ``select`` and sharding; without one, ``Dataset.filter`` checks the
+labels of every batch against the fitted rows and refuses a mismatch.
 """
 
 from __future__ import annotations
@@ -24,7 +30,14 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import quotas as Q
 from . import select as S
-from .columns import Labels, check_same_rows, read_labels, read_scores
+from .columns import (
+    Labels,
+    check_identity,
+    column_to_numpy,
+    dataset_identity,
+    read_labels,
+    read_scores,
+)
 from .environment import versions
 
 __all__ = ["DRoPFilter"]
@@ -62,7 +75,8 @@ class DRoPFilter:
             indexed by class id, or a mapping from class name or id. Required by ``quota="drop"``.
         label_column: the label column: ``ClassLabel``, integer or string.
         within: ``"random"``, or the score (or embedding) column name or array.
-        keep: ``"hard"``, ``"easy"``, ``"ccs"`` or ``"k_center"`` (with a score ``within``).
+        keep: ``"hard"`` (default), ``"easy"``, ``"ccs"`` or ``"k_center"``; only with a score
+            ``within`` (refused with ``within="random"``, where it would mean nothing).
         quota: the class-count rule: ``"drop"``, ``"proportional"``, ``"uniform"``,
             ``"strategy"``, or ``"global"`` (none).
         mode: ``"paper"`` (kept fraction proportional to error) or ``"count"`` (kept count
@@ -75,11 +89,22 @@ class DRoPFilter:
             ``within`` when that is a score.
         ccs_beta: CCS: fraction of the hardest samples dropped before stratifying.
         ccs_strata: CCS: number of equal-width score strata.
-        seed: seed of every random choice; the same seed gives the same subset.
+        seed: seed of every random choice (an int >= 0); the same seed gives the same subset.
+        score_name: the name of a score given as an array (for ``method`` and the card).
+        source: the identity the fitted dataset must have (set by :meth:`from_probe`).
+        id_column: a column of unique, stable row ids (int or string). The kept rows are then
+            recorded by id, and ``apply`` / ``Dataset.filter`` keep exactly those rows whatever
+            the order (shuffle, sharding, chained filters). Without it, the decision is by
+            position and only applies to the very dataset that was fitted.
+
+    Arguments that do not apply to the configuration (``keep`` without a score, ``mode`` with
+    another rule than DRoP, ``strategy_scores`` without ``quota="strategy"``, CCS settings
+    without ``keep="ccs"``) are refused rather than ignored.
 
     Attributes set by :meth:`fit`: ``classes_`` (names), ``class_sizes_``, ``class_errors_``
     (the errors used, NaN where none), ``quotas_`` (kept per class), ``indices_`` (sorted kept
-    rows), ``n_samples_``, ``label_hash_`` and ``source_fingerprint_``.
+    rows), ``n_samples_``, ``label_hash_``, ``source_fingerprint_`` and ``identity_`` (what
+    :meth:`apply` checks).
     """
 
     def __init__(
@@ -89,7 +114,7 @@ class DRoPFilter:
         class_errors: ClassErrors | None = None,
         label_column: str = "label",
         within: str | ArrayLike = "random",
-        keep: Keep = "hard",
+        keep: Keep | None = None,
         quota: QuotaRule = "drop",
         mode: Q.QuotaMode = "paper",
         min_per_class: int = 0,
@@ -100,6 +125,7 @@ class DRoPFilter:
         seed: int = 0,
         score_name: str | None = None,
         source: Mapping[str, Any] | None = None,
+        id_column: str | None = None,
     ) -> None:
         self.density = density
         self.class_errors = class_errors
@@ -116,6 +142,7 @@ class DRoPFilter:
         self.seed = seed
         self.score_name = score_name
         self.source = source
+        self.id_column = id_column
 
     @classmethod
     def from_probe(
@@ -143,18 +170,20 @@ class DRoPFilter:
         if within == "embedding":
             options.update(within=result.score("embedding"), keep=keep or "k_center")
         elif within != "random":
-            options.update(within=result.difficulty(within), keep=keep or "hard")
+            options.update(within=result.difficulty(within), keep=keep)
+        elif keep is not None:
+            options["keep"] = keep  # refused by fit: keep needs a score
         if strategy_score is not None:
             options["strategy_scores"] = result.difficulty(strategy_score)
             kwargs.setdefault("quota", "strategy")
         named = strategy_score if within == "random" else within
         options["score_name"] = None if named == "random" else named
-        # The identity that fit() checks, and where the errors and scores came from.
-        source = {key: result.source[key] for key in ("num_rows", "label_hash")}
-        for key in ("name", "config", "split", "revision"):
+        # The identity that fit() checks, and where the errors and scores came from (no
+        # machine-local path: the record must mean the same thing on another machine).
+        source = {key: result.source.get(key) for key in _IDENTITY_KEYS}
+        for key in ("name", "config", "split", "revision", "train_indices"):
             source[key] = result.source.get(key)
         source["probe"] = {
-            "folder": str(result.folder),
             "command": result.source.get("command"),
             "model": result.record["model"],
             "config": result.record["config"],
@@ -168,9 +197,18 @@ class DRoPFilter:
 
     # --- scikit-learn-style API ---------------------------------------------------------------
 
-    def get_params(self) -> dict[str, Any]:
-        """The constructor arguments, as given."""
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor arguments, as given (``deep`` is accepted for scikit-learn)."""
         return {name: getattr(self, name) for name in _PARAMS}
+
+    def set_params(self, **params: Any) -> DRoPFilter:
+        """Change constructor arguments (scikit-learn style); returns self."""
+        unknown = sorted(set(params) - set(_PARAMS))
+        if unknown:
+            raise ValueError(f"unknown parameters {unknown}; DRoPFilter takes {list(_PARAMS)}")
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
 
     def fit(self, dataset: datasets.Dataset) -> DRoPFilter:
         """Choose the kept rows of ``dataset``: sets ``quotas_`` and ``indices_``; returns self."""
@@ -206,51 +244,204 @@ class DRoPFilter:
         self.n_samples_ = len(dataset)
         self.label_hash_ = labels.hash
         self.source_fingerprint_ = dataset._fingerprint
+        self.identity_ = (
+            dataset_identity(dataset, self.label_column, labels=labels)
+            if self.id_column is None
+            else {
+                "num_rows": len(dataset),
+                "label_column": self.label_column,
+                "id_column": self.id_column,
+            }
+        )
+        # What batch-wise Dataset.filter calls check against: each fitted row's class, whether
+        # it is kept, and (with id_column) where each id sat.
+        self._labels = labels.ids.astype(np.int16 if num_classes < 2**15 else np.int32)
+        self._kept = np.zeros(len(dataset), dtype=bool)
+        self._kept[self.indices_] = True
+        self._ids = None if self.id_column is None else _read_ids(dataset, self.id_column)
         return self
 
-    def apply(self, dataset: datasets.Dataset) -> datasets.Dataset:
-        """The kept rows of ``dataset`` (the one ``fit`` saw), via ``Dataset.select``."""
+    def apply(
+        self, dataset: datasets.Dataset | datasets.DatasetDict
+    ) -> datasets.Dataset | datasets.DatasetDict:
+        """The kept rows of ``dataset`` (the one ``fit`` saw), via ``Dataset.select``.
+
+        Any other dataset is refused: other rows, other labels, a shuffle or a filter of it
+        (with ``id_column``: the same rows in any order are accepted, and the kept ids are
+        selected). A ``DatasetDict`` has the split ``fit`` saw pruned and the others untouched.
+        """
         self._check_fitted()
-        check_same_rows(
-            dataset,
-            read_labels(dataset, self.label_column),
-            self.n_samples_,
-            self.label_hash_,
-            seen="this DRoPFilter was fitted on",
-            fix="fit it on this dataset",
-        )
+        if isinstance(dataset, datasets.DatasetDict):
+            return self._apply_dict(dataset)
+        rows = self._kept_rows(dataset)
         # Dataset.select hashes its arguments into the new fingerprint and turns a numpy index
         # array into a list of numpy scalars; handing it Python ints and a fingerprint made from
         # the source's and the indices' bytes costs about a third less (make bench-prune).
         fingerprint = xxhash.xxh64(
-            f"hf-drop-select-{dataset._fingerprint}-".encode() + self.indices_.tobytes()
+            f"hf-drop-select-{dataset._fingerprint}-".encode() + rows.tobytes()
         ).hexdigest()
-        return dataset.select(self.indices_.tolist(), new_fingerprint=fingerprint)
+        return dataset.select(rows.tolist(), new_fingerprint=fingerprint)
 
-    def __call__(
-        self, batch: Any, indices: int | list[int] | NDArray[np.integer] | None = None
-    ) -> bool | NDArray[np.bool_]:
-        """Keep/drop mask for ``dataset.filter(self, with_indices=True, batched=True)``; also
-        works unbatched (one row index at a time).
+    @property
+    def input_columns(self) -> list[str]:
+        """What to pass as ``Dataset.filter(drop, input_columns=...)``: the label column, and the
+        id column when there is one (in this order), so that no image is decoded."""
+        return [self.label_column] + ([self.id_column] if self.id_column else [])
 
-        Pass ``input_columns=label_column`` to ``filter`` so that it decodes no images.
+    def __call__(self, *args: Any) -> bool | NDArray[np.bool_]:
+        """Keep/drop mask for ``dataset.filter(drop, with_indices=True, batched=True)``.
+
+        The batch is a dict (no ``input_columns``) or the columns of ``drop.input_columns`` in
+        that order; works unbatched too. Each batch is checked: by position, the labels must be
+        those of the fitted rows at these positions; with ``id_column``, every id must be a
+        fitted row of the same label. A mismatch (a shuffled, filtered or other dataset) raises
+        a ValueError instead of keeping other rows.
         """
         self._check_fitted()
-        if indices is None:
-            raise TypeError(
-                "DRoPFilter decides by row index: call dataset.filter(drop, with_indices=True, "
-                "batched=True)"
+        columns, indices = self._unpack(args)
+        if self.id_column is None:
+            if indices is None:
+                raise TypeError(
+                    "DRoPFilter decides by row position: call dataset.filter(drop, "
+                    "with_indices=True, batched=True), or fit with id_column="
+                )
+            rows = np.asarray(indices, dtype=np.int64)
+            if rows.size and (rows.min() < 0 or rows.max() >= self.n_samples_):
+                raise ValueError(
+                    f"row indices {rows.min()}..{rows.max()} are out of range for the "
+                    f"{self.n_samples_}-row dataset this DRoPFilter was fitted on: filter that "
+                    "dataset, or fit this one"
+                )
+        else:
+            rows = self._rows_of_ids(np.asarray(columns[self.id_column], dtype=object))
+        self._check_batch_labels(columns[self.label_column], rows)
+        kept = self._kept[rows.ravel()]
+        return bool(kept[0]) if rows.ndim == 0 else kept
+
+    # --- how apply and __call__ find the fitted rows ----------------------------------------
+
+    def _kept_rows(self, dataset: datasets.Dataset) -> NDArray[np.int64]:
+        """Positions in ``dataset`` of the kept rows, or a ValueError if it is not the fitted
+        dataset (by identity; with ``id_column``, the same ids with the same labels)."""
+        labels = read_labels(dataset, self.label_column)
+        if self.id_column is None:
+            check_identity(
+                dataset,
+                self.identity_,
+                seen="this DRoPFilter was fitted on",
+                fix="apply it to the dataset it was fitted on, fit it on this one, or fit with "
+                "id_column= (a column of stable row ids) to follow rows through shuffles",
+                labels=labels,
             )
-        rows = np.asarray(indices, dtype=np.int64)
-        if rows.size and (rows.min() < 0 or rows.max() >= self.n_samples_):
+            return self.indices_
+        rows = self._rows_of_ids(_read_ids(dataset, self.id_column).to_numpy())
+        if len(np.unique(rows)) != len(rows):
+            raise ValueError(f"id column {self.id_column!r} has duplicate ids in this dataset")
+        if len(rows) != self.n_samples_:
             raise ValueError(
-                f"row indices {rows.min()}..{rows.max()} are out of range for the "
-                f"{self.n_samples_}-row dataset this DRoPFilter was fitted on"
+                f"this dataset holds {len(rows)} of the {self.n_samples_} rows this DRoPFilter "
+                "was fitted on: its class quotas would not hold; fit it on this dataset"
             )
-        position = np.searchsorted(self.indices_, rows.ravel())
-        found = position < len(self.indices_)
-        found[found] = self.indices_[position[found]] == rows.ravel()[found]
-        return bool(found[0]) if rows.ndim == 0 else found
+        self._check_batch_labels(labels.ids, rows, names=labels.names)
+        return np.flatnonzero(self._kept[rows])
+
+    def _apply_dict(self, splits: datasets.DatasetDict) -> datasets.DatasetDict:
+        """Prune the one split that is the fitted dataset; leave the others as they are."""
+        matching, reasons = [], {}
+        for name, split in splits.items():
+            try:
+                self._kept_rows(split)
+            except (ValueError, TypeError) as error:
+                reasons[name] = str(error)
+            else:
+                matching.append(name)
+        if len(matching) != 1:
+            found = "none" if not matching else f"several ({matching})"
+            raise ValueError(
+                f"a DatasetDict is pruned on the one split this DRoPFilter was fitted on, but "
+                f"{found} of its splits {list(splits)} is that dataset: apply it to one split"
+                + (f" ({reasons})" if not matching else "")
+            )
+        return datasets.DatasetDict(
+            {
+                name: self.apply(split) if name in matching else split
+                for name, split in splits.items()
+            }
+        )
+
+    def _unpack(self, args: tuple) -> tuple[dict[str, Any], Any]:
+        """``Dataset.filter``'s call: (batch dict | one value list per input column)[, indices]."""
+        if args and isinstance(args[0], Mapping):
+            batch, rest = args[0], args[1:]
+            missing = [c for c in self.input_columns if c not in batch]
+            if missing:
+                raise ValueError(
+                    f"the batch lacks column(s) {missing}, which DRoPFilter needs to check the "
+                    f"rows: pass input_columns={self.input_columns} (or no input_columns)"
+                )
+            columns = {c: batch[c] for c in self.input_columns}
+        else:
+            n = len(self.input_columns)
+            if len(args) not in (n, n + 1):
+                raise TypeError(
+                    f"DRoPFilter got {len(args)} arguments: call dataset.filter(drop, "
+                    f"with_indices=True, batched=True, input_columns={self.input_columns})"
+                )
+            columns, rest = dict(zip(self.input_columns, args[:n], strict=True)), args[n:]
+        if len(rest) > 1 or (rest and _not_ints(rest[0])):
+            raise TypeError(
+                f"DRoPFilter got {len(args)} arguments that are not a batch and its row indices: "
+                f"call dataset.filter(drop, with_indices=True, batched=True, "
+                f"input_columns={self.input_columns})"
+            )
+        return columns, (rest[0] if rest else None)
+
+    def _rows_of_ids(self, ids: NDArray) -> NDArray[np.int64]:
+        """Fitted positions of ``ids``; an id the fit never saw is a ValueError."""
+        scalar = ids.ndim == 0
+        rows = self._ids.get_indexer(ids.reshape(-1))
+        unknown = rows < 0
+        if np.any(unknown):
+            raise ValueError(
+                f"id column {self.id_column!r} has {int(unknown.sum())} id(s) this DRoPFilter was "
+                f"not fitted on (e.g. {ids.reshape(-1)[unknown][:5].tolist()}): these rows come "
+                "from another dataset; fit it on this one"
+            )
+        return rows.reshape(()) if scalar else rows
+
+    def _check_batch_labels(
+        self, values: Any, rows: NDArray[np.int64], names: list[str] | None = None
+    ) -> None:
+        """The labels of these rows must be those of the fitted rows at ``rows``."""
+        labels = np.asarray(values)
+        if labels.size and labels.dtype.kind not in "iuOUS":
+            raise ValueError(
+                f"DRoPFilter got {labels.dtype} values where it expects the labels of column "
+                f"{self.label_column!r}: pass input_columns={self.input_columns}"
+            )
+        if labels.dtype.kind in "OUS":  # a string label column: class ids by name
+            by_name = {name: k for k, name in enumerate(self.classes_)}
+            labels = np.array([by_name.get(v, -1) for v in labels.reshape(-1)])
+        elif names is not None and names != self.classes_:
+            raise ValueError(
+                f"label column {self.label_column!r} has classes {names[:20]}, not the fitted "
+                f"classes {self.classes_[:20]}: fit it on this dataset"
+            )
+        expected = self._labels[rows.reshape(-1)]
+        wrong = np.flatnonzero(labels.reshape(-1) != expected)
+        if wrong.size:
+            where = "ids" if self.id_column else "positions"
+            at = (
+                np.asarray(rows).reshape(-1)[wrong[:5]].tolist()
+                if self.id_column is None
+                else wrong[:5].tolist()
+            )
+            raise ValueError(
+                f"{wrong.size} of {expected.size} rows carry other labels than the fitted rows "
+                f"at these {where} (e.g. {at}): this is not the dataset this DRoPFilter was "
+                "fitted on (shuffled, filtered, or another one). Filter the fitted dataset, or "
+                "fit with id_column= to follow rows by id"
+            )
 
     def report(self) -> pd.DataFrame:
         """Per class: name, original size, kept, kept fraction and the error used."""
@@ -283,9 +474,8 @@ class DRoPFilter:
             "source": {
                 **_jsonable(self.source or {}),
                 "fingerprint": self.source_fingerprint_,
-                "num_rows": int(self.n_samples_),
-                "label_column": self.label_column,
                 "label_hash": self.label_hash_,
+                **self.identity_,
             },
             "versions": versions("datasets", "numpy"),
         }
@@ -294,7 +484,7 @@ class DRoPFilter:
     def method(self) -> str:
         """A short name of the configuration, as in the paper: "Random+DRoP", "el2n+DRoP", ..."""
         within = "Random" if _is_random(self.within) else self._score_label(self.within)
-        if self.keep in ("easy", "ccs", "k_center") and not _is_random(self.within):
+        if self.keep in ("easy", "ccs", "k_center"):
             within = f"{within}({self.keep})"
         if self.quota == "global":
             return within
@@ -323,9 +513,12 @@ class DRoPFilter:
     # --- the steps of fit ---------------------------------------------------------------------
 
     def _check_params(self) -> None:
+        if isinstance(self.density, bool) or not isinstance(self.density, int | float):
+            raise ValueError(f"density must be a number in [0, 1], got {self.density!r}")
         Q.budget(0, self.density)  # validates density
         _one_of("quota", self.quota, ("drop", "proportional", "uniform", "strategy", "global"))
-        _one_of("keep", self.keep, ("hard", "easy", "ccs", "k_center"))
+        if self.keep is not None:
+            _one_of("keep", self.keep, ("hard", "easy", "ccs", "k_center"))
         _one_of("mode", self.mode, ("paper", "count"))
         if self.quota == "drop" and self.class_errors is None:
             raise ValueError(
@@ -334,17 +527,39 @@ class DRoPFilter:
             )
         if self.quota == "strategy" and self.strategy_scores is None and _is_random(self.within):
             raise ValueError("quota='strategy' needs strategy_scores (a score column or array)")
+        # Arguments that would be silently ignored by this configuration are refused.
+        if self.strategy_scores is not None and self.quota != "strategy":
+            raise ValueError(
+                f"strategy_scores only applies to quota='strategy', not quota={self.quota!r}: "
+                "pass quota='strategy' (Random+StrategyQ), or drop strategy_scores"
+            )
+        strategy_direction = self.quota == "strategy" and self.keep in ("hard", "easy")
+        if self.keep is not None and _is_random(self.within) and not strategy_direction:
+            raise ValueError(
+                f"keep={self.keep!r} needs a score: pass within= a score (or embedding) column "
+                "or array; with within='random' samples are kept at random"
+            )
+        if self.mode != "paper" and self.quota != "drop":
+            raise ValueError(f"mode={self.mode!r} only applies to quota='drop', not {self.quota!r}")
+        if (self.ccs_beta, self.ccs_strata) != (0.1, 50) and self.keep != "ccs":
+            raise ValueError("ccs_beta and ccs_strata only apply to keep='ccs'")
+        if isinstance(self.min_per_class, bool) or not (
+            isinstance(self.min_per_class, int | np.integer) and self.min_per_class >= 0
+        ):
+            raise ValueError(f"min_per_class must be an int >= 0, got {self.min_per_class!r}")
         if self.quota in ("strategy", "global") and self.min_per_class:
             raise ValueError(
                 f"min_per_class does not apply to quota={self.quota!r}: its counts are those of "
                 "a global selection"
             )
-        if self.keep == "k_center" and _is_random(self.within):
-            raise ValueError("keep='k_center' needs within= an embedding column or 2-D array")
         if self.missing_error is not None and not 0 <= self.missing_error <= 1:
             raise ValueError(f"missing_error must lie in [0, 1], got {self.missing_error!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int | np.integer):
-            raise ValueError(f"seed must be an int, got {self.seed!r}")
+            raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
+        if self.id_column is not None and not isinstance(self.id_column, str):
+            raise ValueError(f"id_column must be a column name, got {self.id_column!r}")
 
     def _resolve_errors(self, labels: Labels, sizes: NDArray) -> NDArray[np.float64] | None:
         """Errors as an array by class id; a missing one is ``missing_error`` or an error."""
@@ -354,22 +569,41 @@ class DRoPFilter:
         if isinstance(self.class_errors, Mapping):
             by_id = {name: k for k, name in enumerate(names)}
             errors = np.full(len(names), np.nan)
+            given: dict[int, object] = {}
             for key, value in self.class_errors.items():
                 k = by_id.get(key, key) if isinstance(key, str) else key
-                if not isinstance(k, int | np.integer) or not 0 <= k < len(names):
+                if (
+                    isinstance(k, bool)
+                    or not isinstance(k, int | np.integer)
+                    or not 0 <= k < len(names)
+                ):
                     raise ValueError(
                         f"class_errors names class {key!r}, which is not a class of label column "
                         f"{labels.column!r} (classes: {names[:20]})"
                     )
-                errors[k] = value
+                if int(k) in given:
+                    raise ValueError(
+                        f"class_errors gives class {names[k]!r} twice (as {given[int(k)]!r} and "
+                        f"{key!r}): give each class once, by name or by id"
+                    )
+                given[int(k)] = key
+                errors[k] = _error_value(key, value)
         else:
-            errors = np.asarray(self.class_errors, dtype=float)
+            try:
+                errors = np.array(self.class_errors, dtype=float)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"class_errors must be numbers: {error}") from None
             if errors.ndim != 1 or len(errors) != len(names):
                 raise ValueError(
                     f"class_errors has shape {errors.shape} but label column {labels.column!r} "
                     f"has {len(names)} classes: one error per class id is expected"
                 )
-            errors = errors.copy()
+            bad = np.flatnonzero(~np.isnan(errors) & ~((errors >= 0) & (errors <= 1)))
+            if bad.size:
+                raise ValueError(
+                    f"class_errors must lie in [0, 1] (NaN: no error for that class); got "
+                    f"{errors[bad][:5].tolist()} for classes {[names[k] for k in bad[:5]]}"
+                )
         missing = np.isnan(errors)
         errors[missing & (sizes == 0)] = 0.0  # an empty class keeps nothing whatever its error
         missing &= sizes > 0
@@ -430,7 +664,7 @@ class DRoPFilter:
             )
         if self.keep == "k_center":
             return S.k_center(within, quotas, labels, seed=self.seed)
-        return S.top_within_class(labels, quotas, within, keep=self.keep)
+        return S.top_within_class(labels, quotas, within, keep=self._direction)
 
     def _select_global(self, n_rows: int, within: NDArray | None) -> NDArray[np.int64]:
         """The baselines' class-blind selection of ``density * n_rows`` rows."""
@@ -443,16 +677,15 @@ class DRoPFilter:
             )
         if self.keep == "k_center":
             return S.k_center(within, n_keep, seed=self.seed)
-        return S.global_top(within, n_keep, keep=self.keep)
+        return S.global_top(within, n_keep, keep=self._direction)
 
     def _check_source(self, dataset: datasets.Dataset, labels: Labels) -> None:
-        check_same_rows(
+        check_identity(
             dataset,
-            labels,
-            self.source.get("num_rows"),
-            self.source.get("label_hash"),
+            {key: self.source.get(key) for key in _IDENTITY_KEYS},
             seen="the class errors and scores of this DRoPFilter come from",
             fix="pass the dataset the probe saw, or probe this one",
+            labels=labels,
         )
 
     @property
@@ -480,7 +713,39 @@ _PARAMS = (
     "seed",
     "score_name",
     "source",
+    "id_column",
 )
+# What a recorded source holds that identifies its rows (columns.dataset_identity).
+_IDENTITY_KEYS = ("num_rows", "label_column", "label_hash", "content")
+
+
+def _error_value(key: object, value: object) -> float:
+    """One class error from a mapping: a number in [0, 1], or NaN for "none"."""
+    try:
+        error = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"class_errors[{key!r}] must be a number, got {value!r}") from None
+    if not (math.isnan(error) or 0 <= error <= 1):
+        raise ValueError(f"class_errors[{key!r}] must lie in [0, 1], got {value!r}")
+    return error
+
+
+def _read_ids(dataset: datasets.Dataset, column: str) -> pd.Index:
+    """The id column as a unique pandas Index (hash lookups for int and string ids)."""
+    if column not in dataset.column_names:
+        raise ValueError(
+            f"id_column {column!r} is not a column of the dataset; its columns are "
+            f"{dataset.column_names}"
+        )
+    ids = pd.Index(column_to_numpy(dataset, column, role="id_column"))
+    if ids.dtype.kind not in "iuO" or (
+        ids.dtype.kind == "O" and not all(isinstance(v, str) for v in ids[:1000])
+    ):
+        raise ValueError(f"id_column {column!r} must hold int or string ids, got {ids.dtype}")
+    if not ids.is_unique:
+        duplicated = ids[ids.duplicated()].unique()[:5].tolist()
+        raise ValueError(f"id_column {column!r} has duplicate ids, e.g. {duplicated}")
+    return ids
 
 
 def _jsonable(value: object) -> object:
@@ -491,6 +756,11 @@ def _jsonable(value: object) -> object:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def _not_ints(values: object) -> bool:
+    array = np.asarray(values)
+    return bool(array.size) and array.dtype.kind not in "iu"
 
 
 def _is_random(within: object) -> bool:

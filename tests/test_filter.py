@@ -276,7 +276,7 @@ def test_ccs_and_k_center_meet_the_drop_quotas(dataset):
         ({"class_errors": None}, "quota='drop' needs class_errors"),
         ({"class_errors": [0.1, 0.2]}, "class_errors has shape \\(2,\\) but label column"),
         ({"class_errors": {"horse": 0.1}}, "names class 'horse', which is not a class"),
-        ({"keep": "k_center"}, "keep='k_center' needs within="),
+        ({"keep": "k_center"}, "keep='k_center' needs a score: pass within="),
         ({"quota": "strategy"}, "quota='strategy' needs strategy_scores"),
         ({"missing_error": 2.0}, "missing_error must lie in"),
     ],
@@ -319,5 +319,5 @@ def test_an_unfitted_filter_says_so(dataset):
 
 def test_applying_to_another_dataset_is_refused(dataset):
     drop = DRoPFilter(0.5, class_errors=ERRORS).fit(dataset)
-    with pytest.raises(ValueError, match="fitted on a dataset of 200 rows"):
+    with pytest.raises(ValueError, match="fitted on another dataset: this one has other labels"):
         drop.apply(dataset.shuffle(seed=1))

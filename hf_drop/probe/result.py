@@ -12,7 +12,6 @@ Layout::
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +23,8 @@ import datasets
 import numpy as np
 from numpy.typing import NDArray
 
-from ..columns import check_same_rows, column_to_numpy, read_labels
+from ..columns import check_identity, column_to_numpy
+from ..files import load_saved, read_json
 
 __all__ = ["SCORE_DIRECTIONS", "ProbeResult"]
 
@@ -64,21 +64,28 @@ class ProbeResult:
                 else "no probe result"
             )
             raise FileNotFoundError(f"{folder} holds {state} (no {CONFIG_FILE})")
-        return cls(folder)
+        result = cls(folder)
+        # Every file read now, so that a damaged result is refused before any long work.
+        _ = result.record, result.class_metrics, result.scores, result.splits()
+        return result
+
+    @property
+    def _fix(self) -> str:
+        return f"delete {self.folder} and run the probe again"
 
     @cached_property
     def record(self) -> dict[str, Any]:
         """Everything ``probe_config.json`` holds: config, source, processes, versions."""
-        return json.loads((self.folder / CONFIG_FILE).read_text())
+        return read_json(self.folder / CONFIG_FILE, "the probe's configuration", self._fix)
 
     @cached_property
     def class_metrics(self) -> dict[str, Any]:
-        return json.loads((self.folder / METRICS_FILE).read_text())
+        return read_json(self.folder / METRICS_FILE, "the probe's class metrics", self._fix)
 
     @cached_property
     def scores(self) -> datasets.Dataset:
         """One row per training sample, in row order: index, label and the score columns."""
-        return datasets.load_from_disk(str(self.folder / SCORES_DIR))
+        return load_saved(self.folder / SCORES_DIR, "the probe's per-sample scores", self._fix)
 
     @property
     def source(self) -> dict[str, Any]:
@@ -106,10 +113,35 @@ class ProbeResult:
         return [c for c in self.scores.column_names if c not in ("index", "label")]
 
     def score(self, name: str) -> NDArray:
-        """A score column as numpy, in row order (embeddings as a 2-D float16 array)."""
+        """A score column as numpy, in the training set's row order (by the ``index`` column;
+        embeddings as a 2-D float16 array)."""
         if name not in self._score_columns:
             raise ValueError(f"no score {name!r} in {self.folder}; it has {self.score_names}")
-        return column_to_numpy(self.scores, name)
+        values = column_to_numpy(self.scores, name)
+        return values if self._row_order is None else values[self._row_order]
+
+    @cached_property
+    def _row_order(self) -> NDArray[np.int64] | None:
+        """Where row i of the training set sits in ``scores/`` (None: already in row order).
+
+        Scores are keyed by the ``index`` column, which must name every training row once.
+        """
+        index = column_to_numpy(self.scores, "index").astype(np.int64)
+        num_rows = self.source["num_rows"]
+        if len(index) != num_rows or not np.array_equal(
+            np.bincount(index[(index >= 0) & (index < num_rows)], minlength=num_rows),
+            np.ones(num_rows, dtype=np.int64),
+        ):
+            raise ValueError(
+                f"{self.folder / SCORES_DIR}: its 'index' column does not name each of the "
+                f"{num_rows} training rows exactly once: the scores cannot be matched to rows; "
+                "run the probe again"
+            )
+        if np.array_equal(index, np.arange(num_rows)):
+            return None
+        order = np.empty(num_rows, dtype=np.int64)
+        order[index] = np.arange(num_rows)
+        return order
 
     def difficulty(self, name: str) -> NDArray[np.float64]:
         """A score oriented so that higher means harder (AUM and margin are negated)."""
@@ -122,6 +154,7 @@ class ProbeResult:
         names: Sequence[str] | None = None,
         *,
         prefix: str = "",
+        id_column: str | None = "row_id",
     ) -> datasets.Dataset:
         """``dataset`` with the probe's per-sample scores as ordinary columns.
 
@@ -130,7 +163,11 @@ class ProbeResult:
         within="el2n")``. Columns hold the scores as stored (AUM and margin: higher is easier, so
         select those with ``keep="easy"``); ``names`` picks some (default: every score, and the
         embeddings if recorded); ``prefix`` renames them (``"probe_"`` gives ``probe_el2n``).
-        ``dataset`` must be the probe's training set (same rows and labels); it is not modified.
+        ``id_column`` (default ``"row_id"``; ``None`` for none) adds each row's position in the
+        probe's training set as a stable id, so that ``DRoPFilter(..., id_column="row_id")``
+        follows the rows through later shuffles and filters.
+        ``dataset`` must be the probe's training set (same rows, in the same order: checked by
+        row count, label hash and a content digest); it is not modified.
         A dataset that is itself a selection (an indices mapping) is flattened first, as
         ``Dataset.add_column`` does, which copies its rows once.
         """
@@ -139,24 +176,30 @@ class ProbeResult:
         unknown = [n for n in names if n not in available]
         if unknown:
             raise ValueError(f"names: no score {unknown} in {self.folder}; it has {available}")
-        check_same_rows(
+        check_identity(
             dataset,
-            read_labels(dataset, self.source["label_column"]),
-            self.source["num_rows"],
-            self.source["label_hash"],
+            self.source,
             seen=f"the probe in {self.folder} saw",
-            fix="pass the dataset the probe saw",
+            fix="pass the dataset the probe saw, in its order",
         )
-        clashes = [prefix + n for n in names if prefix + n in dataset.column_names]
+        added = [prefix + n for n in names] + ([id_column] if id_column else [])
+        clashes = [c for c in added if c in dataset.column_names]
         if clashes:
             raise ValueError(
-                f"dataset already has columns {clashes}: pass another prefix, or remove them"
+                f"dataset already has columns {clashes}: pass another prefix (or id_column), "
+                "or remove them"
             )
-        columns = self.scores.select_columns(names)
-        if prefix:
-            columns = columns.rename_columns({n: prefix + n for n in names})
+        columns = self.scores.select_columns(["index", *names])
+        if self._row_order is not None:
+            columns = columns.select(self._row_order)
+        columns = columns.rename_columns({n: prefix + n for n in names})
+        columns = (
+            columns.rename_column("index", id_column)
+            if id_column
+            else columns.remove_columns("index")
+        )
         return datasets.concatenate_datasets([dataset, columns], axis=1)
 
     def splits(self) -> dict[str, list[int]]:
         path = self.folder / SPLITS_FILE
-        return json.loads(path.read_text()) if path.exists() else {}
+        return read_json(path, "the probe's split indices", self._fix) if path.exists() else {}
