@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 
 import datasets
@@ -15,50 +12,40 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .filter import DRoPFilter
+from .outputs import atomic_output, dataset_folders
 
-__all__ = ["atomic_folder", "save_subset"]
+__all__ = ["save_subset"]
 
 PRUNING_FILE = "pruning.json"
 REPORT_FILE = "pruning_report.csv"
 INDICES_FILE = "kept_indices.parquet"
 
 
-@contextmanager
-def atomic_folder(folder: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary sibling of ``folder``; it becomes ``folder`` only if the block succeeds.
-
-    A crash or an exception leaves no half-written ``folder`` behind (a previous one stays as it
-    was until the new one is complete).
-    """
-    target = Path(folder)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
-    try:
-        yield tmp
-        if target.exists():
-            # Two renames: the old folder is only removed once the new one is in place.
-            old = tmp.with_suffix(".old")
-            target.rename(old)
-            tmp.rename(target)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-
-
-def save_subset(subset: datasets.Dataset, folder: str | os.PathLike, drop: DRoPFilter) -> Path:
+def save_subset(
+    subset: datasets.Dataset,
+    folder: str | os.PathLike,
+    drop: DRoPFilter,
+    *,
+    overwrite: bool = False,
+    inputs: Iterable[str | os.PathLike | None] = (),
+) -> Path:
     """``subset.save_to_disk(folder)`` plus ``pruning.json`` (how it was made),
     ``pruning_report.csv`` (kept per class) and ``kept_indices.parquet`` (the source rows kept),
-    all written atomically."""
+    all written atomically.
+
+    ``folder`` must be new, empty, or a previous subset with ``overwrite=True`` (see
+    :mod:`hf_drop.outputs`); it may not overlap ``inputs`` (e.g. the probe folder) nor the folder
+    of the subset's own Arrow files. A symlinked ``folder`` is written through its link."""
     if len(subset) != len(drop.indices_):
         raise ValueError(
             f"subset has {len(subset)} rows but the DRoPFilter kept {len(drop.indices_)}: "
             "pass drop.apply(dataset)"
         )
-    with atomic_folder(folder) as tmp:
-        subset.save_to_disk(str(tmp))
+    inputs = [*inputs, *dataset_folders(subset)]
+    with atomic_output(folder, "subset", overwrite=overwrite, inputs=inputs) as tmp:
+        # An empty subset (density 0) needs one (empty) shard: datasets writes none by
+        # default, and load_from_disk cannot read a dataset of no shards.
+        subset.save_to_disk(str(tmp), num_shards=1 if len(subset) == 0 else None)
         (tmp / PRUNING_FILE).write_text(json.dumps(drop.provenance(), indent=2) + "\n")
         drop.report().to_csv(tmp / REPORT_FILE)
         # The rows of the source that were kept: what an indices-only export publishes.

@@ -112,11 +112,16 @@ def _add_probe(commands) -> None:
     scores.add_argument("--full-grand", action="store_true", help="also full-parameter GraNd")
     scores.add_argument("--embeddings", action="store_true", help="keep penultimate embeddings")
     scores.add_argument("--class-errors-from", choices=["final", "best"], default="final")
-    p.add_argument("--output", required=True, help="result folder (resumes if interrupted)")
+    p.add_argument(
+        "--output",
+        required=True,
+        help="result folder: new or empty, or an unfinished run of this probe (resumed)",
+    )
     p.set_defaults(run=_probe)
 
 
 def _probe(args: argparse.Namespace) -> None:
+    from .outputs import prepare_output
     from .probe import ProbeConfig, run_probe
     from .sources import load_source
     from .splits import stratified_indices
@@ -142,6 +147,10 @@ def _probe(args: argparse.Namespace) -> None:
         image_column=args.image_column,
         label_column=args.label_column,
         num_workers=args.num_workers,
+    )
+    # Refused before any loading: a foreign folder, or one overlapping a local --dataset.
+    prepare_output(
+        args.output, "probe", resume=True, inputs=_local_paths(args.dataset), what="--output"
     )
     data = load_source(args.dataset, args.config, args.revision)
     if args.split not in data:
@@ -213,15 +222,25 @@ def _add_prune(commands) -> None:
     p = commands.add_parser(
         "prune",
         help="prune the probe's training set with DRoP (or a baseline) and save it",
-        description="Choose a subset of the probe's training set and save it (save_to_disk) with "
-        "pruning.json, the record of how it was made.",
+        description="Choose a subset of the probe's training set (or of --dataset, with "
+        "--class-errors) and save it (save_to_disk) with pruning.json, the record of how it was "
+        "made. Options that do not apply to the chosen rule are refused, not ignored.",
     )
-    p.add_argument("--probe", required=True, help="folder of a finished hf-drop probe")
+    errors = p.add_mutually_exclusive_group(required=True)
+    errors.add_argument("--probe", help="folder of a finished hf-drop probe")
+    errors.add_argument(
+        "--class-errors",
+        type=json.loads,
+        metavar="JSON",
+        help="per-class errors given by hand, a JSON list by class id or object by class name "
+        "(with --dataset; no probe)",
+    )
     p.add_argument("--density", type=float, required=True, help="fraction of the data to keep")
     p.add_argument(
         "--within",
         default="random",
-        help="random, a score (el2n, grand, forgetting, aum, ...) or embedding",
+        help="random (default), a probe score (el2n, grand, forgetting, aum, ...), embedding, "
+        "or with --class-errors a score column of --dataset",
     )
     p.add_argument(
         "--keep",
@@ -231,48 +250,120 @@ def _add_prune(commands) -> None:
     p.add_argument(
         "--quota",
         choices=["drop", "proportional", "uniform", "strategy", "global"],
-        default="drop",
-        help="how many per class (default: DRoP; global: class-blind, the plain baselines)",
+        help="how many per class: drop (DRoP, default), proportional, uniform, strategy (the "
+        "counts of --strategy-score's global selection; the default with --strategy-score), "
+        "global (class-blind: the plain baselines)",
     )
     p.add_argument("--strategy-score", help="score whose global selection sets the class counts")
-    p.add_argument("--mode", choices=["paper", "count"], default="paper")
-    p.add_argument("--min-per-class", type=int, default=0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dataset", help="the probe's training data, if not reloadable from its record")
+    p.add_argument("--mode", choices=["paper", "count"], help="DRoP's rule (default: paper)")
+    p.add_argument("--min-per-class", type=int, default=0, help="floor per class (default: 0)")
+    p.add_argument(
+        "--missing-error", type=float, help="error of a class the validation split lacks"
+    )
+    p.add_argument("--ccs-beta", type=float, help="CCS: hardest fraction dropped (default 0.1)")
+    p.add_argument("--ccs-strata", type=int, help="CCS: number of strata (default 50)")
+    p.add_argument("--seed", type=int, default=0, help="seed of random choices (default: 0)")
+    p.add_argument(
+        "--dataset",
+        help="with --probe: the probe's training data, if not reloadable from its record; "
+        "with --class-errors: the dataset to prune",
+    )
+    p.add_argument("--split", help="with --class-errors: the split of --dataset (default: train)")
     p.add_argument(
         "--with-scores",
         nargs="*",
         metavar="SCORE",
         help="save the probe's scores as columns of the subset (these, or all if none named)",
     )
-    p.add_argument("--output", required=True, help="folder of the subset")
+    p.add_argument(
+        "--output",
+        required=True,
+        help="folder of the subset: new or empty (never the probe folder or the dataset's)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace a previous subset in --output")
     p.set_defaults(run=_prune)
 
 
 def _prune(args: argparse.Namespace) -> None:
     from .artifacts import save_subset
-    from .filter import DRoPFilter
-    from .probe import ProbeResult
+    from .outputs import prepare_output
 
-    result = ProbeResult.load(args.probe)
-    train = probe_training_data(result, args.dataset)
     options = {
-        "quota": args.quota,
-        "mode": args.mode,
-        "min_per_class": args.min_per_class,
-        "seed": args.seed,
+        name: value
+        for name, value in {
+            "quota": args.quota,
+            "keep": args.keep,
+            "mode": args.mode,
+            "min_per_class": args.min_per_class,
+            "missing_error": args.missing_error,
+            "ccs_beta": args.ccs_beta,
+            "ccs_strata": args.ccs_strata,
+            "seed": args.seed,
+        }.items()
+        if value is not None
     }
-    if args.keep:
-        options["keep"] = args.keep
-    drop = DRoPFilter.from_probe(
-        result, args.density, within=args.within, strategy_score=args.strategy_score, **options
-    )
-    if args.with_scores is not None:
-        train = result.add_scores(train, args.with_scores or None)
+    if args.probe is not None:
+        from .probe import ProbeResult
+
+        if args.split is not None:
+            raise ValueError("--split applies to --class-errors; a probe prunes its own split")
+        result = ProbeResult.load(args.probe)
+        inputs = [args.probe, *_local_paths(args.dataset or result.source.get("name"))]
+        prepare_output(
+            args.output, "subset", overwrite=args.overwrite, inputs=inputs, what="--output"
+        )
+        train = probe_training_data(result, args.dataset)
+        drop = _probe_filter(result, args, options)
+        if args.with_scores is not None:
+            train = result.add_scores(train, args.with_scores or None)
+    else:
+        train, drop, inputs = _hand_filter(args, options)
+        prepare_output(
+            args.output, "subset", overwrite=args.overwrite, inputs=inputs, what="--output"
+        )
     subset = drop.fit(train).apply(train)
-    save_subset(subset, args.output, drop)
+    save_subset(subset, args.output, drop, overwrite=args.overwrite, inputs=inputs)
     print(drop.report().to_string(float_format=lambda v: f"{v:.3f}"))
     print(f"{drop.method}: kept {len(subset)} of {len(train)} rows -> {args.output}")
+
+
+def _probe_filter(result, args: argparse.Namespace, options: dict):
+    from .filter import DRoPFilter
+
+    if args.within != "random" and args.within not in [*result.score_names, "embedding"]:
+        raise ValueError(
+            f"--within {args.within!r} is not a score of the probe in {args.probe}: "
+            f"random, {', '.join(result.score_names)}"
+            + (", embedding" if "embedding" in result.scores.column_names else "")
+        )
+    return DRoPFilter.from_probe(
+        result, args.density, within=args.within, strategy_score=args.strategy_score, **options
+    )
+
+
+def _hand_filter(args: argparse.Namespace, options: dict):
+    """The dataset and filter of ``--class-errors``: errors given by hand, no probe."""
+    from .filter import DRoPFilter
+    from .portable import portable_name
+    from .sources import load_source
+
+    if args.dataset is None:
+        raise ValueError("--class-errors needs --dataset, the dataset to prune")
+    if args.with_scores is not None:
+        raise ValueError("--with-scores needs --probe: there are no probe scores to add")
+    split = args.split or "train"
+    train = _split(load_source(args.dataset), split, "--split")
+    if args.strategy_score is not None:
+        options.setdefault("quota", "strategy")
+    drop = DRoPFilter(
+        args.density,
+        class_errors=args.class_errors,
+        within=args.within,
+        strategy_scores=args.strategy_score,
+        source={"name": portable_name(args.dataset), "split": split},
+        **options,
+    )
+    return train, drop, _local_paths(args.dataset)
 
 
 def probe_training_data(result, dataset: str | None = None):
@@ -336,18 +427,51 @@ def _add_train(commands) -> None:
     p.add_argument("--augment", action="store_true")
     p.add_argument("--image-column", default="image")
     p.add_argument("--label-column", default="label")
-    p.add_argument("--output", required=True)
+    p.add_argument("--output", required=True, help="folder of metrics.json: new or empty")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace a previous training run in --output"
+    )
     p.set_defaults(run=_train)
 
 
 def _train(args: argparse.Namespace) -> None:
     from .artifacts import PRUNING_FILE
+    from .files import read_json
+    from .outputs import prepare_output
     from .sources import load_source
     from .train import TrainConfig, train_and_evaluate
 
+    if args.density is not None and not 0 < args.density <= 1:
+        raise ValueError(f"--density must lie in (0, 1], got {args.density}")
+
+    inputs = [
+        *_local_paths(args.dataset),
+        *_local_paths(args.eval_dataset),
+        *_local_paths(args.eval_from_probe),
+    ]
+    prepare_output(args.output, "train", overwrite=args.overwrite, inputs=inputs, what="--output")
     train = _split(load_source(args.dataset), args.split, "--split")
     pruning_file = Path(args.dataset) / PRUNING_FILE
-    provenance = json.loads(pruning_file.read_text()) if pruning_file.exists() else None
+    provenance = (
+        read_json(
+            pruning_file,
+            "how the subset was made",
+            f"run hf-drop prune again to write {args.dataset}",
+        )
+        if pruning_file.exists()
+        else None
+    )
+    if len(train) == 0:
+        pruned = provenance.get("params", {}).get("density") if provenance else None
+        raise ValueError(
+            f"the training set is empty: split {args.split!r} of --dataset {args.dataset} has "
+            "no rows"
+            + (
+                f" (it was pruned at density {pruned}: prune again with a larger --density)"
+                if pruned is not None
+                else ""
+            )
+        )
     density = args.density
     if density is None:
         density = provenance["params"]["density"] if provenance else 1.0
@@ -386,7 +510,14 @@ def _train(args: argparse.Namespace) -> None:
         label_column=args.label_column,
     )
     metrics = train_and_evaluate(
-        train, eval_dataset, config, args.output, density=density, provenance=provenance
+        train,
+        eval_dataset,
+        config,
+        args.output,
+        density=density,
+        provenance=provenance,
+        overwrite=args.overwrite,
+        inputs=inputs,
     )
     from accelerate import PartialState
 
@@ -395,6 +526,13 @@ def _train(args: argparse.Namespace) -> None:
             f"accuracy {metrics['accuracy']:.4f}, worst class {metrics['worst_class']} "
             f"{metrics['worst_class_accuracy']:.4f} -> {args.output}/metrics.json"
         )
+
+
+def _local_paths(*names: str | None) -> list[Path]:
+    """Those of ``names`` (datasets, folders) that are local paths: inputs an output may not
+    overlap."""
+    builtin = ("fashion_mnist", "digits")  # load_source's own names, never paths
+    return [Path(name) for name in names if name and name not in builtin and Path(name).exists()]
 
 
 def _split(data, split: str, what: str):
@@ -414,17 +552,24 @@ def _add_report(commands) -> None:
         "density (mean and sd over seeds) and draw it.",
     )
     p.add_argument("runs", nargs="+", help="folders written by hf-drop train")
-    p.add_argument("--output", default="report.png", help="the PNG to write")
+    p.add_argument("--output", default="report.png", help="the PNG to write (a new file)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     p.set_defaults(run=_report)
 
 
 def _report(args: argparse.Namespace) -> None:
+    from .outputs import atomic_file
     from .report import load_runs, plot_runs, summarize
 
-    runs = load_runs(args.runs)
-    table = summarize(runs)
-    print(table.to_string(float_format=lambda v: f"{v:.4f}", na_rep="-"))
-    plot_runs(runs, args.output)
+    # Refused before anything is read: an existing --output without --overwrite, or one inside
+    # a run folder.
+    with atomic_file(
+        args.output, overwrite=args.overwrite, inputs=args.runs, what="--output"
+    ) as tmp:
+        runs = load_runs(args.runs)
+        table = summarize(runs)
+        print(table.to_string(float_format=lambda v: f"{v:.4f}", na_rep="-"))
+        plot_runs(runs, tmp)
     print(f"wrote {args.output}")
 
 
@@ -435,11 +580,16 @@ def _add_push(commands) -> None:
     p = commands.add_parser(
         "push",
         help="export a pruned subset as a Hub dataset (card included) and upload it",
-        description="Export FOLDER (written by hf-drop prune) to a Hub repository layout with a "
-        "dataset card, then upload it. The export is written locally first, so a failed upload "
-        "loses nothing.",
+        description="Export FOLDER (a subset written by hf-drop prune, or a probe folder: its "
+        "score table) to a Hub repository layout with a dataset card, then upload it; a FOLDER "
+        "that is already such an export is uploaded as it is. The export is written locally "
+        "first, so a failed upload loses nothing.",
     )
-    p.add_argument("folder", help="a subset folder written by hf-drop prune")
+    p.add_argument(
+        "folder",
+        help="a subset folder (hf-drop prune), a probe folder (hf-drop probe), or an exported "
+        "folder (uploaded as it is)",
+    )
     p.add_argument("--repo-id", required=True, help="the Hub dataset repository, user/name")
     p.add_argument("--private", action="store_true")
     p.add_argument(
@@ -447,16 +597,44 @@ def _add_push(commands) -> None:
         action="store_true",
         help="publish the kept row indices of the source, not its images",
     )
-    p.add_argument("--export-dir", help="where the export is written (default: FOLDER-hub)")
+    p.add_argument(
+        "--export-dir",
+        help="where the export is written (default: FOLDER-hub); new or empty, never FOLDER",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace a previous export in --export-dir"
+    )
     p.set_defaults(run=_push)
 
 
 def _push(args: argparse.Namespace) -> None:
-    from .hub import export_saved, push
+    from .artifacts import PRUNING_FILE
+    from .hub import export_saved, export_scores, exported, push
+    from .probe.result import CONFIG_FILE
 
+    folder = Path(args.folder)
     out = Path(args.export_dir or f"{str(args.folder).rstrip('/')}-hub")
-    export_saved(args.folder, out, mode="indices" if args.indices_only else "full")
-    print(f"exported {args.folder} -> {out}")
+    if exported(folder):
+        if args.export_dir or args.indices_only:
+            raise ValueError(
+                f"{folder} is already an export: it is uploaded as it is; drop --export-dir and "
+                "--indices-only (or pass the subset folder it was exported from)"
+            )
+        out = folder
+    elif (folder / PRUNING_FILE).exists():
+        mode = "indices" if args.indices_only else "full"
+        export_saved(folder, out, mode=mode, overwrite=args.overwrite)
+        print(f"exported {folder} -> {out}")
+    elif (folder / CONFIG_FILE).exists():
+        if args.indices_only:
+            raise ValueError(f"{folder} is a probe folder: its scores have no --indices-only form")
+        export_scores(folder, out, overwrite=args.overwrite)
+        print(f"exported the probe scores of {folder} -> {out}")
+    else:
+        raise FileNotFoundError(
+            f"{folder} is not a subset folder (no {PRUNING_FILE}), a probe folder (no "
+            f"{CONFIG_FILE}) nor an hf-drop export (no README.md with a drop card)"
+        )
     try:
         url = push(out, args.repo_id, private=args.private)
     except RuntimeError as error:

@@ -39,6 +39,7 @@ from .columns import (
     read_scores,
 )
 from .environment import versions
+from .portable import portable_command, portable_name
 
 __all__ = ["DRoPFilter"]
 
@@ -181,12 +182,20 @@ class DRoPFilter:
         # The identity that fit() checks, and where the errors and scores came from (no
         # machine-local path: the record must mean the same thing on another machine).
         source = {key: result.source.get(key) for key in _IDENTITY_KEYS}
-        for key in ("name", "config", "split", "revision", "train_indices"):
+        for key in ("config", "split", "revision", "train_indices"):
             source[key] = result.source.get(key)
+        source["name"] = portable_name(result.source.get("name"))
+        model = dict(result.record["model"], name=portable_name(result.record["model"]["name"]))
+        config = dict(
+            result.record["config"], model=portable_name(result.record["config"]["model"])
+        )
         source["probe"] = {
-            "command": result.source.get("command"),
-            "model": result.record["model"],
-            "config": result.record["config"],
+            "command": portable_command(result.source.get("command"), output="probe"),
+            "model": model,
+            "config": config,
+            # What the card's reproduce command needs: the probe's names of the scores used.
+            "within": within,
+            "strategy_score": strategy_score,
         }
         return cls(
             density,

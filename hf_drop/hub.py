@@ -15,17 +15,19 @@ import math
 import os
 import shlex
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import datasets
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
-from .artifacts import INDICES_FILE, PRUNING_FILE, atomic_folder
+from .artifacts import INDICES_FILE, PRUNING_FILE
 from .columns import read_labels
+from .files import load_saved, read_json, read_parquet
+from .outputs import OUTPUT_MARKER, atomic_output, dataset_folders, output_kind
 
-__all__ = ["export", "export_scores", "load_pruned", "push"]
+__all__ = ["export", "export_saved", "export_scores", "exported", "load_pruned", "push"]
 
 CARD_FILE = "README.md"
 PLOT_FILE = "kept_fraction.png"
@@ -43,16 +45,21 @@ def export(
     license: str | None = None,
     tags: list[str] | None = None,
     pretty_name: str | None = None,
+    overwrite: bool = False,
+    inputs: Iterable[str | os.PathLike | None] = (),
 ) -> Path:
     """Write ``subset`` to ``folder`` as a Hub dataset repository, with its dataset card.
 
     ``provenance`` is ``DRoPFilter.provenance()`` (or a saved subset's ``pruning.json``);
     ``kept_indices`` (``drop.indices_``) are the source rows the subset holds, needed by
     ``mode="indices"``, which publishes those indices (and labels) instead of the images. The
-    folder appears only once complete.
+    folder appears only once complete. It must be new, empty, or a previous export with
+    ``overwrite=True``, and may not overlap ``inputs`` nor the subset's own Arrow files (see
+    :mod:`hf_drop.outputs`).
     """
     if mode not in ("full", "indices"):
         raise ValueError(f"mode must be 'full' or 'indices', got {mode!r}")
+    _check_provenance(provenance)
     if len(subset) != provenance.get("n_kept", len(subset)):
         raise ValueError(
             f"subset has {len(subset)} rows but its provenance says {provenance.get('n_kept')} "
@@ -71,7 +78,8 @@ def export(
     else:
         table = subset
     drop = _drop_block(provenance, mode)
-    with atomic_folder(folder) as tmp:
+    inputs = [*inputs, *dataset_folders(subset)]
+    with atomic_output(folder, "export", overwrite=overwrite, inputs=inputs) as tmp:
         _write_shards(table, tmp)
         _plot(provenance, tmp / PLOT_FILE)
         card = _card(
@@ -87,9 +95,13 @@ def export_scores(
     *,
     license: str | None = None,
     tags: list[str] | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Write a probe's per-sample score table as a Hub dataset repository, with a card that
-    records the probe and its class metrics, so that others can prune without re-probing."""
+    records the probe and its class metrics, so that others can prune without re-probing.
+
+    ``folder`` must be new, empty, or a previous score export with ``overwrite=True``, and may not
+    overlap the probe folder (see :mod:`hf_drop.outputs`)."""
     from huggingface_hub import DatasetCard, DatasetCardData
 
     from .probe import ProbeResult
@@ -98,7 +110,8 @@ def export_scores(
         result = ProbeResult.load(result)
     scores = result.scores
     record = result.record
-    with atomic_folder(folder) as tmp:
+    inputs = [result.folder, *dataset_folders(scores)]
+    with atomic_output(folder, "scores-export", overwrite=overwrite, inputs=inputs) as tmp:
         _write_shards(scores, tmp)
         data = DatasetCardData(
             license=license,
@@ -150,32 +163,42 @@ def load_pruned(
     """
     from huggingface_hub import DatasetCard
 
+    from .sources import load_folder
+
+    name = str(folder_or_repo_id)
     local = Path(folder_or_repo_id)
-    if local.is_dir():
-        card = DatasetCard.load(local / CARD_FILE)
-        table = datasets.load_dataset(str(local), split=SPLIT)
-    else:
-        card = DatasetCard.load(str(folder_or_repo_id), repo_type="dataset")
-        table = datasets.load_dataset(str(folder_or_repo_id), split=SPLIT, revision=revision)
-    drop = card.data.to_dict().get("drop")
-    if not drop:
+    try:
+        if local.is_dir():
+            if not (local / CARD_FILE).is_file():
+                raise FileNotFoundError(
+                    f"{local} holds no {CARD_FILE}: not an hf-drop export (write one with "
+                    "hf_drop.hub.export or hf-drop push)"
+                )
+            card = DatasetCard.load(local / CARD_FILE)
+            table = load_folder(local, split=SPLIT)  # never another folder's cached rows
+        else:
+            card = DatasetCard.load(name, repo_type="dataset")
+            table = datasets.load_dataset(name, split=SPLIT, revision=revision)
+    except FileNotFoundError:
+        raise
+    except Exception as error:  # damaged card or shards, offline, unknown repo: name it
         raise ValueError(
-            f"{folder_or_repo_id} has no 'drop' block in its card: not an hf-drop export"
-        )
+            f"could not read the hf-drop export {name} ({type(error).__name__}: {error}): "
+            "export it again with hf_drop.hub.export or hf-drop push"
+        ) from error
+    drop = _read_drop_block(card.data.to_dict(), name)
     if drop["export"] == "full":
+        if len(table) != drop["n_kept"]:
+            raise ValueError(
+                f"{name} holds {len(table)} rows but its card says {drop['n_kept']} were kept: "
+                "the export is incomplete or was edited; export it again"
+            )
         return table
 
     expected = drop["source"]
+    index = _check_index_column(table, drop, name)  # before the source is loaded
     if source is None:
-        from .sources import load_source
-
-        data = load_source(expected["name"], expected.get("config"))
-        source = data[expected.get("split") or "train"]
-        if expected.get("train_indices"):
-            raise ValueError(
-                "the probe carved its training rows out of the source split: pass "
-                "source= the probe's training rows"
-            )
+        source = _reload_source(expected, name)
     labels = read_labels(source, expected["label_column"])
     problems = []
     if len(source) != expected["num_rows"]:
@@ -189,7 +212,126 @@ def load_pruned(
             f"this source is not the dataset that was pruned ({'; '.join(problems)}): the kept "
             "indices would pick the wrong rows"
         )
-    return source.select(np.asarray(table["index"][:], dtype=np.int64))
+    _check_kept_labels(table, index, labels.ids, drop, name)
+    return source.select(index)
+
+
+def _read_drop_block(meta: dict[str, Any], name: str) -> dict[str, Any]:
+    """The card's ``drop`` block, with the keys :func:`load_pruned` needs, or a clear error."""
+    drop = meta.get("drop")
+    if not isinstance(drop, dict) or not drop:
+        raise ValueError(
+            f"{name} has no 'drop' block in its card ({CARD_FILE}): not an hf-drop export; "
+            "write one with hf_drop.hub.export or hf-drop push"
+        )
+    if drop.get("export") not in ("full", "indices"):
+        raise ValueError(
+            f"the card of {name} has 'export': {drop.get('export')!r} in its 'drop' block, not "
+            "'full' or 'indices': the card is damaged or not hf-drop's; export it again"
+        )
+    needed = ["n_kept"]
+    if drop["export"] == "indices":
+        needed += ["kept_per_class", "source"]
+    missing = [key for key in needed if drop.get(key) is None]
+    source = drop.get("source") if isinstance(drop.get("source"), dict) else {}
+    if drop["export"] == "indices":
+        missing += [
+            f"source.{key}"
+            for key in ("num_rows", "label_column", "label_hash")
+            if source.get(key) is None
+        ]
+    if missing:
+        raise ValueError(
+            f"the 'drop' block in the card of {name} lacks {missing}: the card is damaged or was "
+            "edited; export the subset again"
+        )
+    return drop
+
+
+def _check_index_column(table: datasets.Dataset, drop: dict[str, Any], name: str) -> np.ndarray:
+    """The kept source rows of an indices-only export, refused unless they can be right: one
+    per kept row, inside the source, no row twice."""
+    if "index" not in table.column_names:
+        raise ValueError(f"{name} has no 'index' column: not an indices-only hf-drop export")
+    index = np.asarray(table["index"][:], dtype=np.int64)
+    num_rows = drop["source"]["num_rows"]
+    problems = []
+    if len(index) != drop["n_kept"]:
+        problems.append(f"{len(index)} indices but the card says {drop['n_kept']} rows were kept")
+    if sum(drop["kept_per_class"]) != drop["n_kept"]:
+        problems.append(
+            f"kept_per_class sums to {sum(drop['kept_per_class'])}, not n_kept {drop['n_kept']}"
+        )
+    outside = index[(index < 0) | (index >= num_rows)]
+    if outside.size:
+        problems.append(
+            f"{outside.size} indices outside the source's {num_rows} rows "
+            f"(e.g. {outside[:5].tolist()})"
+        )
+    unique, counts = np.unique(index, return_counts=True)
+    if np.any(counts > 1):
+        problems.append(
+            f"{int(np.sum(counts - 1))} repeated indices (e.g. {unique[counts > 1][:5].tolist()})"
+        )
+    if problems:
+        raise ValueError(
+            f"the index column of {name} is damaged ({'; '.join(problems)}): it would pick the "
+            "wrong rows; export the subset again"
+        )
+    return index
+
+
+def _check_kept_labels(
+    table: datasets.Dataset, index: np.ndarray, source_labels: np.ndarray, drop, name: str
+) -> None:
+    """The source's labels at the kept rows must give the card's per-class counts and, where the
+    export recorded them, be the labels it recorded (a shifted index column fails here)."""
+    kept = source_labels[index]
+    quotas = np.asarray(drop["kept_per_class"], dtype=np.int64)
+    counts = np.bincount(kept, minlength=len(quotas))
+    if len(counts) != len(quotas) or not np.array_equal(counts, quotas):
+        raise ValueError(
+            f"the rows that {name} indexes hold {counts.tolist()} samples per class, but its card "
+            f"says {quotas.tolist()} were kept: the index column does not match the source; "
+            "export the subset again"
+        )
+    if "label" in table.column_names:
+        recorded = read_labels(table, "label").ids
+        wrong = np.flatnonzero(recorded != kept)
+        if wrong.size:
+            raise ValueError(
+                f"the labels recorded in {name} differ from the source's labels at its indices "
+                f"in {wrong.size} of {len(index)} rows (first at row {int(wrong[0])}): the index "
+                "column is shifted or belongs to another dataset; export the subset again"
+            )
+
+
+def _reload_source(expected: dict[str, Any], name: str) -> datasets.Dataset:
+    """The source an indices-only export names, loaded again, or a clear error saying to pass it."""
+    fix = "pass source= the dataset that was pruned"
+    if expected.get("train_indices"):
+        raise ValueError(
+            "the probe carved its training rows out of the source split: pass "
+            "source= the probe's training rows"
+        )
+    if not expected.get("name"):
+        raise ValueError(
+            f"the card of {name} names no reloadable source dataset (it was pruned from an "
+            f"in-memory dataset): {fix}"
+        )
+    from .sources import load_source
+
+    try:
+        data = load_source(expected["name"], expected.get("config"))
+    except (ValueError, FileNotFoundError) as error:
+        raise ValueError(f"could not reload the source of {name}: {error}; {fix}") from error
+    split = expected.get("split") or "train"
+    if split not in data:
+        raise ValueError(
+            f"the source of {name}, {expected['name']}, has no split {split!r} ({list(data)}): "
+            f"{fix}"
+        )
+    return data[split]
 
 
 def push(
@@ -212,7 +354,8 @@ def push(
     token = token or get_token()
     retry = (
         f"the export is complete in {folder}; push it later with "
-        f"`hf-drop push {folder} --repo-id {repo_id}`"
+        f"`hf-drop push {shlex.quote(str(folder))} --repo-id {repo_id}"
+        f"{' --private' if private else ''}`"
     )
     if token is None:
         raise RuntimeError(
@@ -226,6 +369,7 @@ def push(
             repo_id=repo_id,
             repo_type="dataset",
             commit_message=commit_message,
+            ignore_patterns=[OUTPUT_MARKER],  # hf-drop's local bookkeeping, not the dataset's
         )
     except Exception as error:  # offline, refused, ...: say so, keep the folder
         raise RuntimeError(f"could not upload to {repo_id}: {error}; {retry}") from error
@@ -233,16 +377,51 @@ def push(
 
 
 def export_saved(
-    folder: str | os.PathLike, out: str | os.PathLike, *, mode: Literal["full", "indices"] = "full"
+    folder: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    mode: Literal["full", "indices"] = "full",
+    overwrite: bool = False,
 ) -> Path:
-    """:func:`export` of a subset saved by ``save_subset`` / ``hf-drop prune``."""
+    """:func:`export` of a subset saved by ``save_subset`` / ``hf-drop prune``; ``out`` may not
+    overlap ``folder``, and replaces a previous export only with ``overwrite=True``."""
     folder = Path(folder)
     if not (folder / PRUNING_FILE).exists():
         raise FileNotFoundError(f"{folder} holds no {PRUNING_FILE}: save it with hf-drop prune")
-    provenance = json.loads((folder / PRUNING_FILE).read_text())
-    indices = pq.read_table(folder / INDICES_FILE)["index"].to_numpy()
-    subset = datasets.load_from_disk(str(folder))
-    return export(subset, out, provenance, kept_indices=indices, mode=mode)
+    fix = f"run hf-drop prune again to write {folder}"
+    provenance = read_json(folder / PRUNING_FILE, "how the subset was made", fix)
+    indices = read_parquet(folder / INDICES_FILE, "the kept source rows", fix)["index"].to_numpy()
+    subset = load_saved(folder, "a subset saved by hf-drop prune", fix)
+    return export(
+        subset,
+        out,
+        provenance,
+        kept_indices=indices,
+        mode=mode,
+        overwrite=overwrite,
+        inputs=[folder],
+    )
+
+
+def exported(folder: str | os.PathLike) -> str | None:
+    """``"export"`` or ``"scores-export"`` if ``folder`` is a folder that :func:`export` or
+    :func:`export_scores` wrote (its marker, or for older exports its card's ``drop`` or
+    ``drop_probe`` block), ready for :func:`push` as it is; otherwise ``None``."""
+    folder = Path(folder)
+    kind = output_kind(folder)
+    if kind in ("export", "scores-export"):
+        return kind
+    if kind is not None or not (folder / CARD_FILE).is_file():
+        return None
+    from huggingface_hub import DatasetCard
+
+    try:
+        data = DatasetCard.load(folder / CARD_FILE).data.to_dict()
+    except Exception:  # not a card with YAML metadata: not ours
+        return None
+    if data.get("drop"):
+        return "export"
+    return "scores-export" if data.get("drop_probe") else None
 
 
 # --- the pieces --------------------------------------------------------------------------------
@@ -284,6 +463,29 @@ def _dataset_yaml(table: datasets.Dataset, data: Any) -> None:
     ).to_dataset_card_data(data)
 
 
+# What _drop_block and the card read from a provenance record.
+_PROVENANCE_KEYS = (
+    "method", "params", "source", "classes", "class_sizes", "quotas", "class_errors", "n_kept",
+    "versions",
+)  # fmt: skip
+_PARAM_KEYS = ("density", "seed", "mode", "quota", "within", "min_per_class")
+
+
+def _check_provenance(provenance: Any) -> None:
+    """Refuse a provenance record that lacks what the card needs, naming the missing keys."""
+    fix = "pass DRoPFilter.provenance() or a saved subset's pruning.json"
+    if not isinstance(provenance, dict):
+        raise ValueError(f"provenance must be a dict, got {type(provenance).__name__}: {fix}")
+    missing = [key for key in _PROVENANCE_KEYS if key not in provenance]
+    params = provenance.get("params")
+    if isinstance(params, dict):
+        missing += [f"params.{key}" for key in _PARAM_KEYS if key not in params]
+    if not isinstance(provenance.get("source", {}), dict):
+        missing.append("source (a dict)")
+    if missing:
+        raise ValueError(f"provenance lacks {missing}: {fix}")
+
+
 def _drop_block(provenance: dict[str, Any], mode: str) -> dict[str, Any]:
     """The card's ``drop`` metadata: everything needed to reproduce or verify the subset."""
     params = provenance["params"]
@@ -321,6 +523,7 @@ def _drop_block(provenance: dict[str, Any], mode: str) -> dict[str, Any]:
             "label_hash": source.get("label_hash"),
         },
         "versions": provenance["versions"],
+        "reproduce": reproduce_commands(provenance),
     }
 
 
@@ -370,8 +573,11 @@ def _body(drop: dict[str, Any], provenance: dict[str, Any]) -> str:
         f"({_plural(probe['config']['epochs'], 'epoch')}, "
         f"{_plural(probe['config']['num_inits'], 'initialisation')})."
         if probe
+        else "Class errors were given by hand (no probe)."
+        if drop["quota"] == "drop"
         else ""
     )
+    reproduce = "\n".join(drop["reproduce"])
     return (
         f"# {drop['method']} subset of {source} at density {drop['density']}\n\n"
         f"This dataset keeps {drop['n_kept']} of the {drop['source']['num_rows']} rows of "
@@ -382,7 +588,7 @@ def _body(drop: dict[str, Any], provenance: dict[str, Any]) -> str:
         "versions.\n\n"
         f"## Kept per class\n\n{_class_table(drop['classes'], drop['class_errors'], drop)}\n\n"
         f"![kept fraction per class against class error]({PLOT_FILE})\n\n"
-        f"## Reproduce\n\n```bash\n{_command(drop, provenance)}\n```\n"
+        f"## Reproduce\n\nIn an empty folder:\n\n```bash\n{reproduce}\n```\n"
     )
 
 
@@ -407,36 +613,66 @@ def _class_table(names, errors, drop: dict[str, Any] | None = None) -> str:
     return "\n".join(lines)
 
 
-def _command(drop: dict[str, Any], provenance: dict[str, Any]) -> str:
-    """The commands that make this subset again: the probe's (as it was run, when recorded by
-    ``hf-drop probe``; otherwise rebuilt from its configuration) and the pruning's."""
-    probe = drop["probe"]
+def reproduce_commands(provenance: dict[str, Any]) -> list[str]:
+    """The ``hf-drop`` commands that make this subset again, run in an empty folder: the probe's
+    (as it was run, with portable paths) and the pruning's, with every option that changed
+    the selection. A subset made from hand-given class errors is rebuilt from those errors."""
     params = provenance["params"]
-    command = probe.get("command") if probe else None
-    folder = "PROBE_DIR"
-    if command:
-        tokens = shlex.split(command)
-        if "--output" in tokens[:-1]:
-            folder = tokens[tokens.index("--output") + 1]
-    elif probe:
-        c = probe["config"]
-        folder = "probe"
-        command = (
-            f"hf-drop probe --dataset {drop['source']['name']} --model {probe['model']['name']} "
-            f"--epochs {c['epochs']} --batch-size {c['batch_size']} --lr {c['lr']} "
-            f"--num-inits {c['num_inits']} --seed {c['seed']} --output probe"
-        )
-    prune = [f"hf-drop prune --probe {folder} --density {drop['density']} --seed {drop['seed']}"]
-    if drop["within"] != "random":
-        prune.append(f"--within {drop['within']}")
-    if drop["quota"] != "drop":
-        prune.append(f"--quota {drop['quota']}")
-    if params.get("min_per_class"):
-        prune.append(f"--min-per-class {params['min_per_class']}")
-    if params.get("mode") != "paper":
-        prune.append(f"--mode {params['mode']}")
-    prune.append("--output subset")
-    return "\n".join([*([command] if command else []), " ".join(prune)])
+    source = provenance["source"]
+    probe = source.get("probe")
+    commands: list[str] = []
+    if probe:
+        command = probe.get("command")
+        if not command:  # run_probe from Python: rebuilt from its configuration
+            command = _probe_command(source, probe)
+        commands.append(command)
+        prune = ["hf-drop", "prune", "--probe", "probe"]
+        within = probe.get("within") or _score_name(params)
+        strategy = probe.get("strategy_score")
+    else:
+        errors = [math.nan if e is None else e for e in provenance["class_errors"]]
+        prune = ["hf-drop", "prune", "--dataset", source.get("name") or "DATASET"]
+        prune += ["--split", source.get("split") or "train"]
+        prune += ["--class-errors", json.dumps(errors)]
+        within = _score_name(params)
+        strategy = params.get("strategy_scores")
+        strategy = strategy if isinstance(strategy, str) else None
+    prune += ["--density", repr(float(params["density"])), "--seed", str(params["seed"])]
+    optional = {
+        "--within": None if within == "random" else within,
+        "--keep": params.get("keep"),
+        "--quota": None if params["quota"] == "drop" else params["quota"],
+        "--strategy-score": strategy,
+        "--mode": None if params.get("mode", "paper") == "paper" else params["mode"],
+        "--min-per-class": params.get("min_per_class") or None,
+        "--missing-error": params.get("missing_error"),
+        "--ccs-beta": None if params.get("ccs_beta", 0.1) == 0.1 else params["ccs_beta"],
+        "--ccs-strata": None if params.get("ccs_strata", 50) == 50 else params["ccs_strata"],
+    }
+    for flag, value in optional.items():
+        if value is not None:
+            prune += [flag, str(value)]
+    commands.append(shlex.join([*prune, "--output", "subset"]))
+    return commands
+
+
+def _probe_command(source: dict[str, Any], probe: dict[str, Any]) -> str:
+    """A probe command from a recorded ProbeConfig (a probe not run from the command line)."""
+    c = probe["config"]
+    tokens = ["hf-drop", "probe", "--dataset", source.get("name") or "DATASET"]
+    tokens += ["--split", source.get("split") or "train", "--model", str(c["model"])]
+    for name in ("epochs", "batch_size", "lr", "momentum", "weight_decay", "schedule",
+                 "num_inits", "seed", "du_window", "class_errors_from", "image_column",
+                 "label_column"):  # fmt: skip
+        tokens += [f"--{name.replace('_', '-')}", str(c[name])]
+    if c.get("score_epoch") is not None:
+        tokens += ["--score-epoch", str(c["score_epoch"])]
+    for flag in ("full_grand", "embeddings", "augment", "pretrained"):
+        if c.get(flag):
+            tokens.append(f"--{flag.replace('_', '-')}")
+    if c.get("model_kwargs"):
+        tokens += ["--model-kwargs", json.dumps(c["model_kwargs"])]
+    return shlex.join([*tokens, "--output", "probe"])
 
 
 def _plural(count: int, word: str) -> str:

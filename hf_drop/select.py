@@ -167,6 +167,8 @@ def _smallest_keys_per_class(
     same either way.
     """
     num_classes = len(counts)
+    if len(labels) == 0:
+        return np.zeros(0, dtype=np.int64)
     sizes = np.bincount(labels, minlength=num_classes)
     n = np.maximum(sizes, 1)
     q = counts / n

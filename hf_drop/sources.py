@@ -10,11 +10,14 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import zlib
 from pathlib import Path
 
 import datasets
 import numpy as np
 import xxhash
+
+from .files import load_saved
 
 __all__ = [
     "FASHION_MNIST_CLASSES",
@@ -84,7 +87,7 @@ def fashion_mnist(
     cache = Path(cache_dir or os.environ.get("HF_DROP_CACHE", Path.home() / ".cache" / "hf_drop"))
     folder = cache / f"fashion_mnist-{key.hexdigest()}"
     if not (folder / "dataset_dict.json").exists():
-        from .artifacts import atomic_folder
+        from .outputs import atomic_output
 
         features = _image_features(FASHION_MNIST_CLASSES)
         splits = {}
@@ -97,9 +100,14 @@ def fashion_mnist(
             splits[split] = datasets.Dataset.from_dict(
                 {"image": list(pixels), "label": targets.tolist()}, features=features
             )
-        with atomic_folder(folder) as tmp:
+        # Replaces only an earlier cache of its own (marked), never what else is in cache_dir.
+        with atomic_output(folder, "cache", overwrite=True, inputs=[root]) as tmp:
             datasets.DatasetDict(splits).save_to_disk(str(tmp))
-    return datasets.load_from_disk(str(folder))
+    return load_saved(
+        folder,
+        "hf-drop's cache of Fashion-MNIST",
+        f"delete the cache folder {folder}; the next call rebuilds it from {root}",
+    )
 
 
 def digits() -> datasets.Dataset:
@@ -140,31 +148,107 @@ def _image_features(names: list[str]) -> datasets.Features:
 
 def _read_idx(path: Path) -> np.ndarray:
     """An IDX file (the MNIST format): magic, big-endian dimensions, then unsigned bytes."""
-    with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as f:
-        data = f.read()
+    fix = "reinstall it (`apt-get install --reinstall dataset-fashion-mnist`) or download it again"
+    try:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as f:
+            data = f.read()
+    except (EOFError, OSError, zlib.error) as error:  # cut short, not gzip, unreadable
+        raise ValueError(f"{path} is damaged or cut short ({error}): {fix}") from error
+    if len(data) < 4:
+        raise ValueError(f"{path} is too short ({len(data)} bytes) to be an IDX file: {fix}")
     zero, dtype, ndim = struct.unpack(">HBB", data[:4])
     if zero != 0 or dtype != 0x08:
         raise ValueError(f"{path} is not an IDX file of unsigned bytes (magic {data[:4].hex()})")
+    if len(data) < 4 + 4 * ndim:
+        raise ValueError(f"{path} is cut short inside its header: {fix}")
     shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
     array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if array.size != int(np.prod(shape)):
-        raise ValueError(f"{path} holds {array.size} bytes, its header says {shape}")
+        raise ValueError(f"{path} holds {array.size} bytes, its header says {shape}: {fix}")
     return array.reshape(shape)
 
 
+# The builder that reads a single local file, by its suffix.
+_FILE_BUILDERS = {
+    ".parquet": "parquet",
+    ".csv": "csv",
+    ".json": "json",
+    ".jsonl": "json",
+    ".arrow": "arrow",
+}
+_LOCAL_KINDS = (
+    "a save_to_disk folder, a folder that load_dataset reads (data files named by split, e.g. "
+    "data/train-*.parquet and data/test-*.parquet, an imagefolder with train/ and test/ "
+    "folders, or a README.md with a configs block), or a "
+    + ", ".join(sorted(_FILE_BUILDERS))
+    + " file"
+)
+
+
 def _load_local(path: Path, config: str | None) -> datasets.DatasetDict:
-    if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
-        loaded = datasets.load_from_disk(str(path))
-    elif (path.is_file() and path.suffix == ".parquet") or any(path.glob("**/*.parquet")):
-        files = str(path) if path.is_file() else str(path / "**" / "*.parquet")
-        loaded = datasets.load_dataset("parquet", data_files=files)
-    elif path.is_dir():
-        loaded = datasets.load_dataset("imagefolder", data_dir=str(path))
-    else:
-        raise ValueError(
-            f"cannot read dataset path {str(path)!r}: expected a save_to_disk folder, "
-            "parquet files or an imagefolder"
+    """A local folder or file, read as ``datasets`` reads it, with its splits kept.
+
+    ``save_to_disk`` folders go through ``load_from_disk``; other folders through
+    ``load_dataset(folder)``, which names splits after files and folders (``train-*``,
+    ``test/``, ...) and follows a ``README.md`` ``configs`` block; a single file through its
+    builder (parquet, csv, json, arrow), as one ``train`` split.
+    """
+    if path.is_dir() and ((path / "dataset_dict.json").exists() or (path / "state.json").exists()):
+        loaded = load_saved(
+            path, "a dataset saved with save_to_disk", "save it again with save_to_disk"
         )
+    else:
+        suffix = path.suffix.lower()
+        if not path.is_dir() and suffix not in _FILE_BUILDERS:
+            raise ValueError(f"cannot read dataset path {str(path)!r}: expected {_LOCAL_KINDS}")
+        try:
+            if path.is_dir():
+                loaded = load_folder(path, config)
+            else:
+                loaded = datasets.load_dataset(_FILE_BUILDERS[suffix], data_files=str(path))
+        except Exception as error:  # empty folder, damaged file, mixed formats, ...: say so
+            raise ValueError(
+                f"cannot read dataset path {str(path)!r} ({type(error).__name__}: {error}); "
+                f"expected {_LOCAL_KINDS}"
+            ) from error
     if isinstance(loaded, datasets.Dataset):
         loaded = datasets.DatasetDict({"train": loaded})
     return loaded
+
+
+def load_folder(path: str | os.PathLike, config: str | None = None, **kwargs):
+    """``datasets.load_dataset(folder, config, **kwargs)``, with a cache that follows the files.
+
+    ``datasets`` keys its cache of a folder whose ``README.md`` has a ``configs`` block on the
+    folder's name and that block alone, not on the files: another folder of the same name (two
+    exports called ``subset``), or the same folder rewritten, would load the rows cached first.
+    Passing the block's data files explicitly puts the files (paths, modification times) in the
+    cache key. Folders without such a block are keyed on their files already.
+    """
+    data_files = _readme_data_files(Path(path), config)
+    if data_files is not None and "data_files" not in kwargs:
+        kwargs["data_files"] = data_files
+    return datasets.load_dataset(str(path), config, **kwargs)
+
+
+def _readme_data_files(path: Path, config: str | None) -> dict[str, list[str]] | None:
+    """The data files of ``config`` (or the default) in the README.md ``configs`` block of a
+    folder, relative to it; ``None`` where there is no such block (load_dataset decides)."""
+    from datasets.data_files import sanitize_patterns
+    from datasets.utils.metadata import MetadataConfigs
+    from huggingface_hub import DatasetCard
+
+    readme = path / "README.md"
+    if not readme.is_file():
+        return None
+    configs = MetadataConfigs.from_dataset_card_data(DatasetCard.load(readme).data)
+    name = config or configs.get_default_config_name()
+    if name is None and len(configs) == 1:
+        name = next(iter(configs))
+    if name not in configs or configs[name].get("data_files") is None:
+        return None
+    patterns = sanitize_patterns(configs[name]["data_files"])
+    data_dir = configs[name].get("data_dir")
+    if data_dir:
+        patterns = {split: [f"{data_dir}/{p}" for p in files] for split, files in patterns.items()}
+    return patterns

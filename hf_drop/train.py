@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +25,7 @@ import torch
 
 from .columns import read_labels
 from .environment import machine, versions
+from .outputs import atomic_output, dataset_folders, prepare_output
 
 __all__ = ["TrainConfig", "compute_matched_epochs", "train_and_evaluate"]
 
@@ -86,11 +90,16 @@ def train_and_evaluate(
     *,
     density: float | None = None,
     provenance: dict[str, Any] | None = None,
+    overwrite: bool = False,
+    inputs: Iterable[str | os.PathLike | None] = (),
 ) -> dict[str, Any]:
     """Train on ``train``, evaluate on ``eval_dataset``, write ``metrics.json`` and return it.
 
     ``density`` (the fraction of the full training set that ``train`` is) sets the compute-matched
     schedule; ``provenance`` (e.g. a subset's ``pruning.json``) is recorded with the metrics.
+    ``output_dir`` is checked before training (see :mod:`hf_drop.outputs`): new, empty, or a
+    previous training run with ``overwrite=True``; never overlapping ``inputs`` or the datasets'
+    files. It appears, complete, once training is done.
     """
     from transformers import Trainer, TrainingArguments, set_seed
 
@@ -100,6 +109,8 @@ def train_and_evaluate(
 
     out = Path(output_dir)
     labels, eval_ids, names, channels = _check_inputs(train, eval_dataset, config)
+    inputs = [*inputs, *dataset_folders(train, eval_dataset)]
+    prepare_output(out, "train", overwrite=overwrite, inputs=inputs)  # refused before training
     epochs = config.epochs
     if config.compute_matched:
         if density is None:
@@ -139,8 +150,10 @@ def train_and_evaluate(
                 flat[f"class_accuracy/{name}"] = value
         return flat
 
+    # The Trainer saves nothing (save_strategy="no") but creates its output_dir: a scratch folder.
+    scratch = tempfile.TemporaryDirectory(prefix="hf-drop-trainer-")
     args = TrainingArguments(
-        output_dir=str(out / "trainer"),
+        output_dir=scratch.name,
         num_train_epochs=epochs,
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size,
@@ -194,11 +207,10 @@ def train_and_evaluate(
         "machine": machine(),
         "provenance": provenance,
     }
+    scratch.cleanup()
     if trainer.is_world_process_zero():
-        out.mkdir(parents=True, exist_ok=True)
-        tmp = out / (METRICS_FILE + ".partial")
-        tmp.write_text(json.dumps(result, indent=1) + "\n")
-        tmp.rename(out / METRICS_FILE)
+        with atomic_output(out, "train", overwrite=overwrite, inputs=inputs) as tmp:
+            (tmp / METRICS_FILE).write_text(json.dumps(result, indent=1) + "\n")
     return result
 
 

@@ -197,8 +197,14 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         prune_seconds = time.perf_counter() - start
         config = replace(preset.final, seed=seed, compute_matched=method != FULL)
         name = f"{method}-d{density}-s{seed}".replace(" ", "_").replace("+", "_")
-        metrics = train_and_evaluate(
-            subset, reported, config, out / "runs" / name, density=density, provenance=provenance
+        metrics = train_and_evaluate(  # overwrite: a run killed before its row was appended
+            subset,
+            reported,
+            config,
+            out / "runs" / name,
+            density=density,
+            provenance=provenance,
+            overwrite=True,
         )
         row = {
             "method": method,

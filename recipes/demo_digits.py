@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None):
                 drop = DRoPFilter.from_probe(result, args.density, seed=seed, **options)
                 subset = drop.fit(train).apply(train)
             if main_process:
-                save_subset(subset, out / "subsets" / name, drop)
+                save_subset(subset, out / "subsets" / name, drop, overwrite=True)
             if seed == 0 and method == "Random+DRoP" and main_process:
                 report = drop.report()
                 print(
@@ -116,10 +116,13 @@ def main(argv: list[str] | None = None):
                 out / "runs" / name,
                 density=args.density,
                 provenance=drop.provenance(),
+                overwrite=True,  # the demo's own run folders: a second demo redoes them
             )
             runs.append(out / "runs" / name)
     full_config = TrainConfig(**{**vars(config), "compute_matched": False})
-    train_and_evaluate(train, report_split, full_config, out / "runs" / "full-data", density=1.0)
+    train_and_evaluate(
+        train, report_split, full_config, out / "runs" / "full-data", density=1.0, overwrite=True
+    )
     runs.append(out / "runs" / "full-data")
 
     # 4. The comparison.

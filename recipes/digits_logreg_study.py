@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     report = drop.report()
     print(f"\n{drop!r}: kept {len(subset)} of {len(train)}\n")
     print(report.to_string(float_format=lambda v: f"{v:.3f}"))
-    save_subset(subset, args.output / "subset", drop)
+    save_subset(subset, args.output / "subset", drop, overwrite=True)
     plot_kept_fraction(
         report, args.output / "kept_fraction.png", title=f"DRoP on digits, d={args.density}"
     )

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from hf_drop import DRoPFilter
-from hf_drop.artifacts import atomic_folder, save_subset
+from hf_drop.artifacts import save_subset
+from hf_drop.outputs import OUTPUT_MARKER, atomic_output
 from hf_drop.plots import plot_kept_fraction
 from hf_drop.sources import digits
 
@@ -28,25 +29,32 @@ def test_save_subset_round_trips_with_its_provenance(dataset, tmp_path):
     assert (folder / "pruning_report.csv").read_text().startswith("class,name,size,kept")
 
 
+def _previous_subset(target):
+    """A folder as a previous save_subset left it: its marker and one file."""
+    with atomic_output(target, "subset") as tmp:
+        (tmp / "old.txt").write_text("previous")
+
+
 def test_a_failed_save_leaves_nothing_and_keeps_the_previous_folder(tmp_path):
     target = tmp_path / "out"
-    target.mkdir()
-    (target / "old.txt").write_text("previous")
-    with pytest.raises(RuntimeError), atomic_folder(target) as tmp:
+    _previous_subset(target)
+    with pytest.raises(RuntimeError), atomic_output(target, "subset", overwrite=True) as tmp:
         (tmp / "half.txt").write_text("half-written")
         raise RuntimeError("killed mid-way")
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
-    assert [p.name for p in target.iterdir()] == ["old.txt"]
+    assert sorted(p.name for p in target.iterdir()) == [OUTPUT_MARKER, "old.txt"]
 
 
-def test_a_successful_save_replaces_the_previous_folder(tmp_path):
+def test_a_successful_save_replaces_the_previous_folder_only_when_asked(tmp_path):
     target = tmp_path / "out"
-    target.mkdir()
-    (target / "old.txt").write_text("previous")
-    with atomic_folder(target) as tmp:
+    _previous_subset(target)
+    with pytest.raises(ValueError, match="holds a previous hf-drop subset"):
+        with atomic_output(target, "subset") as tmp:
+            pass
+    with atomic_output(target, "subset", overwrite=True) as tmp:
         (tmp / "new.txt").write_text("new")
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
-    assert [p.name for p in target.iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in target.iterdir()) == [OUTPUT_MARKER, "new.txt"]
 
 
 def test_save_subset_refuses_a_subset_the_filter_did_not_make(dataset, tmp_path):

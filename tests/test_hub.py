@@ -38,7 +38,12 @@ def test_an_export_loads_back_with_the_same_rows_features_and_classes(pruned, tm
     _, train, drop = pruned
     subset = drop.apply(train)
     folder = export(subset, tmp_path / "full", drop.provenance(), kept_indices=drop.indices_)
-    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "data", "kept_fraction.png"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        ".hf-drop-output.json",  # hf-drop's marker: push leaves it out of the upload
+        "README.md",
+        "data",
+        "kept_fraction.png",
+    ]
     assert [p.name for p in (folder / "data").iterdir()] == ["train-00000-of-00001.parquet"]
     loaded = datasets.load_dataset(str(folder), split="train")
     assert loaded.features == subset.features
@@ -173,3 +178,147 @@ def test_cli_push_exports_first_then_fails_clearly_offline(pruned, tmp_path, cap
     assert card.data.to_dict()["drop"]["export"] == "indices"
     record = json.loads((root / "subset" / "pruning.json").read_text())
     assert card.data.to_dict()["drop"]["n_kept"] == record["n_kept"]
+
+
+# --- load_pruned refuses an indices table or a card that cannot give the right rows ------------
+
+
+def _with_index(folder, index):
+    """``folder`` (an indices-only export) with its index column replaced, as a damaged or edited
+    upload would have it; everything else (labels, card) as exported."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (shard,) = (folder / "data").glob("*.parquet")
+    table = pq.read_table(shard)
+    column = table.schema.get_field_index("index")
+    table = table.set_column(column, "index", pa.array(np.asarray(index, dtype=np.int64)))
+    pq.write_table(table, shard)
+    return folder
+
+
+def _with_drop(folder, **changes):
+    """``folder`` with keys of its card's ``drop`` block changed (``None``: removed)."""
+    card = DatasetCard.load(folder / "README.md")
+    drop = dict(card.data.drop)
+    for key, value in changes.items():
+        drop.pop(key, None) if value is None else drop.__setitem__(key, value)
+    card.data.drop = drop
+    card.save(str(folder / "README.md"))
+    return folder
+
+
+@pytest.fixture
+def indices_export(pruned, tmp_path):
+    root, train, drop = pruned
+    folder = export_saved(root / "subset", tmp_path / "indices", mode="indices")
+    return folder, train, drop
+
+
+def test_a_shifted_index_column_is_refused_by_its_labels(indices_export):
+    folder, train, drop = indices_export
+    # The same rows, each paired with its neighbour's label: per-class counts still match, so
+    # only the recorded labels can tell.
+    _with_index(folder, np.roll(drop.indices_, 1))
+    with pytest.raises(ValueError, match=r"labels recorded in .* differ .*shifted"):
+        load_pruned(folder, source=train)
+
+
+def test_an_index_column_pointing_at_other_rows_is_refused(indices_export):
+    folder, train, drop = indices_export
+    others = np.setdiff1d(np.arange(len(train)), drop.indices_)[: len(drop.indices_)]
+    _with_index(folder, others)
+    with pytest.raises(ValueError, match=r"samples per class, but its card says"):
+        load_pruned(folder, source=train)
+
+
+def test_an_all_zero_index_column_is_refused_before_the_source_is_loaded(indices_export):
+    folder, _, drop = indices_export
+    _with_index(folder, np.zeros(len(drop.indices_)))
+    # No source= and none reloaded: the table alone is enough to refuse it.
+    with pytest.raises(ValueError, match=rf"{len(drop.indices_) - 1} repeated indices"):
+        load_pruned(folder)
+
+
+def test_out_of_range_indices_are_refused(indices_export):
+    folder, train, drop = indices_export
+    index = drop.indices_.copy()
+    index[0], index[1] = 5000, -1
+    _with_index(folder, index)
+    with pytest.raises(ValueError, match=r"2 indices outside the source's 1437 rows"):
+        load_pruned(folder, source=train)
+
+
+def test_a_card_whose_counts_disagree_with_the_index_column_is_refused(indices_export):
+    folder, train, drop = indices_export
+    _with_drop(folder, n_kept=len(drop.indices_) + 1)
+    with pytest.raises(ValueError, match=r"indices but the card says .* rows were kept"):
+        load_pruned(folder, source=train)
+
+
+def test_missing_card_keys_are_clear_errors_naming_the_folder(indices_export):
+    folder, train, _ = indices_export
+    _with_drop(folder, export=None)
+    with pytest.raises(ValueError, match=rf"card of {folder} has 'export': None"):
+        load_pruned(folder, source=train)
+    _with_drop(folder, export="indices", kept_per_class=None)
+    with pytest.raises(ValueError, match=rf"'drop' block in the card of {folder} lacks"):
+        load_pruned(folder, source=train)
+    card = DatasetCard.load(folder / "README.md")
+    del card.data.drop
+    card.save(str(folder / "README.md"))
+    with pytest.raises(ValueError, match=rf"{folder} has no 'drop' block in its card"):
+        load_pruned(folder, source=train)
+    (folder / "README.md").unlink()
+    with pytest.raises(FileNotFoundError, match=rf"{folder} holds no README.md"):
+        load_pruned(folder, source=train)
+
+
+def test_a_source_that_cannot_be_reloaded_says_to_pass_it(pruned, tmp_path):
+    _, train, drop = pruned
+    # Fitted on an in-memory dataset: the card names no source to load again.
+    anonymous = DRoPFilter(0.4, class_errors=drop.class_errors_).fit(train)
+    folder = export(
+        anonymous.apply(train),
+        tmp_path / "anonymous",
+        anonymous.provenance(),
+        kept_indices=anonymous.indices_,
+        mode="indices",
+    )
+    with pytest.raises(ValueError, match=r"names no reloadable source.*pass source="):
+        load_pruned(folder)
+    assert len(load_pruned(folder, source=train)) == len(anonymous.indices_)
+
+
+def test_export_names_the_provenance_keys_it_lacks(pruned, tmp_path):
+    _, train, drop = pruned
+    with pytest.raises(ValueError, match=r"provenance lacks \['method', .*DRoPFilter\.provenance"):
+        export(drop.apply(train), tmp_path / "out", {})
+    partial = drop.provenance()
+    del partial["params"]["seed"], partial["quotas"]
+    with pytest.raises(ValueError, match=r"lacks \['quotas', 'params\.seed'\]"):
+        export(drop.apply(train), tmp_path / "out", partial)
+    assert not (tmp_path / "out").exists()
+
+
+def test_damaged_files_of_a_saved_subset_are_named_by_export_saved(pruned, tmp_path):
+    import shutil
+
+    from hf_drop.files import DamagedFileError
+
+    root, _, _ = pruned
+    for name, damage in [
+        ("pruning.json", b""),
+        ("pruning.json", b'{"method": "Random+DRoP", "par'),
+        ("kept_indices.parquet", b"garbage"),
+        ("data-00000-of-00001.arrow", b"garbage"),
+    ]:
+        copy = tmp_path / f"subset-{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(root / "subset", copy)
+        (copy / name).write_bytes(damage)
+        with pytest.raises(DamagedFileError, match=rf"{copy}.*{name}"):
+            try:
+                export_saved(copy, tmp_path / "out", mode="indices")
+            except DamagedFileError as error:
+                assert "run hf-drop prune again" in str(error)
+                raise

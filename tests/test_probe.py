@@ -128,7 +128,9 @@ def test_from_probe_prunes_with_the_probes_errors_and_scores(result, digits_data
 
 def test_from_probe_refuses_a_dataset_the_probe_did_not_see(result, digits_data):
     other = digits_data["train"].select(range(100))
-    with pytest.raises(ValueError, match=r"come from a dataset of 1437 rows.*100 rows"):
+    with pytest.raises(
+        ValueError, match=r"come from another dataset: this one has 100 rows instead of 1437"
+    ):
         DRoPFilter.from_probe(result, 0.5, min_per_class=1).fit(other)
 
 
@@ -137,9 +139,10 @@ def test_scores_become_columns_that_the_filter_reads_by_name(result, digits_data
     columns_before = list(train.column_names)
     scored = result.add_scores(train)
     assert train.column_names == columns_before, "the source is not modified"
-    assert scored.column_names == columns_before + [
+    assert scored.column_names == [*columns_before, "row_id"] + [
         c for c in result.scores.column_names if c not in ("index", "label")
     ]
+    assert scored["row_id"][:] == list(range(len(train))), "the probe's row index, as an id"
     assert np.array_equal(np.array(scored["label"][:]), np.array(train["label"][:]))
     for name in ("el2n", "aum", "forgetting"):
         assert np.array_equal(np.array(scored[name][:]), result.score(name))
@@ -166,15 +169,25 @@ def test_scores_become_columns_that_the_filter_reads_by_name(result, digits_data
 def test_add_scores_refuses_bad_input(result, digits_data):
     train = digits_data["train"]
     only = result.add_scores(train, ["el2n"], prefix="probe_")
-    assert only.column_names == [*train.column_names, "probe_el2n"]
+    assert only.column_names == [*train.column_names, "row_id", "probe_el2n"]
     with pytest.raises(ValueError, match=r"names: no score \['nope'\]"):
         result.add_scores(train, ["el2n", "nope"])
     with pytest.raises(ValueError, match=r"already has columns \['probe_el2n'\]"):
-        result.add_scores(only, ["el2n"], prefix="probe_")
-    with pytest.raises(ValueError, match=r"saw a dataset of 1437 rows.*1436 rows"):
+        result.add_scores(only, ["el2n"], prefix="probe_", id_column=None)
+    with pytest.raises(
+        ValueError, match=r"saw another dataset: this one has 1436 rows instead of 1437"
+    ):
         result.add_scores(train.select(range(1436)))
     with pytest.raises(ValueError, match="label hash"):
         result.add_scores(train.shuffle(seed=0))
+    # A permutation within classes keeps the label hash; the content digest sees it.
+    labels = np.array(train["label"][:])
+    within = np.arange(len(train))
+    for k in np.unique(labels):
+        rows = np.flatnonzero(labels == k)
+        within[rows] = np.random.default_rng(k).permutation(rows)
+    with pytest.raises(ValueError, match=r"other values in column\(s\) \['image'\]"):
+        result.add_scores(train.select(within))
 
 
 def test_full_grand_equals_a_per_sample_autograd_loop(digits_data):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -17,10 +18,10 @@ class ProbeConfig:
         model: timm architecture (``resnet18``, ``test_resnet``), Hub checkpoint id, or local
             ``save_pretrained`` folder.
         epochs: training epochs of each initialisation.
-        batch_size: batch size per process.
+        batch_size: batch size per process (the global batch is this times the processes).
         lr, momentum, weight_decay: SGD; ``schedule`` ``"cosine"`` (per step) or ``"constant"``.
         num_inits: independent initialisations; scores and class errors are averaged over them.
-        seed: seed of initialisation ``i`` is ``seed + i``; data order depends on it too.
+        seed: seed of initialisation ``i`` is ``seed + i`` (``>= 0``); data order depends on it too.
         score_epoch: epoch (0-based) whose training logits give EL2N and GraNd; default 10% of the
             schedule, ``min(epochs - 1, round(0.1 * epochs))``.
         du_window: window ``J`` of dynamic uncertainty, in epochs.
@@ -64,11 +65,21 @@ class ProbeConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+        for name in ("lr", "momentum", "weight_decay"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{name} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
         if self.lr < 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
             raise ValueError(
                 f"lr and weight_decay must be >= 0 and momentum in [0, 1), got lr={self.lr}, "
                 f"weight_decay={self.weight_decay}, momentum={self.momentum}"
             )
+        for name in ("seed", "num_workers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an int >= 0, got {value!r}")
         if self.schedule not in ("cosine", "constant"):
             raise ValueError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
         if self.class_errors_from not in ("final", "best"):

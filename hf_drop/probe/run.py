@@ -3,13 +3,18 @@ the scores of :mod:`hf_drop.probe.dynamics`, and, for every class, its validatio
 
 The same code runs under ``python`` and under ``accelerate launch`` (any number of processes,
 CPU or GPU). Each epoch ends in a checkpoint; a killed run started again with the same output
-folder resumes from the last finished epoch and ends with the same result.
+folder resumes from the last finished epoch and ends with the same result (refused if the data or
+the number of processes differ). A loss, logit or score that is NaN or infinite stops the run
+with :class:`ProbeDivergedError`; nothing of that epoch is written.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,15 +29,29 @@ from accelerate.utils import set_seed
 from datasets.table import InMemoryTable
 from tqdm.auto import tqdm
 
-from ..columns import read_labels
+from ..columns import check_identity, dataset_identity, read_labels
 from ..environment import machine, versions
+from ..outputs import atomic_output, dataset_folders, start_output
 from .config import ProbeConfig
-from .data import ImageBatches, check_image_split, loader
-from .dynamics import Dynamics, batch_statistics
+from .data import ImageBatches, check_image_split, describe_sizes, image_sizes, loader
+from .dynamics import STATISTICS, Dynamics, batch_statistics
 from .models import build_model
 from .result import CONFIG_FILE, METRICS_FILE, SCORES_DIR, SPLITS_FILE, ProbeResult
 
-__all__ = ["run_probe"]
+__all__ = ["ProbeDivergedError", "ProbeWarning", "run_probe"]
+
+
+class ProbeDivergedError(ValueError, FloatingPointError):
+    """The probe's loss, logits or scores became NaN or infinite: nothing was recorded."""
+
+
+class ProbeWarning(UserWarning):
+    """A finished probe whose class errors are suspect: near-chance accuracy, a class never
+    predicted. Also recorded in ``class_metrics.json`` under ``"warnings"``."""
+
+
+class _NonFinite(ArithmeticError):
+    """Raised inside an epoch (the same on every process); run_probe names the init and epoch."""
 
 
 def run_probe(
@@ -54,10 +73,13 @@ def run_probe(
     out = Path(output_dir)
     plan = _check_inputs(train, val, config)  # every input error before any training
     if (out / CONFIG_FILE).exists():
-        return _existing_result(out, config)
+        return _existing_result(out, config, plan, train, val)
+    _claim_output(out, accelerator, train, val)  # refused, or ours, before any training
 
     checkpoints = out / "checkpoints"
-    progress = _load_progress(checkpoints, config)
+    progress = _load_progress(checkpoints, config, plan, train, val, accelerator.num_processes)
+    plan["batch"] = _batch(config, len(train), accelerator.num_processes)
+    _print_batch(accelerator, plan["batch"])
     totals: dict[str, np.ndarray] = progress["totals"]
     history: list[list[dict]] = progress["history"]
     embeddings = progress["embeddings"]
@@ -73,6 +95,7 @@ def run_probe(
             model_kwargs=config.model_kwargs,
             class_names=plan["names"],
         )
+        _check_sizes(plan, preprocess, config.model)  # before any training: a batch must stack
         train_loader = loader(
             ImageBatches(train, config.image_column, plan["train_ids"], preprocess, config.augment),
             config.batch_size,
@@ -95,6 +118,7 @@ def run_probe(
         model, optimizer, scheduler, train_loader, val_loader = accelerator.prepare(
             model, optimizer, scheduler, train_loader, val_loader
         )
+        plan["batch"]["steps_per_epoch"] = len(train_loader)
         dynamics = Dynamics(
             len(train), config.epochs, config.resolved_score_epoch, config.du_window
         )
@@ -109,15 +133,20 @@ def run_probe(
         training = _Training(accelerator, model, optimizer, scheduler, train_loader, dynamics)
         for epoch in range(first_epoch, config.epochs):
             keep_embeddings = config.embeddings and init == 0 and epoch == config.epochs - 1
-            embeddings = training.epoch(
-                epoch,
-                embeddings,
-                keep_embeddings,
-                desc=f"init {init + 1}/{config.num_inits} epoch {epoch + 1}/{config.epochs}",
-            )
-            if config.full_grand and epoch == config.resolved_score_epoch:
-                _full_grand(accelerator, model, train_loader, dynamics, config.grand_chunk)
-            metrics = _evaluate(accelerator, model, val_loader, plan["num_classes"])
+            # Every process sees the same gathered values, so all of them stop together.
+            try:
+                embeddings = training.epoch(
+                    epoch,
+                    embeddings,
+                    keep_embeddings,
+                    desc=f"init {init + 1}/{config.num_inits} epoch {epoch + 1}/{config.epochs}",
+                )
+                if config.full_grand and epoch == config.resolved_score_epoch:
+                    _full_grand(accelerator, model, train_loader, dynamics, config.grand_chunk)
+                metrics = _evaluate(accelerator, model, val_loader, plan["num_classes"])
+            except _NonFinite as what:
+                where = f"at init {init + 1} epoch {epoch + 1} ({what})"
+                raise _diverged(config, out, where) from None
             dynamics.end_epoch(epoch)
             metrics["train_loss"], metrics["train_accuracy"] = _train_summary(dynamics)
             history[init].append(metrics)
@@ -127,13 +156,23 @@ def run_probe(
                 f"val acc {metrics['accuracy']:.4f}, worst class {np.nanmin(metrics['recall']):.4f}"
             )
             _save_checkpoint(
-                accelerator, checkpoints, config, init, epoch, dynamics, totals, history, embeddings
+                accelerator,
+                checkpoints,
+                config,
+                init,
+                epoch,
+                dynamics,
+                totals,
+                history,
+                embeddings,
+                data=plan["identity"],
             )
 
         for name, values in dynamics.scores().items():
             totals[name] = totals.get(name, 0.0) + values.astype(np.float64)
         accelerator.free_memory(model, optimizer, scheduler, train_loader, val_loader)
 
+    _check_finite(config, out, totals, embeddings)
     if spec is None:  # resumed after the last epoch of the last initialisation
         spec = build_model(
             config.model,
@@ -146,7 +185,7 @@ def run_probe(
         _write_result(
             out, config, plan, totals, history, embeddings, spec, accelerator, train, source, splits
         )
-        shutil.rmtree(checkpoints, ignore_errors=True)
+        _remove_checkpoints(checkpoints)
     accelerator.wait_for_everyone()
     return ProbeResult.load(out)
 
@@ -179,11 +218,13 @@ class _Training:
             lambda _m, inputs, _o: captured.__setitem__("h", inputs[0])
         )
         try:
-            for batch in tqdm(
-                self.train_loader,
-                desc=desc,
-                leave=False,
-                disable=not accelerator.is_local_main_process,
+            for step, batch in enumerate(
+                tqdm(
+                    self.train_loader,
+                    desc=desc,
+                    leave=False,
+                    disable=not accelerator.is_local_main_process,
+                )
             ):
                 logits = model(batch["pixel_values"])
                 loss = F.cross_entropy(logits, batch["labels"])
@@ -197,8 +238,16 @@ class _Training:
                 if keep_embeddings:
                     gathered += (captured["h"].detach().flatten(1).half(),)
                 gathered = accelerator.gather_for_metrics(gathered)
-                index = gathered[0].cpu().numpy()
-                self.dynamics.update(epoch, index, gathered[1].cpu().numpy())
+                index, stats = gathered[0].cpu().numpy(), gathered[1].cpu().numpy()
+                # Already on the host: the check costs no synchronisation. (A margin may be
+                # infinite with one class; NaN logits make the loss NaN anyway.)
+                if not np.isfinite(stats[:, _CHECKED]).all():
+                    loss_value = float(np.mean(stats[:, 0]))
+                    raise _NonFinite(
+                        f"train loss {loss_value:.4g} at step {step + 1} of "
+                        f"{len(self.train_loader)}"
+                    )
+                self.dynamics.update(epoch, index, stats)
                 if keep_embeddings:
                     h = gathered[2].cpu().numpy()
                     if embeddings is None:
@@ -215,13 +264,18 @@ class _Training:
 def _evaluate(accelerator, model, val_loader, num_classes) -> dict[str, Any]:
     """Accuracy, per-class recall and support on the validation split."""
     model.eval()
-    predictions, labels = [], []
+    predictions, labels, finite = [], [], []
     for batch in val_loader:
-        predicted = model(batch["pixel_values"]).argmax(1)
-        p, y = accelerator.gather_for_metrics((predicted, batch["labels"]))
+        logits = model(batch["pixel_values"])
+        p, y, ok = accelerator.gather_for_metrics(
+            (logits.argmax(1), batch["labels"], torch.isfinite(logits).all(1).long())
+        )
         predictions.append(p.cpu().numpy())
         labels.append(y.cpu().numpy())
-    p, y = np.concatenate(predictions), np.concatenate(labels)
+        finite.append(ok.cpu().numpy())
+    p, y, ok = np.concatenate(predictions), np.concatenate(labels), np.concatenate(finite) > 0
+    if not ok.all():
+        raise _NonFinite(f"NaN or infinite validation logits for {int((~ok).sum())} images")
     support = np.bincount(y, minlength=num_classes)
     hits = np.bincount(y[p == y], minlength=num_classes)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -258,7 +312,31 @@ def _full_grand(accelerator, model, train_loader, dynamics, chunk):
             grads = per_sample(params, buffers, x, y)
             norms.append(torch.sqrt(sum(g.flatten(1).pow(2).sum(1) for g in grads.values())))
         index, norm = accelerator.gather_for_metrics((batch["index"], torch.cat(norms)))
-        dynamics.arrays["grand_full"][index.cpu().numpy()] = norm.cpu().numpy()
+        norm = norm.cpu().numpy()
+        if not np.isfinite(norm).all():
+            raise _NonFinite("NaN or infinite full-parameter GraNd")
+        dynamics.arrays["grand_full"][index.cpu().numpy()] = norm
+
+
+# Statistics that must be finite in every batch (see the check in _Training.epoch).
+_CHECKED = [k for k, name in enumerate(STATISTICS) if name != "margin"]
+
+
+def _diverged(config: ProbeConfig, out: Path, where: str) -> ProbeDivergedError:
+    return ProbeDivergedError(
+        f"the probe diverged {where}: lower --lr (now {config.lr}), or check the model and data. "
+        f"Nothing was recorded for this epoch: {out} holds no result (checkpoints of earlier "
+        "epochs stay, for this configuration only: use another --output for new settings)"
+    )
+
+
+def _check_finite(config: ProbeConfig, out: Path, totals: dict, embeddings) -> None:
+    """The last guard before the result is written: every score finite (on every process alike)."""
+    bad = [name for name, values in totals.items() if not np.isfinite(values).all()]
+    if embeddings is not None and not np.isfinite(embeddings).all():
+        bad.append("embedding (penultimate features beyond float16's range)")
+    if bad:
+        raise _diverged(config, out, f"(NaN or infinite scores: {', '.join(bad)})")
 
 
 def _train_summary(dynamics: Dynamics) -> tuple[float, float]:
@@ -292,22 +370,104 @@ def _check_inputs(train: datasets.Dataset, val: datasets.Dataset, config: ProbeC
     lookup = np.array([position.get(name, -1) for name in val_labels.names])
     return {
         "labels": labels,
+        "val_labels": val_labels,
         "names": labels.names,
         "num_classes": len(labels.names),
         "train_ids": labels.ids,
         "val_ids": lookup[val_labels.ids],
         "channels": channels,
+        # From the image headers: checked against the model's preprocessing once it is built.
+        "sizes": {
+            "train split": image_sizes(train, "train split", config.image_column),
+            "validation split": image_sizes(val, "validation split", config.image_column),
+        },
+        # What a checkpoint and the result record, and what resuming or reusing them checks.
+        "identity": {
+            "train": dataset_identity(train, config.label_column, labels=labels),
+            "validation": dataset_identity(val, config.label_column, labels=val_labels),
+        },
     }
 
 
-# --- checkpoints and the result ---------------------------------------------------------------
+def _check_sizes(plan: dict, preprocess, model: str) -> None:
+    """Images of several sizes only with a model whose preprocessing resizes them to one."""
+    if preprocess.image_size is not None:
+        return
+    sizes = plan["sizes"]
+    if len({size for found in sizes.values() for size in found}) > 1:
+        found = "; ".join(f"{role}: {describe_sizes(s)}" for role, s in sizes.items())
+        raise ValueError(
+            f"the images are not all of one size ({found}), and model {model!r} keeps each "
+            "image's own size (its preprocessing does not resize), so a batch cannot stack them: "
+            "resize the images to one size first (e.g. dataset.map with image.resize), or use a "
+            "model whose preprocessing resizes (a --pretrained timm model, a checkpoint with an "
+            "image processor)"
+        )
+
+
+def _batch(config: ProbeConfig, num_rows: int, processes: int) -> dict[str, int]:
+    """The effective batch: each process takes ``batch_size`` rows per step."""
+    global_batch = config.batch_size * processes
+    return {
+        "processes": processes,
+        "per_process_batch_size": config.batch_size,
+        "global_batch_size": global_batch,
+        "steps_per_epoch": math.ceil(num_rows / global_batch),
+    }
+
+
+def _print_batch(accelerator: Accelerator, batch: dict[str, int]) -> None:
+    n, b, g = batch["processes"], batch["per_process_batch_size"], batch["global_batch_size"]
+    accelerator.print(
+        f"probe: {n} process(es) x batch {b} = global batch {g}, "
+        f"{batch['steps_per_epoch']} steps per epoch"
+    )
+    if n > 1:
+        accelerator.print(
+            f"note: the global batch is {n} x --batch-size; the same command on one process "
+            f"trains with batch {b}, a different optimisation (lr is not rescaled). For the "
+            f"global batch of a 1-process run with --batch-size B, pass --batch-size B/{n}"
+        )
+
+
+# --- the output folder, checkpoints and the result -------------------------------------------
+
+_CHECKPOINT_NAME = re.compile(r"init\d{3}-epoch\d{4}")
+
+
+def _claim_output(out: Path, accelerator, train, val) -> None:
+    """The output folder, checked, created and marked as a probe run's before any training (an
+    unwritable folder fails here). Refused, with nothing written: a non-empty folder that is not a
+    probe run's, one of another kind, one that overlaps the datasets' files. A symlink is written
+    through."""
+    if accelerator.is_main_process:
+        start_output(out, "probe", inputs=dataset_folders(train, val))
+    accelerator.wait_for_everyone()
+
+
+def _checkpoint_folders(checkpoints: Path) -> list[Path]:
+    """The checkpoints the probe wrote (``initIII-epochEEEE``); any other entry is left alone."""
+    if not checkpoints.is_dir():
+        return []
+    return [p for p in checkpoints.iterdir() if p.is_dir() and _CHECKPOINT_NAME.fullmatch(p.name)]
+
+
+def _remove_checkpoints(checkpoints: Path) -> None:
+    """Once the result is whole: remove the probe's checkpoints, and the folder if then empty."""
+    for path in _checkpoint_folders(checkpoints):
+        shutil.rmtree(path, ignore_errors=True)
+    try:
+        checkpoints.rmdir()
+    except OSError:  # absent, or holds something that is not the probe's
+        pass
 
 
 def _save_checkpoint(
-    accelerator, checkpoints, config, init, epoch, dynamics, totals, history, embeddings
+    accelerator, checkpoints, config, init, epoch, dynamics, totals, history, embeddings, *, data
 ):
     """State after (init, epoch): the model, optimizer, scheduler and RNGs (Accelerate), the
-    bookkeeping, and a COMPLETE marker written last; older checkpoints are then removed."""
+    bookkeeping with the identity of the ``data`` and the process count that resuming checks,
+    and a COMPLETE marker written last; older checkpoints are then removed."""
     path = checkpoints / f"init{init:03d}-epoch{epoch:04d}"
     accelerator.save_state(str(path))
     if accelerator.is_main_process:
@@ -315,17 +475,27 @@ def _save_checkpoint(
         np.savez(path / "totals.npz", **totals)
         if embeddings is not None:
             np.save(path / "embeddings.npy", embeddings)
-        progress = {"init": init, "epoch": epoch, "config": config.to_dict(), "history": history}
+        progress = {
+            "init": init,
+            "epoch": epoch,
+            "config": config.to_dict(),
+            "data": data,
+            "processes": accelerator.num_processes,
+            "history": history,
+        }
         (path / "progress.json").write_text(json.dumps(progress))
         (path / "COMPLETE").touch()
-        for old in checkpoints.iterdir():
+        for old in _checkpoint_folders(checkpoints):  # its own, never anything else there
             if old != path:
                 shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
 
 
-def _load_progress(checkpoints: Path, config: ProbeConfig) -> dict[str, Any]:
-    """Where to start: the last complete checkpoint, or the beginning."""
+def _load_progress(
+    checkpoints: Path, config: ProbeConfig, plan: dict, train, val, processes: int
+) -> dict[str, Any]:
+    """Where to start: the last complete checkpoint, or the beginning. Refused: a checkpoint of
+    another configuration, of other data, or of another number of processes."""
     done = sorted(p for p in checkpoints.glob("init*-epoch*") if (p / "COMPLETE").exists())
     if not done:
         return {"init": 0, "epoch": None, "totals": {}, "history": [], "embeddings": None}
@@ -336,6 +506,19 @@ def _load_progress(checkpoints: Path, config: ProbeConfig) -> dict[str, Any]:
         raise ValueError(
             f"{checkpoints} holds a checkpoint of another probe configuration "
             f"({saved}); use another output folder or delete it"
+        )
+    out = checkpoints.parent
+    _check_data(progress.get("data"), plan, train, val, f"--output {out} holds an unfinished probe")
+    saved_processes = progress.get("processes")
+    if saved_processes != processes:
+        # Accelerate restores only the random states of the processes it finds, and the global
+        # batch would change mid-run: the result would match no uninterrupted run.
+        raise ValueError(
+            f"--output {out} holds an unfinished probe that ran on {saved_processes} process(es); "
+            f"this run has {processes}: resuming would change the global batch "
+            f"({config.batch_size} per process) and lose random states, so the result would "
+            f"match no uninterrupted run. Resume with {saved_processes} process(es) "
+            f"(accelerate launch --num_processes {saved_processes}), or use another --output"
         )
     init, epoch = progress["init"], progress["epoch"]
     with np.load(path / "totals.npz") as f:
@@ -368,14 +551,59 @@ def _load_progress(checkpoints: Path, config: ProbeConfig) -> dict[str, Any]:
     }
 
 
-def _existing_result(out: Path, config: ProbeConfig) -> ProbeResult:
+def _existing_result(out: Path, config: ProbeConfig, plan: dict, train, val) -> ProbeResult:
+    """The finished result in ``out``, if it is one of this configuration on this data."""
     result = ProbeResult.load(out)
     if ProbeConfig.from_dict(result.record["config"]) != config:
         raise ValueError(
             f"{out} already holds a probe result of another configuration; "
             "use another output folder or delete it"
         )
+    record = result.record
+    data = {"train": record.get("source"), "validation": record.get("validation")}
+    _check_data(data, plan, train, val, f"--output {out} holds a finished probe")
     return result
+
+
+def _check_data(data: dict | None, plan: dict, train, val, holds: str) -> None:
+    """A ValueError unless the train and validation splits are those ``data`` records."""
+    fix = "use another --output (or delete that folder to probe this data there)"
+    for role, verb, split, labels in (
+        ("train", "trained on", train, plan["labels"]),
+        ("validation", "validated on", val, plan["val_labels"]),
+    ):
+        recorded = (data or {}).get(role)
+        if not recorded or "num_rows" not in recorded:
+            raise ValueError(
+                f"{holds} that did not record the identity of its {role} split (an older "
+                f"hf-drop), so it cannot be checked against this data: {fix}"
+            )
+        # "... holds a finished probe trained on another dataset: this one has ...: {fix}"
+        check_identity(split, recorded, seen=f"{holds} {verb}", fix=fix, labels=labels)
+
+
+def _sanity(accuracy: float, recall: np.ndarray, support: np.ndarray, names: list) -> list[str]:
+    """Why the class errors of a finished probe may be noise rather than difficulty."""
+    alerts = []
+    present = int(np.sum(support > 0))
+    if present >= 2 and accuracy <= 1.5 / present:
+        alerts.append(
+            f"validation accuracy {accuracy:.3f} is near chance (1/{present} = {1 / present:.3f}): "
+            "the probe barely learned, so its class errors say little about class difficulty; "
+            "train longer, or check --lr and the data"
+        )
+    never = [
+        f"{name} ({1 - r:.2f})"
+        for name, r, s in zip(names, recall, support, strict=True)
+        if s > 0 and not np.isnan(r) and 1 - r >= 0.95
+    ]
+    if never:
+        alerts.append(
+            f"class(es) {', '.join(never)} have a validation error >= 0.95: the probe (almost) "
+            "never recognises them, and DRoP gives such classes the largest quotas; check that "
+            "the probe trained long enough and that their labels are right"
+        )
+    return alerts
 
 
 def _write_result(
@@ -400,17 +628,18 @@ def _write_result(
     features = datasets.Features(features)
     table = pa.Table.from_arrays(arrays, schema=features.arrow_schema)
     scores = datasets.Dataset(InMemoryTable(table), info=datasets.DatasetInfo(features=features))
-    if (out / SCORES_DIR).exists():
-        shutil.rmtree(out / SCORES_DIR)
-    scores.save_to_disk(str(out / SCORES_DIR))
+    # Replaces only a score table of its own (an earlier, unfinished run of this probe folder).
+    with atomic_output(out / SCORES_DIR, "probe-scores", overwrite=True) as tmp:
+        scores.save_to_disk(str(tmp))
 
     # Class errors: 1 - recall at the final (or best) epoch, averaged over initialisations.
-    recalls = []
+    recalls, accuracies = [], []
     for epochs in history:
         chosen = epochs[-1]
         if config.class_errors_from == "best":
             chosen = max(epochs, key=lambda m: m["accuracy"])
         recalls.append(np.array(chosen["recall"], dtype=float))
+        accuracies.append(chosen["accuracy"])
     mean_recall = np.mean(recalls, axis=0)
     support = np.array(history[0][-1]["support"])
     classes = [
@@ -429,7 +658,11 @@ def _write_result(
         "classes": classes,
         "accuracy_by_epoch": [[m["accuracy"] for m in epochs] for epochs in history],
         "train_loss_by_epoch": [[m["train_loss"] for m in epochs] for epochs in history],
+        "warnings": _sanity(float(np.mean(accuracies)), mean_recall, support, plan["names"]),
     }
+    for message in metrics["warnings"]:
+        warnings.warn(message, ProbeWarning, stacklevel=3)
+        accelerator.print(f"WARNING: {message}")
     (out / METRICS_FILE).write_text(json.dumps(metrics, indent=1) + "\n")
     if splits:
         (out / SPLITS_FILE).write_text(json.dumps(splits) + "\n")
@@ -438,14 +671,14 @@ def _write_result(
         "config": config.to_dict(),
         "model": {"name": spec.name, "kind": spec.kind, "pretrained": spec.pretrained},
         "processes": accelerator.num_processes,
+        "batch": plan["batch"],
         "device": str(accelerator.device),
         "source": {
             **(source or {}),
             "fingerprint": train._fingerprint,
-            "num_rows": len(train),
-            "label_column": config.label_column,
-            "label_hash": plan["labels"].hash,
+            **dataset_identity(train, config.label_column, labels=plan["labels"]),
         },
+        "validation": plan["identity"]["validation"],
         "versions": versions("torch", "accelerate", "datasets", "timm", "transformers", "numpy"),
         "machine": machine(),
     }

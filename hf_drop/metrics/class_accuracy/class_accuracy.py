@@ -57,9 +57,26 @@ class ClassAccuracy(evaluate.Metric):
             ),
         )
 
+    # Inputs are checked before evaluate casts them to int64, which would truncate 0.7 to 0.
+    def add_batch(self, *, predictions=None, references=None, **kwargs):
+        """Add a batch of predicted and true class ids (integers; floats only if integral)."""
+        if predictions is not None or references is not None:
+            predictions = _class_ids(predictions, "predictions")
+            references = _class_ids(references, "references")
+            _check_lengths(predictions, references)
+        return super().add_batch(predictions=predictions, references=references, **kwargs)
+
+    def add(self, *, prediction=None, reference=None, **kwargs):
+        """Add one predicted and one true class id (integers; floats only if integral)."""
+        if prediction is not None or reference is not None:
+            prediction = _class_ids(prediction, "prediction", scalar=True)
+            reference = _class_ids(reference, "reference", scalar=True)
+        return super().add(prediction=prediction, reference=reference, **kwargs)
+
     def _compute(self, predictions, references, num_classes=None, class_names=None):
         p = np.asarray(predictions, dtype=np.int64)
         y = np.asarray(references, dtype=np.int64)
+        _check_lengths(p, y)
         if len(y) == 0:
             raise ValueError("class accuracy needs at least one reference")
         if num_classes is None:
@@ -70,6 +87,11 @@ class ClassAccuracy(evaluate.Metric):
             raise ValueError(f"class_names has {len(class_names)} names for {num_classes} classes")
         if y.min() < 0 or y.max() >= num_classes:
             raise ValueError(f"references must lie in [0, {num_classes}), got {y.min()}..{y.max()}")
+        if p.min() < 0 or p.max() >= num_classes:
+            raise ValueError(
+                f"predictions must lie in [0, {num_classes}), got {p.min()}..{p.max()}: pass "
+                "class ids (the argmax of the logits) of the same classes as the references"
+            )
         names = (
             list(class_names) if class_names is not None else [str(k) for k in range(num_classes)]
         )
@@ -90,3 +112,44 @@ class ClassAccuracy(evaluate.Metric):
             "absent_classes": [names[k] for k in np.flatnonzero(~present)],
             "class_names": names,
         }
+
+
+def _class_ids(values, role: str, scalar: bool = False):
+    """``values`` as integer class ids (a list, or an int if ``scalar``), or a clear error: never
+    a float silently truncated."""
+    argmax = (
+        "pass class ids, e.g. the argmax of the logits (np.argmax(logits, axis=-1))"
+        if role.startswith("prediction")
+        else "pass the true class ids (the ClassLabel ids of the dataset)"
+    )
+    if values is None:
+        raise ValueError(f"{role} is missing: pass both predictions and references")
+    try:
+        array = np.asarray(values)
+    except Exception as error:  # ragged nested lists, ...
+        raise ValueError(f"{role} must be integer class ids: {error}; {argmax}") from error
+    if array.ndim != (0 if scalar else 1):
+        raise ValueError(
+            f"{role} must be {'one class id' if scalar else 'one class id per sample'}, got an "
+            f"array of shape {array.shape} (logits or probabilities?): {argmax}"
+        )
+    if array.dtype.kind == "f":
+        bad = ~np.isfinite(array) | (array != np.round(array))
+        if np.any(bad):
+            example = array[bad].flat[0] if array.ndim else array.item()
+            raise ValueError(
+                f"{role} must be integer class ids, got non-integral values such as {example} "
+                f"({int(np.sum(bad))} of {array.size}): {argmax}"
+            )
+    elif array.dtype.kind not in "iub":
+        raise ValueError(f"{role} must be integer class ids, got {array.dtype} values: {argmax}")
+    ids = array.astype(np.int64)
+    return int(ids) if scalar else ids.tolist()
+
+
+def _check_lengths(predictions, references) -> None:
+    if len(predictions) != len(references):
+        raise ValueError(
+            f"predictions and references differ in length ({len(predictions)} vs "
+            f"{len(references)}): pass one prediction per reference"
+        )

@@ -1,0 +1,858 @@
+"""The reliability matrix: hf-drop tried as a new user and as an adversary would.
+
+Every case is one call into the API or the command line with bad, odd or hostile input. Each
+asserts either a clear refusal (the exception class, and a fragment of the message that names
+the argument, column or file) or the right result, and every case asserts that no file that
+existed before it was changed or removed. The README's reliability section is this table:
+``python tests/test_reliability.py`` prints it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import sys
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from conftest import image_dataset, png_bytes
+
+ERRORS = [0.1, 0.4, 0.2, 0.3]
+
+
+class CliRefusal(Exception):
+    """``hf-drop`` exited with status 2 and a message (no traceback)."""
+
+
+def cli(*argv: str) -> None:
+    from hf_drop.cli import main
+
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr):
+            main([str(a) for a in argv])
+    except SystemExit as exit:
+        if exit.code not in (0, None):
+            raise CliRefusal(stderr.getvalue()) from None
+
+
+@dataclass
+class Case:
+    area: str
+    name: str
+    action: Callable[[Workspace], object]
+    refusal: type[BaseException] | None = None  # None: the action asserts the right result
+    fragment: str = ""
+
+    @property
+    def outcome(self) -> str:
+        if self.refusal is None:
+            return "right result"
+        return f"refused: {self.refusal.__name__} '{self.fragment}'"
+
+
+class Workspace:
+    """A folder with a finished probe, a saved subset, an export, and a user's own files."""
+
+    def __init__(self, root: Path) -> None:
+        from hf_drop.cli import main
+        from hf_drop.hub import export_saved
+        from hf_drop.sources import digits_splits
+
+        self.root = root
+        self.probe = root / "runs" / "probe"
+        self.subset = root / "runs" / "subset"
+        self.export = root / "runs" / "export"
+        self.user = root / "mine"
+        (self.user / "checkpoints" / "mine").mkdir(parents=True)
+        (self.user / "notes.txt").write_text("my notes\n")
+        (self.user / "checkpoints" / "mine" / "weights.bin").write_bytes(b"\x00" * 64)
+        with contextlib.redirect_stdout(io.StringIO()):
+            main(["probe", "--dataset", "digits", "--model", "test_resnet", "--epochs", "1",
+                  "--embeddings", "--output", str(self.probe)])  # fmt: skip
+            main(["prune", "--probe", str(self.probe), "--density", "0.5", "--min-per-class",
+                  "2", "--output", str(self.subset)])  # fmt: skip
+        export_saved(self.subset, self.export, mode="indices")
+        self.train = digits_splits()["train"]
+        self.counter = 0
+
+    def new(self, name: str = "out") -> Path:
+        """A path that does not exist yet, for an output."""
+        self.counter += 1
+        return self.root / "new" / f"{self.counter}-{name}"
+
+    def copy_of(self, folder: Path) -> Path:
+        import shutil
+
+        target = self.new(folder.name)
+        shutil.copytree(folder, target, symlinks=True)
+        return target
+
+    def snapshot(self) -> dict[str, str]:
+        files = {}
+        for path in sorted(self.root.rglob("*")):
+            if path.is_symlink():
+                files[str(path)] = "link:" + os.readlink(path)
+            elif path.is_file():
+                files[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+        return files
+
+
+# --- small data ---------------------------------------------------------------------------------
+
+
+def small() -> datasets.Dataset:
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), [80, 60, 40, 20])
+    rng.shuffle(labels)
+    return image_dataset(labels, extra={"el2n": rng.random(len(labels)).round(6)})
+
+
+def fitted(**kwargs):
+    from hf_drop import DRoPFilter
+
+    data = small()
+    return DRoPFilter(0.5, class_errors=ERRORS, **kwargs).fit(data), data
+
+
+def drop_filter(**kwargs):
+    from hf_drop import DRoPFilter
+
+    return DRoPFilter(**({"density": 0.5, "class_errors": ERRORS} | kwargs))
+
+
+def within_class_permutation(data: datasets.Dataset) -> datasets.Dataset:
+    labels = np.array(data["label"][:])
+    order = np.arange(len(labels))
+    for k in np.unique(labels):
+        rows = np.flatnonzero(labels == k)
+        order[rows] = np.random.default_rng(k).permutation(rows)
+    return data.select(order)
+
+
+def with_ids(data: datasets.Dataset) -> datasets.Dataset:
+    return data.add_column("row_id", list(range(1000, 1000 + len(data))))
+
+
+def expect_rows(subset: datasets.Dataset, source: datasets.Dataset, rows) -> None:
+    raw = datasets.Image(decode=False)
+    got = subset.cast_column("image", raw)["image"]
+    want = source.select(rows).cast_column("image", raw)["image"]
+    assert [g["bytes"] for g in got] == [w["bytes"] for w in want]
+
+
+# --- the cases, by area -------------------------------------------------------------------------
+
+
+def _quota_cases() -> list[Case]:
+    from hf_drop import quotas as Q
+
+    sizes = [100, 50, 10]
+
+    def all_zero(_):
+        with pytest.warns(Q.QuotaWarning, match="no signal"):
+            got = Q.drop_quotas(sizes, [0, 0, 0], 0.5)
+        assert got.sum() == 80 and got.tolist() == Q.proportional_quotas(sizes, 0.5).tolist()
+
+    def zero_error_class(_):
+        with pytest.warns(Q.QuotaWarning, match="zero error"):
+            got = Q.drop_quotas(sizes, [0.2, 0.0, 0.1], 0.5)
+        assert got[1] == 0 and got.sum() == 80
+        got = Q.drop_quotas(sizes, [0.2, 0.0, 0.1], 0.5, min_per_class=3)
+        assert got[1] == 3 and got.sum() == 80
+
+    def empty_class(_):
+        assert Q.drop_quotas([10, 0, 10], [0.1, 0.5, 0.2], 0.5).tolist()[1] == 0
+
+    def densities(_):
+        assert Q.drop_quotas(sizes, [0.1, 0.2, 0.3], 0.0).tolist() == [0, 0, 0]
+        assert Q.drop_quotas(sizes, [0.1, 0.2, 0.3], 1.0).tolist() == sizes
+
+    return [
+        Case("quotas", "negative class size", lambda _: Q.drop_quotas([5, -1], [0.1, 0.1], 0.5),
+             ValueError, "class_sizes must be non-negative"),
+        Case("quotas", "fractional class size", lambda _: Q.drop_quotas([5.5, 1], [0.1, 0.1], 0.5),
+             ValueError, "whole numbers"),
+        Case("quotas", "2-D class sizes", lambda _: Q.proportional_quotas([[1, 2]], 0.5),
+             ValueError, "one-dimensional"),
+        Case("quotas", "errors of the wrong length", lambda _: Q.drop_quotas(sizes, [0.1], 0.5),
+             ValueError, "class_errors"),
+        Case("quotas", "negative error", lambda _: Q.drop_quotas(sizes, [-0.1, 0.2, 0.1], 0.5),
+             ValueError, "class_errors"),
+        Case("quotas", "density above 1", lambda _: Q.drop_quotas(sizes, [0.1] * 3, 1.5),
+             ValueError, "density must be a number in [0, 1]"),
+        Case("quotas", "density NaN", lambda _: Q.proportional_quotas(sizes, float("nan")),
+             ValueError, "density must be a number in [0, 1]"),
+        Case("quotas", "density as text", lambda _: Q.uniform_quotas(sizes, "half"),
+             ValueError, "density must be a number in [0, 1]"),
+        Case("quotas", "unknown mode", lambda _: Q.drop_quotas(sizes, [0.1] * 3, 0.5, mode="x"),
+             ValueError, "mode must be 'paper' or 'count'"),
+        Case("quotas", "infeasible min_per_class",
+             lambda _: Q.drop_quotas(sizes, [0.1] * 3, 0.01, min_per_class=5),
+             ValueError, "min_per_class"),
+        Case("quotas", "negative min_per_class",
+             lambda _: Q.proportional_quotas(sizes, 0.5, min_per_class=-1),
+             ValueError, "min_per_class must be a non-negative int"),
+        Case("quotas", "selection index out of range",
+             lambda _: Q.quotas_from_selection([0, 1, 1], [0, 7], 2), ValueError, ""),
+        Case("quotas", "all errors zero: proportional, with a warning", all_zero),
+        Case("quotas", "a zero-error class: a warning, or min_per_class keeps some",
+             zero_error_class),
+        Case("quotas", "a class with no samples keeps none", empty_class),
+        Case("quotas", "density 0 and 1", densities),
+    ]  # fmt: skip
+
+
+def _select_cases() -> list[Case]:
+    from hf_drop import select as S
+
+    labels = np.array([0, 0, 1, 1, 1])
+    return [
+        Case("select", "count above class size",
+             lambda _: S.random_within_class(labels, [3, 1]), ValueError, "counts[0]=3"),
+        Case("select", "NaN score",
+             lambda _: S.top_within_class(labels, [1, 1], [0.1, np.nan, 0.2, 0.3, 0.4]),
+             ValueError, "finite"),
+        Case("select", "scores of the wrong length",
+             lambda _: S.top_within_class(labels, [1, 1], [0.1, 0.2]), ValueError, "entries"),
+        Case("select", "CCS beta of 1", lambda _: S.ccs(np.arange(5.0), 2, beta=1.0),
+             ValueError, "beta must lie in [0, 1)"),
+        Case("select", "CCS without strata", lambda _: S.ccs(np.arange(5.0), 2, num_strata=0),
+             ValueError, "num_strata must be a positive int"),
+        Case("select", "k-center on 1-D scores", lambda _: S.k_center(np.arange(5.0), 2),
+             ValueError, "2-D array"),
+        Case("select", "k-center on NaN embeddings",
+             lambda _: S.k_center(np.full((5, 2), np.nan), 2), ValueError, "finite"),
+        Case("select", "a fractional number to keep", lambda _: S.global_top(np.arange(5.0), 2.5),
+             ValueError, "must be an int"),
+    ]  # fmt: skip
+
+
+def _filter_cases() -> list[Case]:
+    from sklearn.base import clone
+
+    from hf_drop import DRoPFilter
+    from hf_drop.probe import ProbeResult
+
+    def apply_to(transform):
+        drop, data = fitted()
+        return drop.apply(transform(data))
+
+    def filter_after(transform):
+        drop, data = fitted()
+        return transform(data).filter(drop, with_indices=True, batched=True, input_columns="label")
+
+    def dict_filter(_):
+        drop, data = fitted()
+        other = data.shuffle(seed=5).flatten_indices()
+        datasets.DatasetDict({"train": data, "test": other}).filter(
+            drop, with_indices=True, batched=True, input_columns="label"
+        )
+
+    def dict_apply(_):
+        drop, data = fitted()
+        test = data.select(range(50))
+        pruned = drop.apply(datasets.DatasetDict({"train": data, "test": test}))
+        assert pruned["test"] is test and len(pruned["train"]) == len(drop.indices_)
+
+    def same_rows_filter(_):
+        drop, data = fitted()
+        kept = data.filter(drop, with_indices=True, batched=True, input_columns="label")
+        assert kept["el2n"] == drop.apply(data)["el2n"]
+
+    def other_images(data):
+        images = [{"bytes": png_bytes((i * 7 + 3) % 256), "path": None} for i in range(len(data))]
+        return image_dataset(data["label"][:], images=images)
+
+    def ids_follow_a_shuffle(_):
+        data = with_ids(small())
+        drop = DRoPFilter(0.5, class_errors=ERRORS, id_column="row_id").fit(data)
+        moved = data.shuffle(seed=3)
+        want = sorted(data.select(drop.indices_)["row_id"])
+        assert sorted(drop.apply(moved)["row_id"]) == want
+        kept = moved.filter(drop, batched=True, input_columns=drop.input_columns)
+        assert sorted(kept["row_id"]) == want
+
+    def ids_unknown(_):
+        data = with_ids(small())
+        drop = DRoPFilter(0.5, class_errors=ERRORS, id_column="row_id").fit(data)
+        other = data.remove_columns("row_id").add_column("row_id", list(range(len(data))))
+        drop.apply(other)
+
+    def from_probe_moved(ws, transform):
+        drop = DRoPFilter.from_probe(ProbeResult.load(ws.probe), 0.5, min_per_class=2)
+        drop.fit(transform(ws.train))
+
+    def sparse_labels(_):
+        data = datasets.Dataset.from_dict({"label": [0, 2_000_000_000, 1, 1]})
+        DRoPFilter(0.5, quota="proportional").fit(data)
+
+    def cloned(_):
+        drop = drop_filter(seed=3, within="el2n")
+        copy = clone(drop)
+        assert copy.get_params() == drop.get_params() and copy is not drop
+
+    def all_zero_errors(_):
+        from hf_drop.quotas import QuotaWarning
+
+        with pytest.warns(QuotaWarning, match="no signal"):
+            drop = drop_filter(class_errors=[0, 0, 0, 0]).fit(small())
+        assert drop.quotas_.tolist() == [40, 30, 20, 10]
+
+    def empty_dataset(_):
+        data = small().select([])
+        drop = DRoPFilter(0.5, quota="proportional").fit(data)
+        assert len(drop.apply(data)) == 0
+
+    def data_with(column: str, values, feature):
+        data = small()
+        return data.remove_columns("label").add_column(column, values).cast_column(column, feature)
+
+    floats = lambda _: DRoPFilter(0.5, quota="proportional").fit(  # noqa: E731
+        datasets.Dataset.from_dict({"label": [0.5, 1.0]})
+    )
+    nulls = lambda _: DRoPFilter(0.5, quota="proportional").fit(  # noqa: E731
+        datasets.Dataset.from_dict({"label": [0, None, 1]})
+    )
+    negative = lambda _: DRoPFilter(0.5, quota="proportional").fit(  # noqa: E731
+        datasets.Dataset.from_dict({"label": [0, -1, 1]})
+    )
+    return [
+        Case("filter", "apply after shuffle", lambda _: apply_to(lambda d: d.shuffle(seed=1)),
+             ValueError, "fitted on another dataset"),
+        Case("filter", "apply after a permutation within classes",
+             lambda _: apply_to(within_class_permutation), ValueError, "other values in column"),
+        Case("filter", "apply to another dataset of the same size and labels",
+             lambda _: apply_to(other_images), ValueError, "other values in column(s) ['image'"),
+        Case("filter", "apply after a chained filter",
+             lambda _: apply_to(lambda d: d.filter(lambda r: r["el2n"] > 0.1)),
+             ValueError, "fitted on another dataset"),
+        Case("filter", "apply after sorting by label", lambda _: apply_to(lambda d: d.sort("label")),
+             ValueError, "fitted on another dataset"),
+        Case("filter", "Dataset.filter after shuffle",
+             lambda _: filter_after(lambda d: d.shuffle(seed=1)), ValueError, "other labels"),
+        Case("filter", "Dataset.filter after a chained filter",
+             lambda _: filter_after(lambda d: d.filter(lambda r: r["el2n"] > 0.1)),
+             ValueError, "other labels"),
+        Case("filter", "DatasetDict.filter hands train positions to test", dict_filter,
+             ValueError, "other labels"),
+        Case("filter", "DatasetDict apply prunes the fitted split only", dict_apply),
+        Case("filter", "Dataset.filter on the fitted dataset = apply", same_rows_filter),
+        Case("filter", "id column follows a shuffle (apply and Dataset.filter)",
+             ids_follow_a_shuffle),
+        Case("filter", "ids the filter never saw", ids_unknown, ValueError,
+             "this DRoPFilter was not fitted on"),
+        Case("filter", "duplicate ids", lambda _: drop_filter(id_column="i").fit(
+            small().add_column("i", [0] * 200)), ValueError, "duplicate ids"),
+        Case("filter", "id column missing", lambda _: drop_filter(id_column="i").fit(small()),
+             ValueError, "id_column 'i' is not a column"),
+        Case("filter", "class given twice (name and id)",
+             lambda _: drop_filter(class_errors={"tshirt": 0.1, 0: 0.2}).fit(small()),
+             ValueError, "twice"),
+        Case("filter", "class_errors out of range with quota='proportional'",
+             lambda _: drop_filter(class_errors=[-5, 7, np.nan, 0.1], quota="proportional")
+             .fit(small()), ValueError, "class_errors must lie in [0, 1]"),
+        Case("filter", "class_errors as text",
+             lambda _: drop_filter(class_errors={"tshirt": "high"}).fit(small()),
+             ValueError, "must be a number"),
+        Case("filter", "class_errors naming an unknown class",
+             lambda _: drop_filter(class_errors={"horse": 0.1}).fit(small()),
+             ValueError, "names class 'horse'"),
+        Case("filter", "a class without an error",
+             lambda _: drop_filter(class_errors={"tshirt": 0.1}).fit(small()),
+             ValueError, "pass missing_error="),
+        Case("filter", "seed -1", lambda _: drop_filter(seed=-1).fit(small()),
+             ValueError, "seed must be an int >= 0"),
+        Case("filter", "seed 1.5", lambda _: drop_filter(seed=1.5).fit(small()),
+             ValueError, "seed must be an int"),
+        Case("filter", "density True", lambda _: drop_filter(density=True).fit(small()),
+             ValueError, "density must be a number"),
+        Case("filter", "keep without a score", lambda _: drop_filter(keep="easy").fit(small()),
+             ValueError, "keep='easy' needs a score"),
+        Case("filter", "strategy_scores without quota='strategy'",
+             lambda _: drop_filter(strategy_scores="el2n").fit(small()),
+             ValueError, "strategy_scores only applies to quota='strategy'"),
+        Case("filter", "mode with quota='proportional'",
+             lambda _: drop_filter(mode="count", quota="proportional").fit(small()),
+             ValueError, "mode='count' only applies to quota='drop'"),
+        Case("filter", "CCS settings without keep='ccs'",
+             lambda _: drop_filter(within="el2n", ccs_beta=0.2).fit(small()),
+             ValueError, "only apply to keep='ccs'"),
+        Case("filter", "min_per_class with a global rule",
+             lambda _: drop_filter(quota="global", min_per_class=2).fit(small()),
+             ValueError, "min_per_class does not apply"),
+        Case("filter", "min_per_class -1", lambda _: drop_filter(min_per_class=-1).fit(small()),
+             ValueError, "min_per_class must be an int >= 0"),
+        Case("filter", "score column missing", lambda _: drop_filter(within="grand").fit(small()),
+             ValueError, "within 'grand' is not a column"),
+        Case("filter", "score column with NaN",
+             lambda _: drop_filter(within="s").fit(small().add_column("s", [np.nan] * 200)),
+             ValueError, "NaN or inf"),
+        Case("filter", "float labels", floats, ValueError, "must be a ClassLabel, integer or string"),
+        Case("filter", "missing labels", nulls, ValueError, "missing labels"),
+        Case("filter", "negative integer label", negative, ValueError, "outside"),
+        Case("filter", "sparse integer labels (2e9)", sparse_labels, ValueError,
+             "integer labels must be class ids 0..K-1"),
+        Case("filter", "a DatasetDict to fit", lambda _: drop_filter().fit(
+            datasets.DatasetDict({"train": small()})), TypeError, "pass one split"),
+        Case("filter", "an IterableDataset", lambda _: drop_filter().fit(
+            small().to_iterable_dataset()), TypeError, "expected a datasets.Dataset"),
+        Case("filter", "apply before fit", lambda _: drop_filter().apply(small()),
+             RuntimeError, "not fitted"),
+        Case("filter", "Dataset.filter without indices", lambda _: small().filter(
+            fitted()[0], batched=True, input_columns="label"), TypeError, "with_indices=True"),
+        Case("filter", "Dataset.filter with the wrong input column",
+             lambda _: fitted()[1].filter(fitted()[0], with_indices=True, batched=True,
+                                          input_columns="el2n"),
+             ValueError, "expects the labels of column 'label'"),
+        Case("filter", "from_probe fitted on a shuffle of the probe's data",
+             lambda ws: from_probe_moved(ws, lambda d: d.shuffle(seed=0)),
+             ValueError, "come from another dataset"),
+        Case("filter", "from_probe fitted on a permutation within classes",
+             lambda ws: from_probe_moved(ws, within_class_permutation),
+             ValueError, "other values in column(s) ['image']"),
+        Case("filter", "scikit-learn clone", cloned),
+        Case("filter", "set_params with an unknown name",
+             lambda _: drop_filter().set_params(colour="red"), ValueError, "unknown parameters"),
+        Case("filter", "all class errors zero: proportional, with a warning", all_zero_errors),
+        Case("filter", "an empty dataset gives an empty subset", empty_dataset),
+    ]  # fmt: skip
+
+
+def _probe_cases() -> list[Case]:
+    from hf_drop.probe import ProbeConfig, ProbeResult, run_probe
+
+    def corrupt(ws, name, content=b'{"config": '):
+        folder = ws.copy_of(ws.probe)
+        (folder / name).write_bytes(content)
+        result = ProbeResult.load(folder)
+        result.class_errors  # noqa: B018
+        result.score("el2n")
+
+    def corrupt_scores(ws):
+        folder = ws.copy_of(ws.probe)
+        for arrow in (folder / "scores").glob("*.arrow"):
+            arrow.write_bytes(arrow.read_bytes()[:100])
+        ProbeResult.load(folder).score("el2n")
+
+    def shifted_index(ws):
+        folder = ws.copy_of(ws.probe)
+        scores = datasets.load_from_disk(str(ws.probe / "scores"))
+        import shutil
+
+        shutil.rmtree(folder / "scores")
+        scores.map(lambda r: {"index": 0}).save_to_disk(str(folder / "scores"))
+        ProbeResult.load(folder).score("el2n")
+
+    def mixed_sizes(ws):
+        import PIL.Image
+
+        def png(size):
+            buffer = io.BytesIO()
+            PIL.Image.fromarray(np.zeros(size, np.uint8)).save(buffer, format="PNG")
+            return {"bytes": buffer.getvalue(), "path": None}
+
+        data = image_dataset([0, 1, 2, 3] * 4, images=[png((8, 8))] * 15 + [png((9, 7))])
+        run_probe(data, data, ProbeConfig("test_resnet", epochs=1), ws.new("probe"))
+
+    def empty(ws):
+        data = image_dataset([0, 1]).select([])
+        run_probe(data, small(), ProbeConfig("test_resnet", epochs=1), ws.new("probe"))
+
+    def digits_cli(ws, *extra, output=None):
+        cli("probe", "--dataset", "digits", "--model", "test_resnet", "--epochs", "1",
+            *extra, "--output", output or ws.new("probe"))  # fmt: skip
+
+    def other_data_same_folder(ws):
+        from hf_drop.sources import digits_splits
+
+        splits = digits_splits()
+        other = datasets.DatasetDict(
+            {"train": within_class_permutation(splits["train"]).flatten_indices(),
+             "test": splits["test"]}
+        )  # fmt: skip
+        path = ws.new("digits-permuted")
+        other.save_to_disk(str(path))
+        folder = ws.copy_of(ws.probe)
+        cli("probe", "--dataset", path, "--model", "test_resnet", "--epochs", "1",
+            "--embeddings", "--output", folder)  # fmt: skip
+
+    return [
+        Case("probe", "result folder that is empty", lambda ws: ProbeResult.load(ws.new()),
+             FileNotFoundError, "no probe result"),
+        Case("probe", "truncated probe_config.json",
+             lambda ws: corrupt(ws, "probe_config.json"), ValueError, "probe_config.json"),
+        Case("probe", "empty class_metrics.json",
+             lambda ws: corrupt(ws, "class_metrics.json", b""), ValueError, "class_metrics.json"),
+        Case("probe", "corrupted Arrow file of the scores", corrupt_scores, ValueError, "scores"),
+        Case("probe", "scores whose index column is all zeros", shifted_index, ValueError,
+             "does not name each of the"),
+        Case("probe", "--lr nan", lambda ws: digits_cli(ws, "--lr", "nan"), CliRefusal, "lr"),
+        Case("probe", "--lr inf", lambda ws: digits_cli(ws, "--lr", "inf"), CliRefusal, "lr"),
+        Case("probe", "--seed -1", lambda ws: digits_cli(ws, "--seed", "-1"), CliRefusal, "seed"),
+        Case("probe", "--epochs 0", lambda ws: digits_cli(ws, "--epochs", "0"), CliRefusal,
+             "epochs must be a positive int"),
+        Case("probe", "--batch-size 0", lambda ws: digits_cli(ws, "--batch-size", "0"),
+             CliRefusal, "batch_size must be a positive int"),
+        Case("probe", "--score-epoch beyond the schedule",
+             lambda ws: digits_cli(ws, "--score-epoch", "5"), CliRefusal, "score_epoch"),
+        Case("probe", "--output onto the user's folder",
+             lambda ws: digits_cli(ws, output=ws.user), CliRefusal, "not empty"),
+        Case("probe", "--output onto a file",
+             lambda ws: digits_cli(ws, output=ws.user / "notes.txt"), CliRefusal, "notes.txt"),
+        Case("probe", "--output onto a saved subset",
+             lambda ws: digits_cli(ws, output=ws.subset), CliRefusal, "subset"),
+        Case("probe", "finished folder rerun on another dataset of the same size",
+             other_data_same_folder, CliRefusal, "another dataset"),
+        Case("probe", "unknown dataset name", lambda ws: cli(
+            "probe", "--dataset", "no/such-dataset", "--model", "test_resnet", "--epochs", "1",
+            "--output", ws.new()), CliRefusal, "could not load dataset 'no/such-dataset'"),
+        Case("probe", "unknown split", lambda ws: digits_cli(ws, "--split", "dev"), CliRefusal,
+             "--split 'dev' is not a split"),
+        Case("probe", "unknown image column", lambda ws: digits_cli(ws, "--image-column", "img"),
+             CliRefusal, "image column 'img'"),
+        Case("probe", "unknown validation split", lambda ws: digits_cli(ws, "--val-split", "val"),
+             CliRefusal, "--val-split 'val' is not a split"),
+        Case("probe", "unknown model", lambda ws: cli(
+            "probe", "--dataset", "digits", "--model", "no_such_model_xyz", "--epochs", "1",
+            "--output", ws.new()), CliRefusal, "no_such_model_xyz"),
+        Case("probe", "--val-fraction 1.5", lambda ws: digits_cli(ws, "--val-fraction", "1.5"),
+             CliRefusal, "fraction must lie strictly between 0 and 1"),
+        Case("probe", "images of different sizes", mixed_sizes, ValueError, "sizes"),
+        Case("probe", "an empty training split", empty, ValueError, "empty"),
+    ]  # fmt: skip
+
+
+def _prune_cases() -> list[Case]:
+    def prune(ws, *extra, output=None):
+        cli("prune", "--probe", ws.probe, "--density", "0.5", *extra,
+            "--output", output or ws.new("subset"))  # fmt: skip
+
+    def overwrite(ws):
+        target = ws.copy_of(ws.subset)
+        prune(ws, "--seed", "4", "--overwrite", output=target)
+        assert json.loads((target / "pruning.json").read_text())["params"]["seed"] == 4
+
+    def symlinked(ws):
+        real = ws.new("real")
+        real.mkdir(parents=True)
+        link = ws.new("link")
+        link.symlink_to(real)
+        prune(ws, output=link)
+        assert link.is_symlink() and (real / "pruning.json").is_file()
+
+    def hand_errors(ws, errors, *extra):
+        cli("prune", "--dataset", "digits", "--class-errors", json.dumps(errors), "--density",
+            "0.5", *extra, "--output", ws.new())  # fmt: skip
+
+    return [
+        Case("prune", "--output is the probe folder", lambda ws: prune(ws, output=ws.probe),
+             CliRefusal, "probe"),
+        Case("prune", "--output is the folder holding the probe and other runs",
+             lambda ws: prune(ws, output=ws.probe.parent), CliRefusal, "runs"),
+        Case("prune", "--output inside the probe folder",
+             lambda ws: prune(ws, output=ws.probe / "inner"), CliRefusal, "probe"),
+        Case("prune", "--output is the user's folder", lambda ws: prune(ws, output=ws.user),
+             CliRefusal, "not empty"),
+        Case("prune", "--output is a previous subset, no --overwrite",
+             lambda ws: prune(ws, output=ws.subset), CliRefusal, "--overwrite"),
+        Case("prune", "--output is a previous subset, with --overwrite", overwrite),
+        Case("prune", "--output is a symlink: written through", symlinked),
+        Case("prune", "--strategy-score with --quota drop",
+             lambda ws: prune(ws, "--strategy-score", "el2n", "--quota", "drop"), CliRefusal,
+             "strategy_scores only applies to quota='strategy'"),
+        Case("prune", "--keep k_center without --within", lambda ws: prune(ws, "--keep", "k_center"),
+             CliRefusal, "keep='k_center' needs a score"),
+        Case("prune", "--keep easy without --within", lambda ws: prune(ws, "--keep", "easy"),
+             CliRefusal, "keep='easy' needs a score"),
+        Case("prune", "--mode count with --quota proportional",
+             lambda ws: prune(ws, "--mode", "count", "--quota", "proportional"), CliRefusal,
+             "mode='count' only applies"),
+        Case("prune", "--ccs-beta without --keep ccs",
+             lambda ws: prune(ws, "--within", "aum", "--ccs-beta", "0.2"), CliRefusal,
+             "only apply to keep='ccs'"),
+        Case("prune", "--min-per-class with --quota global",
+             lambda ws: prune(ws, "--quota", "global", "--min-per-class", "2"), CliRefusal,
+             "min_per_class does not apply"),
+        Case("prune", "--within an unknown score", lambda ws: prune(ws, "--within", "nope"),
+             CliRefusal, "--within 'nope' is not a score"),
+        Case("prune", "--density 1.5", lambda ws: prune(ws, "--density", "1.5"), CliRefusal,
+             "density"),
+        Case("prune", "--seed -1", lambda ws: prune(ws, "--seed", "-1"), CliRefusal,
+             "seed must be an int >= 0"),
+        Case("prune", "--split with --probe", lambda ws: prune(ws, "--split", "test"), CliRefusal,
+             "--split applies to --class-errors"),
+        Case("prune", "--with-scores naming an unknown score",
+             lambda ws: prune(ws, "--with-scores", "nope"), CliRefusal, "no score ['nope']"),
+        Case("prune", "--probe of an unfinished run",
+             lambda ws: cli("prune", "--probe", ws.user, "--density", "0.5", "--output", ws.new()),
+             CliRefusal, "no probe_config.json"),
+        Case("prune", "--class-errors without --dataset",
+             lambda ws: cli("prune", "--class-errors", "[0.1]", "--density", "0.5", "--output",
+                            ws.new()), CliRefusal, "--class-errors needs --dataset"),
+        Case("prune", "--class-errors with too few classes",
+             lambda ws: hand_errors(ws, [0.1, 0.2]), CliRefusal, "class_errors has shape (2,)"),
+        Case("prune", "--class-errors above 1", lambda ws: hand_errors(ws, [2.0] * 10),
+             CliRefusal, "class_errors must lie in [0, 1]"),
+        Case("prune", "--class-errors with --with-scores",
+             lambda ws: hand_errors(ws, [0.1] * 10, "--with-scores"), CliRefusal,
+             "--with-scores needs --probe"),
+    ]  # fmt: skip
+
+
+def _hub_cases() -> list[Case]:
+    from hf_drop.hub import export, export_saved, export_scores, load_pruned, push
+    from hf_drop.probe import ProbeResult
+
+    def exported_with(ws, change):
+        folder = ws.copy_of(ws.export)
+        table = datasets.load_dataset(str(folder), split="train")
+        changed = change(table)
+        for shard in (folder / "data").glob("*.parquet"):
+            shard.unlink()
+        changed.to_parquet(str(folder / "data" / "train-00000-of-00001.parquet"))
+        return load_pruned(folder, source=ws.train)
+
+    def card_without(ws, key):
+        folder = ws.copy_of(ws.export)
+        card = (folder / "README.md").read_text()
+        lines = card.splitlines(keepends=True)
+        if key == "drop":
+            card = card.replace("drop:", "not_drop:", 1)
+        else:
+            card = "".join(line for line in lines if not line.startswith(f"  {key}:"))
+        (folder / "README.md").write_text(card)
+        return load_pruned(folder, source=ws.train)
+
+    def right_rows(ws):
+        subset = load_pruned(ws.export, source=ws.train)
+        import pyarrow.parquet as pq
+
+        rows = pq.read_table(ws.subset / "kept_indices.parquet")["index"].to_pylist()
+        expect_rows(subset, ws.train, rows)
+
+    def provenance(ws):
+        return json.loads((ws.subset / "pruning.json").read_text())
+
+    def subset_of(ws):
+        return datasets.load_from_disk(str(ws.subset))
+
+    def push_offline(ws, monkeypatch_token=None):
+        push(ws.export, "someone/something", token="hf_fake_token_for_offline_test")
+
+    def overwrite_export(ws):
+        target = ws.copy_of(ws.export)
+        export_saved(ws.subset, target, overwrite=True)
+        assert (target / "README.md").is_file()
+
+    return [
+        Case("hub", "export onto the user's folder",
+             lambda ws: export(subset_of(ws), ws.user, provenance(ws)), ValueError, "not empty"),
+        Case("hub", "export with provenance={}",
+             lambda ws: export(subset_of(ws), ws.new(), {}), ValueError, "provenance lacks"),
+        Case("hub", "export in an unknown mode",
+             lambda ws: export(subset_of(ws), ws.new(), provenance(ws), mode="zip"), ValueError,
+             "mode must be 'full' or 'indices'"),
+        Case("hub", "indices export without kept indices",
+             lambda ws: export(subset_of(ws), ws.new(), provenance(ws), mode="indices"),
+             ValueError, "kept_indices"),
+        Case("hub", "export_saved onto its own subset folder",
+             lambda ws: export_saved(ws.subset, ws.subset), ValueError, "subset"),
+        Case("hub", "export_saved inside its subset folder",
+             lambda ws: export_saved(ws.subset, ws.subset / "hub"), ValueError, "subset"),
+        Case("hub", "export_saved onto a previous export, with overwrite", overwrite_export),
+        Case("hub", "export_scores onto the probe folder",
+             lambda ws: export_scores(ProbeResult.load(ws.probe), ws.probe), ValueError, "probe"),
+        Case("hub", "hf-drop push SUB --export-dir SUB",
+             lambda ws: cli("push", ws.subset, "--repo-id", "a/b", "--export-dir", ws.subset),
+             CliRefusal, "subset"),
+        Case("hub", "load_pruned with a shifted index column",
+             lambda ws: exported_with(ws, lambda t: t.map(lambda r: {"index": r["index"] + 1})),
+             ValueError, "the index column does not match the source"),
+        Case("hub", "load_pruned with an all-zero index column",
+             lambda ws: exported_with(ws, lambda t: t.map(lambda r: {"index": 0})),
+             ValueError, "index"),
+        Case("hub", "load_pruned with an out-of-range index",
+             lambda ws: exported_with(ws, lambda t: t.map(lambda r: {"index": r["index"] + 10**6})),
+             ValueError, "index"),
+        Case("hub", "load_pruned with rows missing",
+             lambda ws: exported_with(ws, lambda t: t.select(range(len(t) - 3))),
+             ValueError, ""),
+        Case("hub", "load_pruned on a card without a drop block",
+             lambda ws: card_without(ws, "drop"), ValueError, "drop"),
+        Case("hub", "load_pruned on a card without its export key",
+             lambda ws: card_without(ws, "export"), ValueError, "export"),
+        Case("hub", "load_pruned on another source",
+             lambda ws: load_pruned(ws.export, source=ws.train.shuffle(seed=0)),
+             ValueError, "not the dataset that was pruned"),
+        Case("hub", "load_pruned on the right source gives the kept rows", right_rows),
+        Case("hub", "push without reaching the Hub keeps the export and says how to retry",
+             push_offline, RuntimeError, "hf-drop push"),
+    ]  # fmt: skip
+
+
+def _train_cases() -> list[Case]:
+    def train(ws, *extra, dataset=None, output=None):
+        cli("train", "--dataset", dataset or ws.subset, "--model", "test_resnet", "--epochs",
+            "1", *extra, "--output", output or ws.new("train"))  # fmt: skip
+
+    def empty_training_set(ws):
+        empty = ws.new("empty")
+        datasets.DatasetDict(
+            {"train": image_dataset([0, 1]).select([]), "test": image_dataset([0, 1, 2, 3])}
+        ).save_to_disk(str(empty))
+        train(ws, "--eval-dataset", empty, dataset=empty)
+
+    return [
+        Case("train", "unknown --dataset", lambda ws: train(ws, "--eval-from-probe", ws.probe,
+             dataset="no/such"), CliRefusal, "could not load dataset"),
+        Case("train", "--output onto the user's folder",
+             lambda ws: train(ws, "--eval-from-probe", ws.probe, output=ws.user), CliRefusal,
+             "not empty"),
+        Case("train", "--output is the training data's folder",
+             lambda ws: train(ws, "--eval-from-probe", ws.probe, output=ws.subset), CliRefusal,
+             "subset"),
+        Case("train", "no evaluation data", lambda ws: train(ws), CliRefusal,
+             "pass --eval-dataset or --eval-from-probe"),
+        Case("train", "an empty training set", empty_training_set, CliRefusal, "empty"),
+        Case("train", "unknown --split", lambda ws: train(ws, "--split", "dev",
+             "--eval-from-probe", ws.probe), CliRefusal, "--split 'dev' is not a split"),
+        Case("train", "--density 2", lambda ws: train(ws, "--density", "2",
+             "--eval-from-probe", ws.probe), CliRefusal, "density"),
+    ]  # fmt: skip
+
+
+def _metric_cases() -> list[Case]:
+    def metric():
+        import evaluate
+
+        return evaluate.load(str(Path(__file__).parents[1] / "hf_drop/metrics/class_accuracy"))
+
+    def absent(_):
+        out = metric().compute(predictions=[0, 1, 1], references=[0, 1, 1], num_classes=3)
+        assert out["per_class_accuracy"][2] is None and out["worst_class_accuracy"] == 1.0
+
+    return [
+        Case("metric", "float predictions", lambda _: metric().compute(
+            predictions=[0.7, 1.2], references=[0, 1]), ValueError, "predictions"),
+        Case("metric", "lengths differ", lambda _: metric().compute(
+            predictions=[0, 1, 1], references=[0, 1]), ValueError, ""),
+        Case("metric", "negative class id", lambda _: metric().compute(
+            predictions=[0, -1], references=[0, 1]), ValueError, ""),
+        Case("metric", "a class absent from the references is reported as absent", absent),
+    ]  # fmt: skip
+
+
+def _source_cases() -> list[Case]:
+    from hf_drop.sources import fashion_mnist, load_source
+
+    def hub_layout(ws):
+        folder = ws.new("hub-layout")
+        (folder / "data").mkdir(parents=True)
+        small().select(range(150)).to_parquet(str(folder / "data" / "train-00000-of-00001.parquet"))
+        small().select(range(50)).to_parquet(str(folder / "data" / "test-00000-of-00001.parquet"))
+        loaded = load_source(str(folder))
+        assert {k: len(v) for k, v in loaded.items()} == {"train": 150, "test": 50}
+
+    def imagefolder(ws):
+        import PIL.Image
+
+        folder = ws.new("imagefolder")
+        for split, count in (("train", 4), ("test", 2)):
+            for k in range(count):
+                path = folder / split / ("cat" if k % 2 else "dog") / f"{k}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                PIL.Image.fromarray(np.zeros((4, 4), np.uint8)).save(path)
+        loaded = load_source(str(folder))
+        assert {k: len(v) for k, v in loaded.items()} == {"train": 4, "test": 2}
+
+    def truncated_idx(ws):
+        import shutil
+
+        from hf_drop.sources import FASHION_MNIST_ROOT
+
+        folder = ws.new("fmnist")
+        shutil.copytree(FASHION_MNIST_ROOT, folder)
+        target = folder / "t10k-labels-idx1-ubyte.gz"
+        target.write_bytes(target.read_bytes()[:50])
+        fashion_mnist(folder, cache_dir=ws.new("cache"))
+
+    return [
+        Case("sources", "Hub-layout parquet folder keeps its splits", hub_layout),
+        Case("sources", "imagefolder with split folders keeps its splits", imagefolder),
+        Case("sources", "a truncated Fashion-MNIST file", truncated_idx, ValueError,
+             "t10k-labels-idx1-ubyte.gz"),
+        Case("sources", "a path that is not a dataset", lambda ws: load_source(
+            str(ws.user / "notes.txt")), ValueError, "notes.txt"),
+    ]  # fmt: skip
+
+
+CASES = [
+    *_quota_cases(),
+    *_select_cases(),
+    *_filter_cases(),
+    *_probe_cases(),
+    *_prune_cases(),
+    *_hub_cases(),
+    *_train_cases(),
+    *_metric_cases(),
+    *_source_cases(),
+]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Workspace:
+    return Workspace(tmp_path_factory.mktemp("reliability"))
+
+
+def test_the_matrix_has_at_least_100_cases_over_every_area():
+    assert len(CASES) >= 100
+    assert {c.area for c in CASES} >= {"quotas", "filter", "probe", "prune", "hub", "train",
+                                       "metric"}  # fmt: skip
+    assert len({(c.area, c.name) for c in CASES}) == len(CASES), "case names are unique"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.area}: {c.name}" for c in CASES])
+def test_case(case: Case, workspace: Workspace) -> None:
+    before = workspace.snapshot()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        with contextlib.redirect_stdout(io.StringIO()):
+            if case.refusal is None:
+                case.action(workspace)
+            else:
+                with pytest.raises(case.refusal) as caught:
+                    case.action(workspace)
+                message = str(caught.value)
+                assert case.fragment in message, f"{case.fragment!r} not in {message!r}"
+    after = workspace.snapshot()
+    changed = [path for path, digest in before.items() if after.get(path) != digest]
+    assert not changed, f"pre-existing files changed or removed: {changed[:5]}"
+
+
+def table() -> str:
+    """The README's table: every case and its expected outcome, with the totals."""
+    lines = ["| area | case | outcome |", "|---|---|---|"]
+    lines += [f"| {c.area} | {c.name} | {c.outcome} |" for c in CASES]
+    refused = sum(c.refusal is not None for c in CASES)
+    lines.append("")
+    lines.append(
+        f"{len(CASES)} cases: {refused} clear refusals, {len(CASES) - refused} right results; "
+        "every case also checks that no pre-existing file changed."
+    )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(table())
