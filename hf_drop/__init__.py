@@ -8,13 +8,16 @@ from .quotas import (
     quotas_from_selection,
     uniform_quotas,
 )
+from .uncertainty import ClassErrors, class_errors_from_predictions
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "ClassErrors",
     "DRoPFilter",
     "QuotaWarning",
     "__version__",
+    "class_errors_from_predictions",
     "drop_quotas",
     "proportional_quotas",
     "quotas_from_selection",

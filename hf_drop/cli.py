@@ -148,10 +148,14 @@ def _probe(args: argparse.Namespace) -> None:
         label_column=args.label_column,
         num_workers=args.num_workers,
     )
-    # Refused before any loading: a foreign folder, or one overlapping a local --dataset.
-    prepare_output(
-        args.output, "probe", resume=True, inputs=_local_paths(args.dataset), what="--output"
-    )
+    # Refused before any loading: a foreign folder, or one overlapping a local --dataset. (The
+    # main process alone: under accelerate launch it may already be writing its marker there.)
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:
+        prepare_output(
+            args.output, "probe", resume=True, inputs=_local_paths(args.dataset), what="--output"
+        )
     data = load_source(args.dataset, args.config, args.revision)
     if args.split not in data:
         raise ValueError(f"--split {args.split!r} is not a split of {args.dataset}: {list(data)}")

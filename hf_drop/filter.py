@@ -30,6 +30,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import quotas as Q
 from . import select as S
+from . import uncertainty as U
 from .columns import (
     Labels,
     check_identity,
@@ -43,7 +44,15 @@ from .portable import portable_command, portable_name
 
 __all__ = ["DRoPFilter"]
 
-QuotaRule = Literal["drop", "proportional", "uniform", "strategy", "global"]
+QuotaRule = Literal["drop", "drop_paper", "proportional", "uniform", "strategy", "global"]
+_RULES = ("drop", "drop_paper", "proportional", "uniform", "strategy", "global")
+
+# DRoP's settings: quota="drop_paper" is exactly Algorithm 1 of the paper; quota="drop" is the
+# robust default, chosen by the data-shape sweep (README, "Robust DRoP"): errors shrunk by their
+# uncertainty when the validation support is known, and a floor of half of each class's share.
+PAPER_SETTINGS = {"mode": "paper", "strength": 1.0, "floor": 0.0, "shrink": False}
+DROP_DEFAULTS = {"mode": "paper", "strength": 1.0, "floor": 0.5, "shrink": True}
+_DROP_PARAMS = tuple(DROP_DEFAULTS)
 Keep = Literal["hard", "easy", "ccs", "k_center"]
 ClassErrors = ArrayLike | Mapping[str | int, float]
 
@@ -53,7 +62,11 @@ class DRoPFilter:
 
     How many samples each class keeps is set by ``quota``:
 
-    * ``"drop"`` (default): DRoP, Algorithm 1 of Vysogorets et al. (ICLR 2025): the kept fraction
+    * ``"drop"`` (default): robust DRoP: the kept fraction of a class grows with its error as in
+      Algorithm 1, with a floor (``floor``, default 0.5: no class keeps less than half of its
+      share), errors shrunk by their uncertainty (``shrink``, with ``class_support``), and a
+      ``strength`` and ``mode`` to choose (:func:`hf_drop.quotas.drop_quotas`);
+    * ``"drop_paper"``: exactly DRoP, Algorithm 1 of Vysogorets et al. (ICLR 2025): the kept fraction
       of a class is proportional to its ``class_errors`` (see :func:`hf_drop.quotas.drop_quotas`);
     * ``"proportional"``: the same fraction of every class;
     * ``"uniform"``: the same number of every class;
@@ -74,14 +87,24 @@ class DRoPFilter:
         density: fraction of the dataset to keep, in ``[0, 1]``.
         class_errors: per-class error ``1 - recall`` of a probe model on held-out data: an array
             indexed by class id, or a mapping from class name or id. Required by ``quota="drop"``.
+        class_support: per-class number of validation samples behind each error (array by class
+            id or mapping by name): shows the errors' confidence intervals in :meth:`report`
+            and lets ``quota="drop"`` shrink uncertain errors. ``from_probe`` fills it in.
         label_column: the label column: ``ClassLabel``, integer or string.
         within: ``"random"``, or the score (or embedding) column name or array.
         keep: ``"hard"`` (default), ``"easy"``, ``"ccs"`` or ``"k_center"``; only with a score
             ``within`` (refused with ``within="random"``, where it would mean nothing).
         quota: the class-count rule: ``"drop"``, ``"proportional"``, ``"uniform"``,
             ``"strategy"``, or ``"global"`` (none).
-        mode: ``"paper"`` (kept fraction proportional to error) or ``"count"`` (kept count
-            proportional to error, as the authors' released code); ``quota="drop"`` only.
+        mode: ``"paper"`` (kept fraction proportional to error, default) or ``"count"`` (kept
+            count proportional to error, as the authors' released code); ``quota="drop"`` only.
+        strength: in [0, 1], how strongly errors set the quotas (0: proportional, 1: DRoP,
+            default 1); ``quota="drop"`` only.
+        floor: in [0, 1], the share of each class's proportional (or, if larger, uniform) share
+            that it always keeps (default 0.5); ``quota="drop"`` only.
+        shrink: shrink each error towards the classes' pooled error by an empirical-Bayes Beta
+            posterior, as much as its validation support is small (default True; needs
+            ``class_support``); ``quota="drop"`` only.
         min_per_class: every class keeps at least this many samples (all of it if smaller).
         missing_error: error used for a class with samples but no error (absent from
             ``class_errors``, or NaN: a class missing from the validation split). ``None``
@@ -117,7 +140,11 @@ class DRoPFilter:
         within: str | ArrayLike = "random",
         keep: Keep | None = None,
         quota: QuotaRule = "drop",
-        mode: Q.QuotaMode = "paper",
+        mode: Q.QuotaMode | None = None,
+        strength: float | None = None,
+        floor: float | None = None,
+        shrink: bool | None = None,
+        class_support: ArrayLike | Mapping[str | int, int] | None = None,
         min_per_class: int = 0,
         missing_error: float | None = None,
         strategy_scores: str | ArrayLike | None = None,
@@ -135,6 +162,10 @@ class DRoPFilter:
         self.keep = keep
         self.quota = quota
         self.mode = mode
+        self.strength = strength
+        self.floor = floor
+        self.shrink = shrink
+        self.class_support = class_support
         self.min_per_class = min_per_class
         self.missing_error = missing_error
         self.strategy_scores = strategy_scores
@@ -167,7 +198,12 @@ class DRoPFilter:
 
         if not isinstance(result, ProbeResult):
             result = ProbeResult.load(result)
-        options: dict[str, Any] = {"class_errors": result.class_errors}
+        # The support is the number of validation images per class (not times the number of
+        # initialisations: the same images judge every initialisation).
+        options: dict[str, Any] = {
+            "class_errors": result.class_errors,
+            "class_support": result.class_errors_with_support.support,
+        }
         if within == "embedding":
             options.update(within=result.score("embedding"), keep=keep or "k_center")
         elif within != "random":
@@ -228,6 +264,10 @@ class DRoPFilter:
         num_classes = len(labels.names)
         sizes = np.bincount(labels.ids, minlength=num_classes)
         errors = self._resolve_errors(labels, sizes)
+        support = self._resolve_support(labels)
+        used = errors
+        if self.quota == "drop" and errors is not None:
+            used = self._errors_for_quotas(errors, support)
         within = (
             None
             if _is_random(self.within)
@@ -242,7 +282,7 @@ class DRoPFilter:
         else:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", Q.QuotaWarning)
-                quotas = self._quotas(dataset, labels, sizes, errors, within)
+                quotas = self._quotas(dataset, labels, sizes, used, within)
             for warning in caught:  # re-issued so that they point at the caller's fit()
                 warnings.warn(warning.message, warning.category, stacklevel=2)
             self.indices_ = self._select(labels.ids, quotas, within)
@@ -250,6 +290,10 @@ class DRoPFilter:
         self.classes_ = labels.names
         self.class_sizes_ = sizes
         self.class_errors_ = np.full(num_classes, np.nan) if errors is None else errors
+        self.class_errors_used_ = np.full(num_classes, np.nan) if used is None else used
+        self.class_support_ = np.full(num_classes, np.nan) if support is None else support
+        if self.quota in ("drop", "drop_paper"):
+            self._warn_diagnostics()
         self.n_samples_ = len(dataset)
         self.label_hash_ = labels.hash
         self.source_fingerprint_ = dataset._fingerprint
@@ -453,20 +497,84 @@ class DRoPFilter:
             )
 
     def report(self) -> pd.DataFrame:
-        """Per class: name, original size, kept, kept fraction and the error used."""
+        """Per class: name, size, kept, kept fraction, the error (with its 95% Wilson interval
+        and validation support when known), the error the quotas used, and diagnostic flags:
+
+        * ``starved``: keeps less than half of its proportional share (``density * size / 2``);
+        * ``zero error``: the probe never missed it (the paper's rule would keep none of it);
+        * ``indistinguishable``: its error's interval holds the classes' pooled error, so its
+          quota reflects noise as much as difficulty;
+        * ``no error``: the validation split had none of it.
+        """
         self._check_fitted()
         with np.errstate(invalid="ignore", divide="ignore"):
             fraction = np.where(self.class_sizes_ > 0, self.quotas_ / self.class_sizes_, np.nan)
-        return pd.DataFrame(
+        low, high = self._error_interval()
+        table = pd.DataFrame(
             {
                 "name": self.classes_,
                 "size": self.class_sizes_,
                 "kept": self.quotas_,
                 "kept_fraction": fraction,
                 "error": self.class_errors_,
+                "support": self.class_support_,
+                "error_low": low,
+                "error_high": high,
+                "error_used": self.class_errors_used_,
+                "flags": [", ".join(flags) for flags in self._flags()],
             },
             index=pd.RangeIndex(len(self.classes_), name="class"),
         )
+        return table
+
+    def _error_interval(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """95% Wilson interval of each class error (NaN where the support is unknown)."""
+        support = np.nan_to_num(self.class_support_, nan=0.0)
+        mistakes = np.round(np.nan_to_num(self.class_errors_) * support)
+        low, high = U.wilson_interval(mistakes, support)
+        return np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+
+    def _flags(self) -> list[list[str]]:
+        """The diagnostic flags of :meth:`report`, class by class."""
+        sizes, kept, errors = self.class_sizes_, self.quotas_, self.class_errors_
+        low, high = self._error_interval()
+        support = np.nan_to_num(self.class_support_, nan=0.0)
+        pooled = float(np.nansum(errors * support) / support.sum()) if support.sum() > 0 else np.nan
+        flags = []
+        for k in range(len(sizes)):
+            mine = []
+            if sizes[k] > 0 and kept[k] < np.floor(0.5 * self.density * sizes[k]):
+                mine.append("starved")
+            if errors[k] == 0:
+                mine.append("zero error")
+            if support[k] > 0 and low[k] <= pooled <= high[k]:
+                mine.append("indistinguishable")
+            if np.isnan(errors[k]) and sizes[k] > 0:
+                mine.append("no error")
+            flags.append(mine)
+        return flags
+
+    def _warn_diagnostics(self) -> None:
+        """QuotaWarnings for what the report flags and a user should act on before training."""
+        flags = self._flags()
+        starved = [self.classes_[k] for k, f in enumerate(flags) if "starved" in f]
+        if starved:
+            warnings.warn(
+                f"classes {starved[:20]} keep less than half of their proportional share: their "
+                "accuracy may collapse after training; pass quota='drop' with floor= (0.5 "
+                "keeps half of each share) or min_per_class=",
+                Q.QuotaWarning,
+                stacklevel=3,
+            )
+        known = ~np.isnan(self.class_support_) & (self.class_support_ > 0)
+        if known.sum() >= 2 and all("indistinguishable" in flags[k] for k in np.flatnonzero(known)):
+            warnings.warn(
+                "no class's error is distinguishable from the pooled error at 95% (see "
+                "report(): error_low, error_high): the quotas follow validation noise as much as "
+                "difficulty; use a larger validation split, or keep shrink and floor on",
+                Q.QuotaWarning,
+                stacklevel=3,
+            )
 
     def provenance(self) -> dict[str, Any]:
         """How the subset was made, JSON-ready: arguments, per-class numbers, source, versions."""
@@ -477,6 +585,11 @@ class DRoPFilter:
             "classes": self.classes_,
             "class_sizes": self.class_sizes_.tolist(),
             "class_errors": [None if np.isnan(e) else float(e) for e in self.class_errors_],
+            "class_errors_used": [
+                None if np.isnan(e) else float(e) for e in self.class_errors_used_
+            ],
+            "class_support": [None if np.isnan(n) else int(n) for n in self.class_support_],
+            "drop_settings": self.drop_settings,
             "quotas": self.quotas_.tolist(),
             "n_samples": int(self.n_samples_),
             "n_kept": len(self.indices_),
@@ -503,8 +616,22 @@ class DRoPFilter:
             ):
                 return f"{within}+StrategyQ({self._score_label(self.strategy_scores)})"
             return within
-        rule = {"drop": "DRoP", "proportional": "Proportional", "uniform": "Uniform"}[self.quota]
+        if self.quota in ("drop", "drop_paper"):
+            return f"{within}+DRoP({self._drop_label()})"
+        rule = {"proportional": "Proportional", "uniform": "Uniform"}[self.quota]
         return f"{within}+{rule}"
+
+    def _drop_label(self) -> str:
+        """DRoP's settings in a method name: "paper", "count", "paper, floor 0.5, shrunk"."""
+        settings = self.drop_settings
+        parts = [settings["mode"]]
+        if settings["strength"] != 1:
+            parts.append(f"strength {settings['strength']:g}")
+        if settings["floor"]:
+            parts.append(f"floor {settings['floor']:g}")
+        if settings["shrink"] and self.class_support is not None:
+            parts.append("shrunk")
+        return ", ".join(parts)
 
     def _score_label(self, scores: object) -> str:
         """A score's name: the column name, or ``score_name`` for an array."""
@@ -525,13 +652,35 @@ class DRoPFilter:
         if isinstance(self.density, bool) or not isinstance(self.density, int | float):
             raise ValueError(f"density must be a number in [0, 1], got {self.density!r}")
         Q.budget(0, self.density)  # validates density
-        _one_of("quota", self.quota, ("drop", "proportional", "uniform", "strategy", "global"))
+        _one_of("quota", self.quota, _RULES)
         if self.keep is not None:
             _one_of("keep", self.keep, ("hard", "easy", "ccs", "k_center"))
-        _one_of("mode", self.mode, ("paper", "count"))
-        if self.quota == "drop" and self.class_errors is None:
+        if self.mode is not None:
+            _one_of("mode", self.mode, ("paper", "count"))
+        given = [name for name in _DROP_PARAMS if getattr(self, name) is not None]
+        if given and self.quota != "drop":
             raise ValueError(
-                "quota='drop' needs class_errors (per-class error of a probe model on held-out "
+                f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to quota='drop'"
+                + (
+                    ": quota='drop_paper' is exactly the paper's Algorithm 1; use quota='drop' "
+                    "to set them"
+                    if self.quota == "drop_paper"
+                    else f", not quota={self.quota!r}"
+                )
+            )
+        for name in ("strength", "floor"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool)
+                or not isinstance(value, int | float | np.number)
+                or not 0 <= value <= 1
+            ):
+                raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+        if self.shrink is not None and not isinstance(self.shrink, bool | np.bool_):
+            raise ValueError(f"shrink must be True or False, got {self.shrink!r}")
+        if self.quota in ("drop", "drop_paper") and self.class_errors is None:
+            raise ValueError(
+                f"quota={self.quota!r} needs class_errors (per-class error of a probe model on held-out "
                 "data); pass quota='proportional' or 'uniform' for rules that need none"
             )
         if self.quota == "strategy" and self.strategy_scores is None and _is_random(self.within):
@@ -548,8 +697,6 @@ class DRoPFilter:
                 f"keep={self.keep!r} needs a score: pass within= a score (or embedding) column "
                 "or array; with within='random' samples are kept at random"
             )
-        if self.mode != "paper" and self.quota != "drop":
-            raise ValueError(f"mode={self.mode!r} only applies to quota='drop', not {self.quota!r}")
         if (self.ccs_beta, self.ccs_strata) != (0.1, 50) and self.keep != "ccs":
             raise ValueError("ccs_beta and ccs_strata only apply to keep='ccs'")
         if isinstance(self.min_per_class, bool) or not (
@@ -574,49 +721,12 @@ class DRoPFilter:
         """Errors as an array by class id; a missing one is ``missing_error`` or an error."""
         if self.class_errors is None:
             return None
+        errors = _per_class(self.class_errors, labels, "class_errors", _error_value)
         names = labels.names
-        if isinstance(self.class_errors, Mapping):
-            by_id = {name: k for k, name in enumerate(names)}
-            errors = np.full(len(names), np.nan)
-            given: dict[int, object] = {}
-            for key, value in self.class_errors.items():
-                k = by_id.get(key, key) if isinstance(key, str) else key
-                if (
-                    isinstance(k, bool)
-                    or not isinstance(k, int | np.integer)
-                    or not 0 <= k < len(names)
-                ):
-                    raise ValueError(
-                        f"class_errors names class {key!r}, which is not a class of label column "
-                        f"{labels.column!r} (classes: {names[:20]})"
-                    )
-                if int(k) in given:
-                    raise ValueError(
-                        f"class_errors gives class {names[k]!r} twice (as {given[int(k)]!r} and "
-                        f"{key!r}): give each class once, by name or by id"
-                    )
-                given[int(k)] = key
-                errors[k] = _error_value(key, value)
-        else:
-            try:
-                errors = np.array(self.class_errors, dtype=float)
-            except (TypeError, ValueError) as error:
-                raise ValueError(f"class_errors must be numbers: {error}") from None
-            if errors.ndim != 1 or len(errors) != len(names):
-                raise ValueError(
-                    f"class_errors has shape {errors.shape} but label column {labels.column!r} "
-                    f"has {len(names)} classes: one error per class id is expected"
-                )
-            bad = np.flatnonzero(~np.isnan(errors) & ~((errors >= 0) & (errors <= 1)))
-            if bad.size:
-                raise ValueError(
-                    f"class_errors must lie in [0, 1] (NaN: no error for that class); got "
-                    f"{errors[bad][:5].tolist()} for classes {[names[k] for k in bad[:5]]}"
-                )
         missing = np.isnan(errors)
         errors[missing & (sizes == 0)] = 0.0  # an empty class keeps nothing whatever its error
         missing &= sizes > 0
-        if np.any(missing) and self.quota == "drop":  # the other rules only report errors
+        if np.any(missing) and self.quota in ("drop", "drop_paper"):  # others only report them
             if self.missing_error is None:
                 raise ValueError(
                     f"class_errors has no error for classes "
@@ -626,6 +736,41 @@ class DRoPFilter:
             errors[missing] = self.missing_error
         return errors
 
+    def _resolve_support(self, labels: Labels) -> NDArray[np.float64] | None:
+        """Validation support by class id (NaN where unknown), or None."""
+        if self.class_support is None:
+            return None
+        return _per_class(self.class_support, labels, "class_support", _support_value)
+
+    @property
+    def drop_settings(self) -> dict[str, Any] | None:
+        """The DRoP settings in force (mode, strength, floor, shrink), or None for other rules."""
+        if self.quota == "drop_paper":
+            return dict(PAPER_SETTINGS)
+        if self.quota != "drop":
+            return None
+        given = {name: getattr(self, name) for name in _DROP_PARAMS}
+        return {
+            name: DROP_DEFAULTS[name] if value is None else value for name, value in given.items()
+        }
+
+    def _errors_for_quotas(
+        self, errors: NDArray[np.float64], support: NDArray[np.float64] | None
+    ) -> NDArray[np.float64]:
+        """The errors DRoP's quotas use: shrunk by an empirical-Bayes Beta posterior where the
+        support is known and ``shrink`` is on; the errors as given otherwise."""
+        settings = self.drop_settings
+        if not settings["shrink"] or support is None:
+            return errors
+        known = ~np.isnan(support) & (support > 0)
+        if known.sum() < 2:
+            return errors
+        mistakes = errors[known] * support[known]
+        prior_mean, prior_strength = U.empirical_bayes_prior(mistakes, support[known])
+        shrunk = errors.copy()
+        shrunk[known] = U.beta_posterior(mistakes, support[known], prior_mean, prior_strength)
+        return shrunk
+
     def _quotas(
         self,
         dataset: datasets.Dataset,
@@ -634,12 +779,15 @@ class DRoPFilter:
         errors: NDArray | None,
         within: NDArray | None,
     ) -> NDArray[np.int64]:
-        if self.quota == "drop":
+        if self.quota in ("drop", "drop_paper"):
+            settings = self.drop_settings
             return Q.drop_quotas(
                 sizes,
                 errors,
                 self.density,
-                mode=self.mode,
+                mode=settings["mode"],
+                strength=settings["strength"],
+                floor=settings["floor"],
                 min_per_class=self.min_per_class,
                 class_names=labels.names,
             )
@@ -714,6 +862,10 @@ _PARAMS = (
     "keep",
     "quota",
     "mode",
+    "strength",
+    "floor",
+    "shrink",
+    "class_support",
     "min_per_class",
     "missing_error",
     "strategy_scores",
@@ -728,14 +880,71 @@ _PARAMS = (
 _IDENTITY_KEYS = ("num_rows", "label_column", "label_hash", "content")
 
 
-def _error_value(key: object, value: object) -> float:
+def _per_class(
+    values: ArrayLike | Mapping, labels: Labels, name: str, check: Any
+) -> NDArray[np.float64]:
+    """A per-class argument (array by class id, or mapping by class name or id) as an array by
+    class id, NaN where not given; ``check(key, value)`` validates and converts each value."""
+    names = labels.names
+    result = np.full(len(names), np.nan)
+    if isinstance(values, Mapping):
+        by_id = {class_name: k for k, class_name in enumerate(names)}
+        given: dict[int, object] = {}
+        for key, value in values.items():
+            k = by_id.get(key, key) if isinstance(key, str) else key
+            if (
+                isinstance(k, bool)
+                or not isinstance(k, int | np.integer)
+                or not 0 <= k < len(names)
+            ):
+                raise ValueError(
+                    f"{name} names class {key!r}, which is not a class of label column "
+                    f"{labels.column!r} (classes: {names[:20]})"
+                )
+            if int(k) in given:
+                raise ValueError(
+                    f"{name} gives class {names[k]!r} twice (as {given[int(k)]!r} and {key!r}): "
+                    "give each class once, by name or by id"
+                )
+            given[int(k)] = key
+            result[k] = check(key, value, name)
+        return result
+    try:
+        array = np.array(values, dtype=float)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be numbers: {error}") from None
+    if array.ndim != 1 or len(array) != len(names):
+        raise ValueError(
+            f"{name} has shape {array.shape} but label column {labels.column!r} has "
+            f"{len(names)} classes: one value per class id is expected"
+        )
+    for k, value in enumerate(array):
+        result[k] = check(names[k], value, name)
+    return result
+
+
+def _support_value(key: object, value: object, name: str = "class_support") -> float:
+    """One class's validation support: a whole number >= 0 (NaN: unknown)."""
+    try:
+        support = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}[{key!r}] must be a number, got {value!r}") from None
+    if not (math.isnan(support) or (support >= 0 and support == int(support))):
+        raise ValueError(f"{name}[{key!r}] must be a whole number >= 0, got {value!r}")
+    return support
+
+
+def _error_value(key: object, value: object, name: str = "class_errors") -> float:
     """One class error from a mapping: a number in [0, 1], or NaN for "none"."""
     try:
         error = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"class_errors[{key!r}] must be a number, got {value!r}") from None
+        raise ValueError(f"{name}[{key!r}] must be a number, got {value!r}") from None
     if not (math.isnan(error) or 0 <= error <= 1):
-        raise ValueError(f"class_errors[{key!r}] must lie in [0, 1], got {value!r}")
+        raise ValueError(
+            f"{name} must lie in [0, 1] (NaN: no error for that class); got {value!r} for "
+            f"class {key!r}"
+        )
     return error
 
 

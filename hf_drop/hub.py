@@ -14,8 +14,8 @@ import json
 import math
 import os
 import shlex
-from pathlib import Path
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, Literal
 
 import datasets
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .artifacts import INDICES_FILE, PRUNING_FILE
-from .columns import read_labels
+from .columns import check_identity, read_labels
 from .files import load_saved, read_json, read_parquet
 from .outputs import OUTPUT_MARKER, atomic_output, dataset_folders, output_kind
 
@@ -200,18 +200,20 @@ def load_pruned(
     if source is None:
         source = _reload_source(expected, name)
     labels = read_labels(source, expected["label_column"])
-    problems = []
-    if len(source) != expected["num_rows"]:
-        problems.append(f"{len(source)} rows instead of {expected['num_rows']}")
-    if labels.hash != expected["label_hash"]:
-        problems.append(f"label hash {labels.hash} instead of {expected['label_hash']}")
-    if expected.get("fingerprint") and source._fingerprint != expected["fingerprint"]:
-        problems.append(f"fingerprint {source._fingerprint} instead of {expected['fingerprint']}")
-    if problems:
-        raise ValueError(
-            f"this source is not the dataset that was pruned ({'; '.join(problems)}): the kept "
-            "indices would pick the wrong rows"
-        )
+    fix = (
+        "this source is not the dataset that was pruned: the kept indices would pick the wrong rows"
+    )
+    check_identity(
+        source,
+        {key: expected.get(key) for key in ("num_rows", "label_column", "label_hash", "content")},
+        seen="the subset was pruned from",
+        fix=fix,
+        labels=labels,
+    )
+    # Cards written before content digests: the fingerprint is the only other evidence.
+    fingerprint = expected.get("fingerprint")
+    if not expected.get("content") and fingerprint and source._fingerprint != fingerprint:
+        raise ValueError(f"fingerprint {source._fingerprint} instead of {fingerprint}: {fix}")
     _check_kept_labels(table, index, labels.ids, drop, name)
     return source.select(index)
 
@@ -516,11 +518,13 @@ def _drop_block(provenance: dict[str, Any], mode: str) -> dict[str, Any]:
             "name": source.get("name"),
             "config": source.get("config"),
             "split": source.get("split") or "train",
+            "train_indices": source.get("train_indices"),
             "revision": source.get("revision"),
             "fingerprint": source.get("fingerprint"),
             "num_rows": source.get("num_rows"),
             "label_column": source.get("label_column"),
             "label_hash": source.get("label_hash"),
+            "content": source.get("content"),
         },
         "versions": provenance["versions"],
         "reproduce": reproduce_commands(provenance),

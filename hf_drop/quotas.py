@@ -10,9 +10,14 @@ rule          weight ``w_k``   meaning
 ============  ===============  ==================================================
 paper (DRoP)  ``N_k * e_k``    kept *fraction* proportional to error (Algorithm 1)
 count         ``e_k``          kept *count* proportional to error (authors' code)
+(strength s)  ``e_k ** s``     in place of ``e_k``: 0 is proportional, 1 is DRoP
 proportional  ``N_k``          the same density in every class
 uniform       ``1``            equal counts, water-filled over small classes
 ============  ===============  ==================================================
+
+DRoP's robust variants add a *floor* ``lo_k`` (a share of each class that is never pruned,
+see :func:`drop_quotas`) and take errors shrunk by their uncertainty
+(:mod:`hf_drop.uncertainty`); with ``strength=1`` and ``floor=0`` the rule is exactly the paper's.
 
 Reference: Vysogorets, Ahuja, Kempe. "DRoP: Distributionally Robust Data Pruning", ICLR 2025,
 Algorithm 1.
@@ -57,10 +62,14 @@ def drop_quotas(
     density: float,
     *,
     mode: QuotaMode = "paper",
+    strength: float = 1.0,
+    floor: float = 0.0,
     min_per_class: int = 0,
     class_names: Sequence[str] | None = None,
 ) -> NDArray[np.int64]:
     """Per-class sample counts of DRoP (Algorithm 1 of the paper) for a target ``density``.
+
+    With the defaults (``strength=1``, ``floor=0``) this is exactly Algorithm 1.
 
     ``mode="paper"`` keeps a fraction ``d_k = min(1, c * e_k)`` of class ``k``, with the one
     constant ``c`` for which ``sum_k N_k d_k = density * N``: a class that would need more than all
@@ -87,6 +96,13 @@ def drop_quotas(
         class_errors: ``e_k = 1 - recall_k`` on a held-out split, each in ``[0, 1]``.
         density: fraction of the whole dataset to keep, in ``[0, 1]``.
         mode: ``"paper"`` (fraction proportional to error) or ``"count"``.
+        strength: ``s`` in ``[0, 1]``: errors enter as ``e_k ** s``, so that 0 gives
+            class-proportional quotas, 1 DRoP, and values between temper DRoP's contrasts.
+        floor: ``phi`` in ``[0, 1]``: every class keeps at least
+            ``min(N_k, phi * max(density * N_k, B / K))`` samples, a share ``phi`` of the larger
+            of its proportional share and the uniform share ``B / K`` of the budget ``B``
+            (``K`` non-empty classes); so neither a large easy class nor a small one is starved.
+            If the floors would exceed the budget they are scaled down together.
         min_per_class: smallest number of samples any class keeps (all of it if smaller).
         class_names: names used in warnings; class ids otherwise.
     """
@@ -94,11 +110,14 @@ def drop_quotas(
     errors = _check_errors(class_errors, len(sizes))
     if mode not in ("paper", "count"):
         raise ValueError(f"mode must be 'paper' or 'count', got {mode!r}")
+    strength = _check_unit("strength", strength)
+    floor = _check_unit("floor", floor)
     total = budget(int(sizes.sum()), density)
-    lower = _lower_bounds(sizes, min_per_class, total)
+    lower = np.maximum(_lower_bounds(sizes, min_per_class, total), _floors(sizes, total, floor))
     names = _names(class_names, len(sizes))
 
-    weights = errors * sizes if mode == "paper" else errors.copy()
+    tempered = errors**strength if strength != 1 else errors.copy()
+    weights = tempered * sizes if mode == "paper" else tempered
     weights[sizes == 0] = 0.0
     if not np.any(weights > 0):
         if total > lower.sum():
@@ -247,6 +266,26 @@ def _lower_bounds(sizes: NDArray, min_per_class: int, total: int) -> NDArray[np.
             f"allows only {total} in all: lower min_per_class or raise the density"
         )
     return lower
+
+
+def _floors(sizes: NDArray, total: int, floor: float) -> NDArray[np.int64]:
+    """``min(N_k, floor(phi * max(d N_k, B / K)))``, scaled down together if over budget ``B``."""
+    if floor == 0 or total == 0:
+        return np.zeros(len(sizes), dtype=np.int64)
+    nonempty = max(int(np.count_nonzero(sizes)), 1)
+    share = np.maximum(total * sizes / max(int(sizes.sum()), 1), total / nonempty)
+    wanted = np.minimum(sizes, floor * share)
+    if wanted.sum() > total:
+        wanted *= total / wanted.sum()
+    return np.floor(wanted + 1e-9).astype(np.int64)
+
+
+def _check_unit(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+    if not 0.0 <= value <= 1.0:  # also rejects NaN
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+    return float(value)
 
 
 def _check_density(density: float) -> float:

@@ -93,7 +93,7 @@ def test_probe_prune_train_report_from_the_command_line(tmp_path, capsys):
     saved, result = datasets.load_from_disk(str(subset)), ProbeResult.load(probe)
     drop = DRoPFilter.from_probe(result, 0.5, within="el2n", min_per_class=5)
     kept = drop.fit(digits_splits()["train"]).indices_
-    assert saved.column_names == ["image", "label", "el2n", "aum"]
+    assert saved.column_names == ["image", "label", "row_id", "el2n", "aum"]
     assert np.array_equal(np.array(saved["aum"][:]), result.score("aum")[kept])
 
     runs = []

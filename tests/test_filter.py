@@ -32,7 +32,9 @@ def test_init_stores_arguments_and_computes_nothing():
 def test_fit_returns_self_with_drop_quotas_and_sorted_indices(dataset):
     drop = DRoPFilter(0.4, class_errors=ERRORS)
     assert drop.fit(dataset) is drop
-    assert np.array_equal(drop.quotas_, drop_quotas([80, 60, 40, 20], ERRORS, 0.4))
+    # The default is robust DRoP: the paper's rule with a floor of half of each class's share.
+    assert np.array_equal(drop.quotas_, drop_quotas([80, 60, 40, 20], ERRORS, 0.4, floor=0.5))
+    assert drop.method == "Random+DRoP(paper, floor 0.5)"
     assert len(drop.indices_) == 80 and np.all(np.diff(drop.indices_) > 0)
     labels = np.array(dataset["label"])
     assert np.array_equal(np.bincount(labels[drop.indices_], minlength=4), drop.quotas_)
@@ -65,7 +67,10 @@ def test_same_seed_same_subset_and_another_seed_another(dataset):
 
 def test_report_is_a_per_class_table(dataset):
     report = DRoPFilter(0.5, class_errors=ERRORS).fit(dataset).report()
-    assert report.columns.tolist() == ["name", "size", "kept", "kept_fraction", "error"]
+    assert report.columns.tolist() == [
+        "name", "size", "kept", "kept_fraction", "error", "support", "error_low", "error_high",
+        "error_used", "flags",
+    ]  # fmt: skip
     assert report["name"].tolist() == CLASS_NAMES
     assert report["size"].tolist() == [80, 60, 40, 20]
     assert report["kept"].sum() == 100
@@ -185,11 +190,18 @@ def test_an_empty_class_needs_no_error():
 
 def test_zero_error_classes_are_warned_about(dataset):
     with pytest.warns(QuotaWarning, match="trouser"):
-        DRoPFilter(0.5, class_errors=[0.1, 0.0, 0.3, 0.2]).fit(dataset)
+        DRoPFilter(0.5, class_errors=[0.1, 0.0, 0.3, 0.2], quota="drop_paper").fit(dataset)
+    # min_per_class keeps some, but 4 of 60 at density 0.5 is still starved, and said so.
+    with pytest.warns(QuotaWarning, match=r"\['trouser'\] keep less than half"):
+        drop = DRoPFilter(
+            0.5, class_errors=[0.1, 0.0, 0.3, 0.2], quota="drop_paper", min_per_class=4
+        ).fit(dataset)
+    assert drop.quotas_[1] == 4 and drop.report()["flags"][1] == "starved, zero error"
+    # The robust default's floor keeps half of the class's share: nothing to warn about.
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        drop = DRoPFilter(0.5, class_errors=[0.1, 0.0, 0.3, 0.2], min_per_class=4).fit(dataset)
-    assert drop.quotas_[1] == 4
+        robust = DRoPFilter(0.5, class_errors=[0.1, 0.0, 0.3, 0.2]).fit(dataset)
+    assert robust.quotas_[1] == 15 and "zero error" in robust.report()["flags"][1]
 
 
 def test_score_arrays_work_like_score_columns(dataset):

@@ -3,7 +3,8 @@
 Layout::
 
     scores/              datasets.Dataset (save_to_disk): index, label, one column per score
-    class_metrics.json   per class: name, support, recall by epoch and initialisation, error used
+    class_metrics.json   per class: name, support, recall by epoch and initialisation, error used,
+                         and the validation mistakes behind it (by initialisation and summed)
     probe_config.json    the ProbeConfig, processes, library versions, the machine, the source's
                          fingerprint, row count and label hash (written last: it marks the
                          result complete)
@@ -21,10 +22,12 @@ from typing import Any
 
 import datasets
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 
 from ..columns import check_identity, column_to_numpy
 from ..files import load_saved, read_json
+from ..uncertainty import ClassErrors
 
 __all__ = ["SCORE_DIRECTIONS", "ProbeResult"]
 
@@ -102,6 +105,40 @@ class ProbeResult:
         return np.array(
             [np.nan if c["error"] is None else c["error"] for c in self.class_metrics["classes"]]
         )
+
+    @property
+    def class_errors_with_support(self) -> ClassErrors:
+        """The class errors with the counts they come from: per class, the validation
+        ``support`` (images), the ``mistakes`` summed over the probe's initialisations, and
+        ``num_inits``, so that ``errors = mistakes / (support * num_inits)``.
+
+        A result written before mistakes were recorded (no ``"mistakes"`` in
+        ``class_metrics.json``) has them reconstructed as ``round(error * support * num_inits)``:
+        exact, since each recall it averages is hits / support.
+        """
+        classes = self.class_metrics["classes"]
+        num_inits = len(classes[0]["recall_by_epoch"]) if classes else 1
+        support = np.array([c["support"] for c in classes], dtype=np.int64)
+        errors = self.class_errors
+        recorded = [c.get("mistakes") for c in classes]
+        if all(m is not None for m in recorded):
+            mistakes = np.array(recorded, dtype=np.int64)
+        else:
+            mistakes = np.rint(np.nan_to_num(errors) * support * num_inits).astype(np.int64)
+        return ClassErrors(
+            self.class_names,
+            errors,
+            support,
+            mistakes,
+            train_sizes=np.array([c["train_size"] for c in classes], dtype=np.int64),
+            num_inits=num_inits,
+        )
+
+    def class_table(self, confidence: float = 0.95) -> pd.DataFrame:
+        """One row per class, indexed by class id: name, train_size, support, mistakes (summed
+        over initialisations), error, and its Wilson interval ``error_low``, ``error_high`` at
+        ``confidence`` (see :meth:`hf_drop.uncertainty.ClassErrors.table`)."""
+        return self.class_errors_with_support.table(confidence)
 
     @property
     def score_names(self) -> list[str]:

@@ -633,13 +633,17 @@ def _write_result(
         scores.save_to_disk(str(tmp))
 
     # Class errors: 1 - recall at the final (or best) epoch, averaged over initialisations.
-    recalls, accuracies = [], []
+    # Mistakes at that epoch, per init: support - hits, exact since recall = hits / support
+    # (the history keeps recall and support, not the predictions).
+    recalls, accuracies, mistakes = [], [], []
     for epochs in history:
         chosen = epochs[-1]
         if config.class_errors_from == "best":
             chosen = max(epochs, key=lambda m: m["accuracy"])
         recalls.append(np.array(chosen["recall"], dtype=float))
         accuracies.append(chosen["accuracy"])
+        n = np.array(chosen["support"], dtype=np.int64)
+        mistakes.append(n - np.rint(np.nan_to_num(recalls[-1]) * n).astype(np.int64))
     mean_recall = np.mean(recalls, axis=0)
     support = np.array(history[0][-1]["support"])
     classes = [
@@ -650,6 +654,10 @@ def _write_result(
             "recall_by_epoch": [[m["recall"][k] for m in epochs] for epochs in history],
             "recall": None if np.isnan(mean_recall[k]) else float(mean_recall[k]),
             "error": None if np.isnan(mean_recall[k]) else float(1.0 - mean_recall[k]),
+            # error = mistakes / support_total (every init is judged on the same support).
+            "mistakes_by_init": [int(m[k]) for m in mistakes],
+            "mistakes": int(sum(m[k] for m in mistakes)),
+            "support_total": int(support[k]) * len(history),
         }
         for k, name in enumerate(plan["names"])
     ]
