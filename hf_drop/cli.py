@@ -121,7 +121,6 @@ def _add_probe(commands) -> None:
 
 
 def _probe(args: argparse.Namespace) -> None:
-    from .outputs import prepare_output
     from .probe import ProbeConfig, run_probe
     from .sources import load_source
     from .splits import stratified_indices
@@ -148,14 +147,6 @@ def _probe(args: argparse.Namespace) -> None:
         label_column=args.label_column,
         num_workers=args.num_workers,
     )
-    # Refused before any loading: a foreign folder, or one overlapping a local --dataset. (The
-    # main process alone: under accelerate launch it may already be writing its marker there.)
-    from accelerate import PartialState
-
-    if PartialState().is_main_process:
-        prepare_output(
-            args.output, "probe", resume=True, inputs=_local_paths(args.dataset), what="--output"
-        )
     data = load_source(args.dataset, args.config, args.revision)
     if args.split not in data:
         raise ValueError(f"--split {args.split!r} is not a split of {args.dataset}: {list(data)}")
@@ -208,7 +199,15 @@ def _probe(args: argparse.Namespace) -> None:
             "train_indices": rest.tolist(),
         }
         source["train_indices"] = "splits.json"
-    result = run_probe(train, val, config, args.output, source=source, splits=splits)
+    result = run_probe(
+        train,
+        val,
+        config,
+        args.output,
+        source=source,
+        splits=splits,
+        inputs=_local_paths(args.dataset),  # the output may not overlap a local --dataset
+    )
     from accelerate import PartialState
 
     if not PartialState().is_main_process:
@@ -253,13 +252,33 @@ def _add_prune(commands) -> None:
     )
     p.add_argument(
         "--quota",
-        choices=["drop", "proportional", "uniform", "strategy", "global"],
-        help="how many per class: drop (DRoP, default), proportional, uniform, strategy (the "
-        "counts of --strategy-score's global selection; the default with --strategy-score), "
-        "global (class-blind: the plain baselines)",
+        choices=["drop", "drop_paper", "proportional", "uniform", "strategy", "global"],
+        help="how many per class: drop (robust DRoP, default), drop_paper (exactly the paper's "
+        "Algorithm 1), proportional, uniform, strategy (the counts of --strategy-score's global "
+        "selection; the default with --strategy-score), global (class-blind: the baselines)",
     )
     p.add_argument("--strategy-score", help="score whose global selection sets the class counts")
-    p.add_argument("--mode", choices=["paper", "count"], help="DRoP's rule (default: paper)")
+    p.add_argument(
+        "--mode",
+        choices=["paper", "count"],
+        help="--quota drop: kept fraction (paper, default) "
+        "or kept count (count) proportional to error",
+    )
+    p.add_argument(
+        "--floor",
+        type=float,
+        help="--quota drop: share of each class's share always kept (default: 0.5)",
+    )
+    p.add_argument(
+        "--strength", type=float, help="--quota drop: 0 proportional ... 1 DRoP (default: 1)"
+    )
+    p.add_argument(
+        "--no-shrink",
+        dest="shrink",
+        action="store_const",
+        const=False,
+        help="--quota drop: use the probe's errors as measured, not shrunk by their support",
+    )
     p.add_argument("--min-per-class", type=int, default=0, help="floor per class (default: 0)")
     p.add_argument(
         "--missing-error", type=float, help="error of a class the validation split lacks"
@@ -298,6 +317,9 @@ def _prune(args: argparse.Namespace) -> None:
             "quota": args.quota,
             "keep": args.keep,
             "mode": args.mode,
+            "floor": args.floor,
+            "strength": args.strength,
+            "shrink": args.shrink,
             "min_per_class": args.min_per_class,
             "missing_error": args.missing_error,
             "ccs_beta": args.ccs_beta,

@@ -647,17 +647,34 @@ def reproduce_commands(provenance: dict[str, Any]) -> list[str]:
         "--keep": params.get("keep"),
         "--quota": None if params["quota"] == "drop" else params["quota"],
         "--strategy-score": strategy,
-        "--mode": None if params.get("mode", "paper") == "paper" else params["mode"],
+        # DRoP's settings as they were in force, so that a later change of default cannot
+        # change what the command builds.
+        **_drop_flags(provenance),
         "--min-per-class": params.get("min_per_class") or None,
         "--missing-error": params.get("missing_error"),
         "--ccs-beta": None if params.get("ccs_beta", 0.1) == 0.1 else params["ccs_beta"],
         "--ccs-strata": None if params.get("ccs_strata", 50) == 50 else params["ccs_strata"],
     }
     for flag, value in optional.items():
-        if value is not None:
+        if value is True:
+            prune.append(flag)
+        elif value is not None:
             prune += [flag, str(value)]
     commands.append(shlex.join([*prune, "--output", "subset"]))
     return commands
+
+
+def _drop_flags(provenance: dict[str, Any]) -> dict[str, Any]:
+    """``--mode``, ``--floor``, ``--strength``, ``--no-shrink`` of a ``quota="drop"`` subset."""
+    settings = provenance.get("drop_settings")
+    if provenance["params"]["quota"] != "drop" or not settings:
+        return {}
+    return {
+        "--mode": settings["mode"],
+        "--floor": settings["floor"],
+        "--strength": settings["strength"],
+        "--no-shrink": True if not settings["shrink"] else None,
+    }
 
 
 def _probe_command(source: dict[str, Any], probe: dict[str, Any]) -> str:

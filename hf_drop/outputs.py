@@ -21,7 +21,6 @@ import json
 import os
 import secrets
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -164,7 +163,7 @@ def prepare_output(
 
     try:
         real.parent.mkdir(parents=True, exist_ok=True)
-        os.rmdir(tempfile.mkdtemp(prefix=f".{real.name}.", suffix=".partial", dir=real.parent))
+        _new_partial(real).rmdir()
     except OSError as error:
         raise OutputError(
             f"{label} cannot be created ({error.strerror or error}"
@@ -217,7 +216,7 @@ def atomic_output(
     inputs = list(inputs)
     real = prepare_output(folder, kind, overwrite=overwrite, inputs=inputs, what=what)
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{real.name}.", suffix=".partial", dir=real.parent))
+        tmp = _new_partial(real)
     except OSError as error:
         raise OutputError(
             f"{what} {folder}: its parent folder {real.parent} is not writable "
@@ -280,6 +279,19 @@ def atomic_file(
         os.replace(tmp, real)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _new_partial(real: Path) -> Path:
+    """A new, empty, hidden sibling ``.NAME.XXXXXXXX.partial`` of ``real``, made with the
+    permissions any new folder gets (``tempfile.mkdtemp`` would make it private to its owner)."""
+    for _ in range(100):
+        tmp = real.with_name(f".{real.name}.{secrets.token_hex(4)}.partial")
+        try:
+            tmp.mkdir()
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(f"no free temporary name beside {real}")
 
 
 def _write_marker(folder: Path, kind: str) -> None:

@@ -86,8 +86,9 @@ def wilson_interval(
         denominator = 1 + z**2 / n
         center = (p + z**2 / (2 * n)) / denominator
         half = z / denominator * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
-    low = np.where(n > 0, np.clip(center - half, 0.0, 1.0), np.nan)
-    high = np.where(n > 0, np.clip(center + half, 0.0, 1.0), np.nan)
+    # Exactly 0 at no mistake and 1 at all mistakes (the formula's value, but for rounding).
+    low = np.where(n > 0, np.where(m == 0, 0.0, np.clip(center - half, 0.0, 1.0)), np.nan)
+    high = np.where(n > 0, np.where(m == n, 1.0, np.clip(center + half, 0.0, 1.0)), np.nan)
     return low, high
 
 
@@ -225,9 +226,7 @@ class ClassErrors:
         """Judgements per class: ``support * num_inits`` (``errors = mistakes / support_total``)."""
         return self.support * self.num_inits
 
-    def interval(
-        self, confidence: float = 0.95
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    def interval(self, confidence: float = 0.95) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Wilson interval of each error over its ``support`` distinct validation images.
 
         With several initialisations the error is their mean: the interval is about the finite

@@ -37,9 +37,10 @@ from hf_drop.train import TrainConfig, compute_matched_epochs, train_and_evaluat
 # Every method, as DRoPFilter.from_probe arguments; all come from the same probe run.
 METHODS: dict[str, dict] = {
     "Random": {"quota": "global"},
-    "Random+DRoP": {},
+    "Random+DRoP": {"quota": "drop_paper"},  # exactly the paper's rule, as in the results below
+    "Random+DRoP (robust)": {},  # hf-drop's default: floor 0.5, errors shrunk by their support
     "EL2N": {"within": "el2n", "quota": "global"},
-    "EL2N+DRoP": {"within": "el2n"},
+    "EL2N+DRoP": {"within": "el2n", "quota": "drop_paper"},
     "GraNd": {"within": "grand", "quota": "global"},
     "Forgetting": {"within": "forgetting", "quota": "global"},
     "Dynamic Uncertainty": {"within": "dynamic_uncertainty", "quota": "global"},
@@ -168,6 +169,29 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     )
     reported = test.select(report_rows)
 
+    plan = [(FULL, 1.0, seed) for seed in range(preset.seeds)] + [
+        (method, density, seed)
+        for seed in range(preset.seeds)
+        for density in preset.densities
+        for method in methods
+    ]
+    results = run_plan(plan, METHODS, probe, train, reported, preset.final, out)
+    table = _outputs(results, probe, train, preset, out)
+    print(table.to_string(float_format=lambda v: f"{v:.4f}", na_rep="-"))
+    return table
+
+
+def run_plan(
+    plan: list[tuple[str, float, int]],
+    methods: dict[str, dict],
+    probe,
+    train,
+    reported,
+    final: TrainConfig,
+    out: Path,
+) -> pd.DataFrame:
+    """Train and judge every (method, density, seed) of ``plan`` not yet in ``out/results.csv``;
+    each finished run appends its row, so a restarted run resumes. Returns every row."""
     results = out / "results.csv"
     done = set()
     if results.exists():
@@ -178,12 +202,6 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
                 previous["method"], previous["density"], previous["seed"], strict=True
             )
         }
-    plan = [(FULL, 1.0, seed) for seed in range(preset.seeds)] + [
-        (method, density, seed)
-        for seed in range(preset.seeds)
-        for density in preset.densities
-        for method in methods
-    ]
     todo = [run for run in plan if run not in done]
     print(f"{len(plan) - len(todo)} of {len(plan)} runs done; {len(todo)} to go", file=sys.stderr)
     for number, (method, density, seed) in enumerate(todo, 1):
@@ -191,12 +209,14 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         if method == FULL:
             subset, provenance = train, None
         else:
-            drop = DRoPFilter.from_probe(probe, density, seed=seed, **METHODS[method])
+            drop = DRoPFilter.from_probe(probe, density, seed=seed, **methods[method])
             subset = drop.fit(train).apply(train)
             provenance = drop.provenance()
         prune_seconds = time.perf_counter() - start
-        config = replace(preset.final, seed=seed, compute_matched=method != FULL)
+        config = replace(final, seed=seed, compute_matched=method != FULL)
         name = f"{method}-d{density}-s{seed}".replace(" ", "_").replace("+", "_")
+        for char in "()":
+            name = name.replace(char, "")
         metrics = train_and_evaluate(  # overwrite: a run killed before its row was appended
             subset,
             reported,
@@ -228,10 +248,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             f"{row['worst_class_accuracy']:.4f} ({row['seconds']:.0f} s)",
             file=sys.stderr,
         )
-
-    table = _outputs(pd.read_csv(results), probe, train, preset, out)
-    print(table.to_string(float_format=lambda v: f"{v:.4f}", na_rep="-"))
-    return table
+    return pd.read_csv(results)
 
 
 def _append(path: Path, row: dict) -> None:

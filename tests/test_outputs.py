@@ -382,7 +382,7 @@ def test_an_unwritable_parent_is_a_clear_error(env, tmp_path, writer, monkeypatc
         raise PermissionError(13, "Permission denied", str(tmp_path))
 
     # The filesystem says no (a read-only mount; chmod does not stop root, who runs the tests).
-    monkeypatch.setattr(hf_drop.outputs, "tempfile", types.SimpleNamespace(mkdtemp=refuse))
+    monkeypatch.setattr(hf_drop.outputs, "_new_partial", refuse)
     with pytest.raises(ValueError, match=r"out cannot be created \(Permission denied"):
         writer.write(env, tmp_path / "out", True)
     assert list(tmp_path.iterdir()) == []
@@ -619,3 +619,11 @@ def test_a_file_where_the_folder_should_be_is_refused(tmp_path):
     with pytest.raises(OutputError, match="exists and is not a folder"):
         prepare_output(tmp_path / "out", "subset", overwrite=True)
     assert (tmp_path / "out").read_text() == "a file"
+
+
+def test_an_output_gets_the_permissions_of_any_new_folder(tmp_path):
+    (tmp_path / "plain").mkdir()
+    with atomic_output(tmp_path / "out", "export") as tmp:
+        (tmp / "data").mkdir()
+    mode = (tmp_path / "plain").stat().st_mode
+    assert (tmp_path / "out").stat().st_mode == mode, "not private to its owner, like mkdtemp's"

@@ -76,6 +76,32 @@ def test_class_metrics_give_recall_by_epoch_and_the_errors_used(result, digits_d
     assert result.class_errors.shape == (10,)
 
 
+def test_class_metrics_record_the_mistakes_behind_each_error(result, digits_data):
+    classes = result.class_metrics["classes"]
+    for c in classes:
+        hits = round(c["recall_by_epoch"][0][-1] * c["support"])
+        assert c["mistakes_by_init"] == [c["support"] - hits]
+        assert c["mistakes"] == sum(c["mistakes_by_init"])
+        assert c["support_total"] == c["support"] * CONFIG.num_inits
+    table = result.class_table()
+    assert list(table.columns) == [
+        "name",
+        "train_size",
+        "support",
+        "mistakes",
+        "error",
+        "error_low",
+        "error_high",
+    ]
+    assert table["support"].sum() == len(digits_data["test"])
+    assert table["train_size"].sum() == len(digits_data["train"])
+    support_total = np.array([c["support_total"] for c in classes])
+    np.testing.assert_allclose(table["error"], table["mistakes"] / support_total)
+    np.testing.assert_allclose(table["error"], result.class_errors)
+    assert (table["error_low"] <= table["error"]).all()
+    assert (table["error"] <= table["error_high"]).all()
+
+
 def test_the_config_records_model_source_processes_and_versions(result, digits_data):
     record = json.loads((result.folder / "probe_config.json").read_text())
     train = digits_data["train"]

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shutil
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,19 +64,21 @@ def run_probe(
     *,
     source: dict[str, Any] | None = None,
     splits: dict[str, list[int]] | None = None,
+    inputs: Iterable[str | os.PathLike | None] = (),
 ) -> ProbeResult:
     """Train ``config.num_inits`` probes on ``train``, judge them on ``val`` after every epoch, and
     write a :class:`ProbeResult` to ``output_dir``.
 
     ``source`` (name, config, split, ...) and ``splits`` (row indices of carved splits) are
-    recorded with the result.
+    recorded with the result. ``output_dir`` must be new, empty, or a run of this probe (resumed);
+    it may not overlap ``inputs`` (e.g. the dataset's folder) nor the datasets' Arrow files.
     """
     accelerator = Accelerator()
     out = Path(output_dir)
     plan = _check_inputs(train, val, config)  # every input error before any training
     if (out / CONFIG_FILE).exists():
         return _existing_result(out, config, plan, train, val)
-    _claim_output(out, accelerator, train, val)  # refused, or ours, before any training
+    _claim_output(out, accelerator, train, val, inputs)  # refused, or ours, before training
 
     checkpoints = out / "checkpoints"
     progress = _load_progress(checkpoints, config, plan, train, val, accelerator.num_processes)
@@ -435,13 +439,13 @@ def _print_batch(accelerator: Accelerator, batch: dict[str, int]) -> None:
 _CHECKPOINT_NAME = re.compile(r"init\d{3}-epoch\d{4}")
 
 
-def _claim_output(out: Path, accelerator, train, val) -> None:
+def _claim_output(out: Path, accelerator, train, val, inputs=()) -> None:
     """The output folder, checked, created and marked as a probe run's before any training (an
     unwritable folder fails here). Refused, with nothing written: a non-empty folder that is not a
     probe run's, one of another kind, one that overlaps the datasets' files. A symlink is written
     through."""
     if accelerator.is_main_process:
-        start_output(out, "probe", inputs=dataset_folders(train, val))
+        start_output(out, "probe", inputs=[*inputs, *dataset_folders(train, val)])
     accelerator.wait_for_everyone()
 
 

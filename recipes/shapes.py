@@ -1,0 +1,256 @@
+"""Robust DRoP across data shapes: which quota rule raises the worst class, and where does it hurt?
+
+One probe per shape, then methods x densities x seeds, as in ``benchmark.py`` (the same run loop,
+resumable, the paper's protocol: class errors from half of each test class, the other half
+reported). The shapes:
+
+* ``digits``: scikit-learn's 1,797 digits; 18 validation images per class (a tiny split);
+* ``fmnist``: real Fashion-MNIST, balanced, 1,200 training images per class (a stratified 20% of
+  the 60,000, so that the whole sweep fits in about an hour on 2 CPU cores), 500 validation and
+  500 reported images per class;
+* ``fmnist_small_val``: the same, with only 20 validation images per class;
+* ``fmnist_lt10`` and ``fmnist_lt50``: long-tailed Fashion-MNIST: class ``LT_ORDER[r]`` keeps
+  ``2000 * ratio ** (-r / 9)`` training images (ratio 10: 2,000 down to 200; ratio 50: down to
+  40). The order puts two easy classes (Trouser, Bag) and a middling one (T-shirt) at the tail
+  and Pullover (hard) at the head: it is not aligned with difficulty.
+
+At the end, ``verdict.md`` checks hf-drop's default rule against the targets: on every shape and
+density, worst-class accuracy at least the better of Random and Random+Proportional (within one
+seed standard deviation); at least 75% of the paper rule's worst-class gain over Random on
+balanced Fashion-MNIST at d = 0.3; average accuracy within 1.5 points of Random.
+
+    python recipes/shapes.py --output benchmarks/results/shapes            # every shape
+    python recipes/shapes.py --output benchmarks/results/shapes --verdict  # tables only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from benchmark import FULL, run_plan
+
+from hf_drop.probe import ProbeConfig, run_probe
+from hf_drop.report import plot_runs
+from hf_drop.sources import digits_splits, fashion_mnist
+from hf_drop.splits import stratified_indices
+from hf_drop.train import TrainConfig
+
+# The rules compared, as DRoPFilter.from_probe arguments.
+METHODS: dict[str, dict] = {
+    "Random": {"quota": "global"},
+    "Random+Proportional": {"quota": "proportional"},
+    "Random+DRoP (paper)": {"quota": "drop_paper"},
+    "Random+DRoP (count)": {"mode": "count", "floor": 0.0, "shrink": False},
+    "Random+DRoP (robust)": {},  # hf-drop's default
+    "Random+DRoP (floor 0.25)": {"floor": 0.25},
+    "Random+StrategyQ (EL2N)": {"strategy_score": "el2n"},
+}
+DEFAULT = "Random+DRoP (robust)"
+PAPER = "Random+DRoP (paper)"
+DENSITIES = (0.3, 0.5, 0.7)
+SEEDS = 3
+# Long-tailed class order, head to tail (class ids of Fashion-MNIST).
+LT_ORDER = [2, 9, 4, 5, 6, 3, 7, 0, 1, 8]
+
+
+@dataclass
+class Shape:
+    dataset: str
+    probe: ProbeConfig
+    final: TrainConfig
+    per_class: int | None = None  # training images per class before any tail
+    imbalance: float | None = None  # head / tail ratio of a long tail
+    val_per_class: int | None = None  # validation images per class (default: half of test)
+
+
+_FMNIST_PROBE = ProbeConfig(model="test_resnet", epochs=5, batch_size=128, lr=0.05, du_window=3)
+_FMNIST_FINAL = TrainConfig(model="test_resnet", epochs=2, compute_matched=True, batch_size=128)
+SHAPES = {
+    "digits": Shape(
+        "digits",
+        ProbeConfig(model="test_resnet", epochs=10, batch_size=64, lr=0.05, du_window=3),
+        TrainConfig(model="test_resnet", epochs=10, compute_matched=True, batch_size=64),
+    ),
+    "fmnist": Shape("fashion_mnist", _FMNIST_PROBE, _FMNIST_FINAL, per_class=1200),
+    "fmnist_small_val": Shape(
+        "fashion_mnist", _FMNIST_PROBE, _FMNIST_FINAL, per_class=1200, val_per_class=20
+    ),
+    "fmnist_lt10": Shape("fashion_mnist", _FMNIST_PROBE, _FMNIST_FINAL, 2000, imbalance=10),
+    "fmnist_lt50": Shape("fashion_mnist", _FMNIST_PROBE, _FMNIST_FINAL, 2000, imbalance=50),
+}
+
+
+def build(shape: Shape):
+    """The training set, the validation split and the reported split of a shape."""
+    data = digits_splits() if shape.dataset == "digits" else fashion_mnist()
+    train, test = data["train"], data["test"]
+    labels = np.array(train["label"][:])
+    if shape.per_class is not None:
+        rng = np.random.default_rng(0)
+        rows = []
+        for rank, k in enumerate(LT_ORDER):
+            size = shape.per_class
+            if shape.imbalance is not None:
+                size = round(shape.per_class * shape.imbalance ** (-rank / 9))
+            rows.append(rng.choice(np.flatnonzero(labels == k), size, replace=False))
+        train = train.select(np.sort(np.concatenate(rows)))
+    val_rows, report_rows = stratified_indices(test, 0.5, seed=0)
+    if shape.val_per_class is not None:
+        val_labels = np.array(test["label"][:])[val_rows]
+        rng = np.random.default_rng(1)
+        val_rows = np.sort(
+            np.concatenate(
+                [
+                    rng.choice(val_rows[val_labels == k], shape.val_per_class, replace=False)
+                    for k in np.unique(val_labels)
+                ]
+            )
+        )
+    return train, test.select(val_rows), test.select(report_rows), val_rows, report_rows
+
+
+def run_shape(name: str, out: Path) -> pd.DataFrame:
+    shape = SHAPES[name]
+    out.mkdir(parents=True, exist_ok=True)
+    train, val, reported, val_rows, report_rows = build(shape)
+    sizes = np.bincount(np.array(train["label"][:]), minlength=10).tolist()
+    (out / "shape.json").write_text(
+        json.dumps(
+            {
+                "shape": name,
+                "dataset": shape.dataset,
+                "class_sizes": sizes,
+                "lt_order": LT_ORDER if shape.imbalance else None,
+                "validation_per_class": np.bincount(np.array(val["label"][:])).tolist(),
+                "probe": shape.probe.to_dict(),
+                "final": asdict(shape.final),
+                "densities": DENSITIES,
+                "seeds": SEEDS,
+                "methods": METHODS,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
+    probe = run_probe(
+        train,
+        val,
+        shape.probe,
+        out / "probe",
+        source={"name": f"{shape.dataset} ({name})", "split": "train"},
+        splits={"val_indices": val_rows.tolist(), "report_indices": report_rows.tolist()},
+    )
+    plan = [(FULL, 1.0, seed) for seed in range(SEEDS)] + [
+        (method, density, seed)
+        for seed in range(SEEDS)
+        for density in DENSITIES
+        for method in METHODS
+    ]
+    results = run_plan(plan, METHODS, probe, train, reported, shape.final, out)
+    runs = results.assign(run=results["method"] + "/" + results["seed"].astype(str))
+    plot_runs(runs, out / "accuracy.png")
+    return results
+
+
+def verdict(root: Path) -> str:
+    """Per shape and density: every rule's mean (sd) worst-class and average accuracy, and
+    whether the default meets each target."""
+    lines = []
+    summary = []
+    for name in SHAPES:
+        path = root / name / "results.csv"
+        if not path.exists():
+            continue
+        results = pd.read_csv(path)
+        stats = results.groupby(["method", "density"]).agg(
+            worst=("worst_class_accuracy", "mean"),
+            worst_sd=("worst_class_accuracy", "std"),
+            acc=("accuracy", "mean"),
+            seeds=("seed", "nunique"),
+        )
+        lines += [f"### {name}", "", "| method | " + " | ".join(f"d={d}" for d in DENSITIES) + " |"]
+        lines.append("|---|" + "---|" * len(DENSITIES))
+        for method in [*METHODS, FULL]:
+            cells = []
+            for density in DENSITIES if method != FULL else (1.0,) * len(DENSITIES):
+                if (method, density) not in stats.index:
+                    cells.append("-")
+                    continue
+                row = stats.loc[(method, density)]
+                cells.append(f"{row.worst:.3f} ± {row.worst_sd:.3f} ({row.acc:.3f})")
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        lines.append("")
+        for density in DENSITIES:
+            if (DEFAULT, density) not in stats.index:
+                continue
+            default = stats.loc[(DEFAULT, density)]
+            random = stats.loc[("Random", density)]
+            proportional = stats.loc[("Random+Proportional", density)]
+            better = max(random.worst, proportional.worst)
+            summary.append(
+                {
+                    "shape": name,
+                    "density": density,
+                    "seeds": int(default.seeds),
+                    "default_worst": default.worst,
+                    "best_of_random_proportional": better,
+                    "worst_ok": default.worst >= better - default.worst_sd,
+                    "avg_vs_random": default.acc - random.acc,
+                    "avg_ok": default.acc >= random.acc - 0.015,
+                    "paper_worst": stats.loc[(PAPER, density)].worst,
+                }
+            )
+    table = pd.DataFrame(summary)
+    text = [
+        "| shape | d | default worst | max(Random, Prop.) | ok | paper worst | avg - Random | ok |"
+    ]
+    text.append("|---|---|---|---|---|---|---|---|")
+    for row in table.itertuples():
+        text.append(
+            f"| {row.shape} | {row.density} | {row.default_worst:.3f} | "
+            f"{row.best_of_random_proportional:.3f} | {'yes' if row.worst_ok else 'NO'} | "
+            f"{row.paper_worst:.3f} | {row.avg_vs_random:+.3f} | {'yes' if row.avg_ok else 'NO'} |"
+        )
+    balanced = table[(table["shape"] == "fmnist") & (table["density"] == 0.3)]
+    if len(balanced):
+        row = balanced.iloc[0]
+        results = pd.read_csv(root / "fmnist" / "results.csv")
+        random = results[(results.method == "Random") & (results.density == 0.3)]
+        gain_paper = row.paper_worst - random.worst_class_accuracy.mean()
+        gain_default = row.default_worst - random.worst_class_accuracy.mean()
+        kept = gain_default / gain_paper if gain_paper > 0 else float("nan")
+        text.append("")
+        text.append(
+            f"Balanced Fashion-MNIST, d = 0.3: the paper rule gains {gain_paper:+.3f} worst-class "
+            f"accuracy over Random, the default {gain_default:+.3f} ({kept:.0%} of it; target "
+            ">= 75%)."
+        )
+    return "\n".join(text) + "\n\n" + "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--shapes", nargs="*", choices=list(SHAPES), default=list(SHAPES))
+    parser.add_argument("--verdict", action="store_true", help="only write verdict.md")
+    args = parser.parse_args(argv)
+    if not args.verdict:
+        for name in args.shapes:
+            print(f"=== shape {name}", file=sys.stderr)
+            run_shape(name, args.output / name)
+    text = verdict(args.output)
+    (args.output / "verdict.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
