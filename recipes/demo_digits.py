@@ -3,9 +3,10 @@
 1. Probe: a timm model trained under Accelerate on the 1,437 training digits; per-class recall is
    measured on half of each class of the 360 test digits (the paper's protocol), and every
    per-sample score is recorded.
-2. Prune the training set to ``--density`` three ways: Random (the same fraction of every class),
-   Random+DRoP (class counts from the probe's errors, random inside classes) and EL2N (the
-   globally hardest samples).
+2. Prune the training set to ``--density`` four ways: Random (the same fraction of every class),
+   Random+DRoP with the paper's exact rule, Random+DRoP with hf-drop's robust default (a floor
+   of half of each class's share, errors shrunk by their validation support), and EL2N (the
+   globally hardest samples). The two DRoP quotas are printed side by side.
 3. Train the same model on each subset (and once on all the data) with ``transformers.Trainer``
    and the compute-matched schedule, over ``--seeds`` seeds.
 4. Judge every model on the other half of the test digits, which chose nothing: average and
@@ -32,10 +33,12 @@ from hf_drop.sources import digits_splits
 from hf_drop.splits import stratified_indices
 from hf_drop.train import TrainConfig, train_and_evaluate
 
+# Run-folder name -> DRoPFilter.from_probe arguments.
 METHODS = {
-    "Random": {"quota": "proportional"},
-    "Random+DRoP": {},
-    "EL2N": {"within": "el2n", "quota": "strategy"},
+    "random": {"quota": "proportional"},
+    "drop_paper": {"quota": "drop_paper"},
+    "drop": {},  # the robust default
+    "el2n": {"within": "el2n", "quota": "strategy"},
 }
 
 
@@ -53,13 +56,6 @@ def main(argv: list[str] | None = None):
     )
     parser.add_argument("--density", type=float, default=0.5)
     parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument(
-        "--min-per-class",
-        type=int,
-        default=10,
-        help="18 validation digits per class make zero measured error likely; DRoP would keep "
-        "none of such a class (see the README)",
-    )
     args = parser.parse_args(argv)
     out = args.output
 
@@ -87,28 +83,25 @@ def main(argv: list[str] | None = None):
     # 2-3. Prune three ways, train on each subset; and on all the data once.
     config = TrainConfig(model=args.model, epochs=args.epochs, compute_matched=True, batch_size=64)
     runs = []
+    reports = {}
     for seed in range(args.seeds):
         for method, options in METHODS.items():
-            name = f"{method.lower().replace('+', '_')}-d{args.density}-seed{seed}"
-            with warnings.catch_warnings():  # shown once below, in the quota report
+            name = f"{method}-d{args.density}-seed{seed}"
+            with warnings.catch_warnings():  # what they say is in the report's flags below
                 warnings.simplefilter("ignore", QuotaWarning)
-                if method == "Random+DRoP":  # a floor per class is DRoP's option alone
-                    options = {**options, "min_per_class": args.min_per_class}
                 drop = DRoPFilter.from_probe(result, args.density, seed=seed, **options)
                 subset = drop.fit(train).apply(train)
             if main_process:
                 save_subset(subset, out / "subsets" / name, drop, overwrite=True)
-            if seed == 0 and method == "Random+DRoP" and main_process:
-                report = drop.report()
-                print(
-                    f"\n{drop.method} quotas at density {args.density} (probe errors on half "
-                    f"of test):\n{report.to_string(float_format=lambda v: f'{v:.3f}')}\n"
-                )
-                plot_kept_fraction(
-                    report,
-                    out / "kept_fraction.png",
-                    title=f"{drop.method} on digits, density {args.density}",
-                )
+            if seed == 0 and method.startswith("drop"):
+                reports[drop.method] = drop.report()
+                if method == "drop" and main_process:
+                    _print_quotas(reports, args.density)
+                    plot_kept_fraction(
+                        reports[drop.method],
+                        out / "kept_fraction.png",
+                        title=f"{drop.method} on digits, density {args.density}",
+                    )
             train_and_evaluate(
                 subset,
                 report_split,
@@ -140,6 +133,20 @@ def main(argv: list[str] | None = None):
         f"{out}/accuracy.png, {out}/kept_fraction.png"
     )
     return table
+
+
+def _print_quotas(reports: dict, density: float) -> None:
+    """The paper's quotas and the default's, class by class, with the probe's errors."""
+    (paper_name, paper), (default_name, default) = reports.items()
+    side = paper[["name", "size", "error", "error_low", "error_high"]].assign(
+        **{"kept (paper)": paper["kept"], "kept (default)": default["kept"]},
+        flags=paper["flags"],
+    )
+    print(
+        f"\nDRoP quotas at density {density} (probe errors on 18 validation digits per class, "
+        f"95% Wilson interval):\n  paper:   {paper_name}\n  default: {default_name}\n"
+        f"{side.to_string(float_format=lambda v: f'{v:.3f}')}\n"
+    )
 
 
 if __name__ == "__main__":

@@ -135,9 +135,14 @@ def test_from_probe_prunes_with_the_probes_errors_and_scores(result, digits_data
     train = digits_data["train"]
     drop = DRoPFilter.from_probe(result, 0.5, min_per_class=5).fit(train)
     assert drop.class_errors_.tolist() == pytest.approx(result.class_errors.tolist())
-    assert drop.method == "Random+DRoP"
+    # The probe's validation support comes along, so the robust default shrinks the errors.
+    assert drop.method == "Random+DRoP(paper, floor 0.5, shrunk)"
+    assert drop.class_support_.tolist() == result.class_errors_with_support.support.tolist()
+    paper = DRoPFilter.from_probe(result, 0.5, quota="drop_paper", min_per_class=5).fit(train)
+    assert paper.method == "Random+DRoP(paper)"
+    assert paper.class_errors_used_.tolist() == paper.class_errors_.tolist()
     hard = DRoPFilter.from_probe(result.folder, 0.5, within="el2n", min_per_class=5).fit(train)
-    assert hard.method == "el2n+DRoP"
+    assert hard.method == "el2n+DRoP(paper, floor 0.5, shrunk)"
     el2n, labels = result.score("el2n"), np.array(train["label"][:])
     kept = np.zeros(len(train), bool)
     kept[hard.indices_] = True
@@ -176,7 +181,10 @@ def test_scores_become_columns_that_the_filter_reads_by_name(result, digits_data
 
     # By column name, the same subsets as from_probe: EL2N+DRoP, and AUM (higher is easier).
     errors = result.class_errors
-    by_column = DRoPFilter(0.5, class_errors=errors, within="el2n", min_per_class=5).fit(scored)
+    support = result.class_errors_with_support.support
+    by_column = DRoPFilter(
+        0.5, class_errors=errors, class_support=support, within="el2n", min_per_class=5
+    ).fit(scored)
     by_probe = DRoPFilter.from_probe(result, 0.5, within="el2n", min_per_class=5).fit(train)
     assert np.array_equal(by_column.indices_, by_probe.indices_)
     lowest_aum = DRoPFilter(0.5, within="aum", keep="easy", quota="proportional").fit(scored)

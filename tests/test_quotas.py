@@ -304,3 +304,57 @@ def test_relabelling_classes_permutes_the_counts_without_ties(problem, perm):
     # The rule sees classes, not ids: only ties in the rounding may depend on the order.
     assume(len(set(np.round(remainders, 6))) == len(remainders))
     assert np.array_equal(a[perm], b)
+
+
+# --- robust DRoP: strength and floor --------------------------------------------------------------
+
+
+def test_a_floor_keeps_half_of_each_share_and_the_rest_follows_the_errors():
+    # Budget 100; each class's share is 50, so the floor is 25; class 1 has no error.
+    assert drop_quotas([100, 100], [0.5, 0.0], 0.5, floor=0.5).tolist() == [75, 25]
+    # A small class's floor comes from the uniform share B / K = 60, not its 10% of 20 rows.
+    assert drop_quotas([580, 20], [0.5, 0.01], 0.2, floor=0.5).tolist()[1] == 20
+
+
+def test_strength_zero_is_proportional_and_one_is_the_paper_rule():
+    sizes, errors = [300, 120, 40, 900], [0.3, 0.05, 0.0, 0.1]
+    assert quiet(drop_quotas, sizes, errors, 0.4, strength=0.0).tolist() == (
+        proportional_quotas(sizes, 0.4).tolist()
+    )
+    assert quiet(drop_quotas, sizes, errors, 0.4, strength=1.0, floor=0.0).tolist() == (
+        quiet(drop_quotas, sizes, errors, 0.4).tolist()
+    )
+
+
+def test_strength_tempers_the_contrast_between_classes():
+    sizes, errors = [1000, 1000], [0.4, 0.1]
+    kept = [drop_quotas(sizes, errors, 0.3, strength=s)[0] for s in (0.0, 0.25, 0.5, 1.0)]
+    assert kept == sorted(kept) and kept[0] == 300 and kept[-1] == 480
+
+
+@pytest.mark.parametrize(("name", "value"), [("strength", -0.1), ("floor", 1.5), ("floor", "x")])
+def test_strength_and_floor_outside_zero_one_are_refused(name, value):
+    with pytest.raises(ValueError, match=f"{name} must be a number in \\[0, 1\\]"):
+        drop_quotas([10, 10], [0.1, 0.2], 0.5, **{name: value})
+
+
+@settings(max_examples=400, deadline=None)
+@given(problems(), st.floats(0.0, 1.0), st.floats(0.0, 0.5))
+def test_robust_counts_are_exact_bounded_and_respect_the_floor(problem, strength, floor):
+    sizes, errors, density, mode, _ = problem
+    sizes_a = np.array(sizes)
+    total = budget(sum(sizes), density)
+    counts = quiet(drop_quotas, sizes, errors, density, mode=mode, strength=strength, floor=floor)
+    assert counts.sum() == total
+    assert np.all((counts >= 0) & (counts <= sizes_a))
+    # floor <= 0.5 always fits in the budget: sum_k max(d N_k, B / K) <= 2 B.
+    share = np.maximum(density * sizes_a, total / max(np.count_nonzero(sizes_a), 1))
+    assert np.all(counts >= np.floor(np.minimum(sizes_a, floor * share) + 1e-9))
+
+
+@settings(max_examples=200, deadline=None)
+@given(problems(), st.floats(0.0, 1.0))
+def test_any_floor_keeps_an_exact_budget(problem, floor):
+    sizes, errors, density, mode, _ = problem
+    counts = quiet(drop_quotas, sizes, errors, density, mode=mode, floor=floor)
+    assert counts.sum() == budget(sum(sizes), density) and np.all(counts <= np.array(sizes))

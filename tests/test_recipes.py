@@ -4,6 +4,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,19 +22,26 @@ def test_main_job_probes_prunes_trains_and_compares(tmp_path):
     table = demo_digits.main(["--output", str(tmp_path), "--probe-epochs", "1", "--num-inits",
                               "1", "--epochs", "1", "--seeds", "1"])  # fmt: skip
     methods = table.index.get_level_values("method").tolist()
-    assert methods == ["Random+Proportional", "Random+DRoP", "el2n", "Full data"]
+    assert methods == [
+        "Random+Proportional", "Random+DRoP(paper)", "Random+DRoP(paper, floor 0.5, shrunk)",
+        "el2n", "Full data",
+    ]  # fmt: skip
     assert budget(1437, 0.5) == 719  # half up, not Python's round()
-    assert (table["train_rows"].iloc[:3] == 719).all()
-    assert table["train_rows"].iloc[3] == 1437
-    for name in ("random-d0.5-seed0", "random_drop-d0.5-seed0", "el2n-d0.5-seed0"):
+    assert (table["train_rows"].iloc[:4] == 719).all()
+    assert table["train_rows"].iloc[4] == 1437
+    for name in (
+        "random-d0.5-seed0",
+        "drop_paper-d0.5-seed0",
+        "drop-d0.5-seed0",
+        "el2n-d0.5-seed0",
+    ):
         record = json.loads((tmp_path / "subsets" / name / "pruning.json").read_text())
         assert record["n_kept"] == 719
         metrics = json.loads((tmp_path / "runs" / name / "metrics.json").read_text())
         assert metrics["eval_rows"] == 180 and metrics["epochs"] == 2  # compute-matched
-    report = json.loads(
-        (tmp_path / "subsets" / "random_drop-d0.5-seed0" / "pruning.json").read_text()
-    )
-    assert min(report["quotas"]) >= 10, "min_per_class keeps every class"
+    report = json.loads((tmp_path / "subsets" / "drop-d0.5-seed0" / "pruning.json").read_text())
+    sizes = np.array(report["class_sizes"])
+    assert np.all(np.array(report["quotas"]) >= np.floor(0.25 * sizes)), "the floor holds"
     assert (tmp_path / "accuracy.png").exists() and (tmp_path / "kept_fraction.png").exists()
 
 
