@@ -96,7 +96,13 @@ def _add_probe(commands) -> None:
         help="extra model arguments, e.g. '{\"img_size\": 28}'",
     )
     model.add_argument("--epochs", type=int, required=True)
-    model.add_argument("--batch-size", type=int, default=128, help="per process")
+    model.add_argument("--batch-size", type=int, default=128, help="per process (default: 128)")
+    model.add_argument(
+        "--global-batch-size",
+        type=int,
+        help="batch of one step over all processes, split evenly among them (replaces "
+        "--batch-size; the same training on any number of processes)",
+    )
     model.add_argument("--lr", type=float, default=0.05)
     model.add_argument("--momentum", type=float, default=0.9)
     model.add_argument("--weight-decay", type=float, default=5e-4)
@@ -129,6 +135,7 @@ def _probe(args: argparse.Namespace) -> None:
         model=args.model,
         epochs=args.epochs,
         batch_size=args.batch_size,
+        global_batch_size=args.global_batch_size,
         lr=args.lr,
         momentum=args.momentum,
         weight_decay=args.weight_decay,

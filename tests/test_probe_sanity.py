@@ -293,3 +293,13 @@ def test_an_unreadable_image_is_refused_by_row(tmp_path):
     )
     with pytest.raises(ValueError, match="row 4 of the train split is not a readable image"):
         run_probe(broken, train, ProbeConfig(model="test_resnet", epochs=1), tmp_path)
+
+
+def test_a_global_batch_is_split_evenly_among_processes():
+    config = ProbeConfig(model="test_resnet", epochs=1, global_batch_size=64)
+    assert [config.per_process_batch(n) for n in (1, 2, 4)] == [64, 32, 16]
+    assert ProbeConfig(model="test_resnet", epochs=1).per_process_batch(2) == 128
+    with pytest.raises(ValueError, match="global_batch_size 64 does not divide among 3"):
+        config.per_process_batch(3)
+    with pytest.raises(ValueError, match="global_batch_size must be a positive int"):
+        ProbeConfig(model="test_resnet", epochs=1, global_batch_size=0)

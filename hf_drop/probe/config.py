@@ -19,6 +19,9 @@ class ProbeConfig:
             ``save_pretrained`` folder.
         epochs: training epochs of each initialisation.
         batch_size: batch size per process (the global batch is this times the processes).
+        global_batch_size: the batch of one optimisation step over all processes, split evenly
+            among them (it must divide by their number); when given, ``batch_size`` is not
+            used, so one command trains the same way on any number of processes.
         lr, momentum, weight_decay: SGD; ``schedule`` ``"cosine"`` (per step) or ``"constant"``.
         num_inits: independent initialisations; scores and class errors are averaged over them.
         seed: seed of initialisation ``i`` is ``seed + i`` (``>= 0``); data order depends on it too.
@@ -41,6 +44,7 @@ class ProbeConfig:
     model: str
     epochs: int = 10
     batch_size: int = 128
+    global_batch_size: int | None = None
     lr: float = 0.05
     momentum: float = 0.9
     weight_decay: float = 5e-4
@@ -61,6 +65,14 @@ class ProbeConfig:
     num_workers: int = 0
 
     def __post_init__(self) -> None:
+        if self.global_batch_size is not None and (
+            isinstance(self.global_batch_size, bool)
+            or not isinstance(self.global_batch_size, int)
+            or self.global_batch_size < 1
+        ):
+            raise ValueError(
+                f"global_batch_size must be a positive int, got {self.global_batch_size!r}"
+            )
         for name in ("epochs", "batch_size", "num_inits", "du_window", "grand_chunk"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -88,6 +100,17 @@ class ProbeConfig:
             )
         if self.score_epoch is not None and not 0 <= self.score_epoch < self.epochs:
             raise ValueError(f"score_epoch must lie in [0, {self.epochs}), got {self.score_epoch}")
+
+    def per_process_batch(self, processes: int) -> int:
+        """Rows per process and step: ``global_batch_size / processes``, or ``batch_size``."""
+        if self.global_batch_size is None:
+            return self.batch_size
+        if self.global_batch_size % processes:
+            raise ValueError(
+                f"global_batch_size {self.global_batch_size} does not divide among {processes} "
+                f"processes: pass a multiple of {processes}"
+            )
+        return self.global_batch_size // processes
 
     @property
     def resolved_score_epoch(self) -> int:

@@ -78,11 +78,11 @@ def run_probe(
     plan = _check_inputs(train, val, config)  # every input error before any training
     if (out / CONFIG_FILE).exists():
         return _existing_result(out, config, plan, train, val)
+    plan["batch"] = _batch(config, len(train), accelerator.num_processes)  # may refuse
     _claim_output(out, accelerator, train, val, inputs)  # refused, or ours, before training
 
     checkpoints = out / "checkpoints"
     progress = _load_progress(checkpoints, config, plan, train, val, accelerator.num_processes)
-    plan["batch"] = _batch(config, len(train), accelerator.num_processes)
     _print_batch(accelerator, plan["batch"])
     totals: dict[str, np.ndarray] = progress["totals"]
     history: list[list[dict]] = progress["history"]
@@ -102,13 +102,13 @@ def run_probe(
         _check_sizes(plan, preprocess, config.model)  # before any training: a batch must stack
         train_loader = loader(
             ImageBatches(train, config.image_column, plan["train_ids"], preprocess, config.augment),
-            config.batch_size,
+            plan["batch"]["per_process_batch_size"],
             seed=config.seed + init,
             num_workers=config.num_workers,
         )
         val_loader = loader(
             ImageBatches(val, config.image_column, plan["val_ids"], preprocess),
-            config.batch_size,
+            plan["batch"]["per_process_batch_size"],
             shuffle=False,
             num_workers=config.num_workers,
         )
@@ -410,11 +410,12 @@ def _check_sizes(plan: dict, preprocess, model: str) -> None:
 
 
 def _batch(config: ProbeConfig, num_rows: int, processes: int) -> dict[str, int]:
-    """The effective batch: each process takes ``batch_size`` rows per step."""
-    global_batch = config.batch_size * processes
+    """The effective batch: each process takes ``per_process_batch`` rows per step."""
+    per_process = config.per_process_batch(processes)
+    global_batch = per_process * processes
     return {
         "processes": processes,
-        "per_process_batch_size": config.batch_size,
+        "per_process_batch_size": per_process,
         "global_batch_size": global_batch,
         "steps_per_epoch": math.ceil(num_rows / global_batch),
     }
@@ -428,9 +429,8 @@ def _print_batch(accelerator: Accelerator, batch: dict[str, int]) -> None:
     )
     if n > 1:
         accelerator.print(
-            f"note: the global batch is {n} x --batch-size; the same command on one process "
-            f"trains with batch {b}, a different optimisation (lr is not rescaled). For the "
-            f"global batch of a 1-process run with --batch-size B, pass --batch-size B/{n}"
+            f"note: the global batch is {n} x {b}; lr is not rescaled. To train the same way on "
+            "any number of processes, pass --global-batch-size G (split evenly among them)"
         )
 
 
