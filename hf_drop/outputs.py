@@ -167,7 +167,7 @@ def prepare_output(
     except OSError as error:
         raise OutputError(
             f"{label} cannot be created ({error.strerror or error}"
-            f"{': ' + error.filename if getattr(error, 'filename', None) else ''}): nothing was "
+            f"{f': {error.filename}' if getattr(error, 'filename', None) else ''}): nothing was "
             "written; choose a folder you can write to"
         ) from error
     return real
