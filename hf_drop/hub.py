@@ -21,6 +21,7 @@ from typing import Any, Literal
 import datasets
 import numpy as np
 import pandas as pd
+import xxhash
 
 from .artifacts import INDICES_FILE, PRUNING_FILE
 from .columns import check_identity, read_labels
@@ -80,10 +81,16 @@ def export(
     drop = _drop_block(provenance, mode)
     inputs = [*inputs, *dataset_folders(subset)]
     with atomic_output(folder, "export", overwrite=overwrite, inputs=inputs) as tmp:
-        _write_shards(table, tmp)
+        files = _write_shards(table, tmp)
         _plot(provenance, tmp / PLOT_FILE)
         card = _card(
-            table, drop, provenance, license or subset.info.license or None, tags, pretty_name
+            table,
+            drop,
+            provenance,
+            license or subset.info.license or None,
+            tags,
+            pretty_name,
+            files,
         )
         card.save(str(tmp / CARD_FILE))
     return Path(folder)
@@ -112,7 +119,7 @@ def export_scores(
     record = result.record
     inputs = [result.folder, *dataset_folders(scores)]
     with atomic_output(folder, "scores-export", overwrite=overwrite, inputs=inputs) as tmp:
-        _write_shards(scores, tmp)
+        files = _write_shards(scores, tmp)
         data = DatasetCardData(
             license=license,
             tags=["hf-drop", "data-pruning", "probe-scores", *(tags or [])],
@@ -126,7 +133,7 @@ def export_scores(
                 "class_names": result.class_names,
             },
         )
-        _dataset_yaml(scores, data)
+        _dataset_yaml(scores, data, files)
         name = record["source"].get("name") or "a dataset"
         body = (
             f"# Probe scores for {name}\n\n"
@@ -430,7 +437,13 @@ def exported(folder: str | os.PathLike) -> str | None:
 
 
 def _write_shards(table: datasets.Dataset, folder: Path) -> list[str]:
-    """Parquet shards named as push_to_hub names them, external files embedded."""
+    """Parquet shards named as push_to_hub names them plus a digest of their bytes
+    (``data/train-00000-of-00001-<xxh64>.parquet``), external files embedded.
+
+    The digest is for ``datasets``: it caches a folder whose card lists ``configs`` by the
+    folder's name and those file names, not by the files' content, so two exports of the same
+    name (or one export rewritten) would otherwise load the rows cached first.
+    """
     from datasets.table import embed_table_storage
 
     (folder / "data").mkdir()
@@ -444,14 +457,19 @@ def _write_shards(table: datasets.Dataset, folder: Path) -> list[str]:
             .map(embed_table_storage, batched=True, keep_in_memory=True)
             .with_format(None)
         )
-        name = f"data/{SPLIT}-{index:05d}-of-{num_shards:05d}.parquet"
-        shard.to_parquet(str(folder / name))
+        written = folder / "data" / f"{SPLIT}-{index:05d}-of-{num_shards:05d}.parquet"
+        shard.to_parquet(str(written))
+        with open(written, "rb") as f:
+            digest = xxhash.xxh64(f.read()).hexdigest()
+        name = f"data/{written.stem}-{digest}.parquet"
+        written.rename(folder / name)
         names.append(name)
     return names
 
 
-def _dataset_yaml(table: datasets.Dataset, data: Any) -> None:
-    """``dataset_info`` and ``configs`` YAML, the way push_to_hub writes them."""
+def _dataset_yaml(table: datasets.Dataset, data: Any, files: list[str]) -> None:
+    """``dataset_info`` and ``configs`` YAML, as push_to_hub writes them, the ``configs`` listing
+    the shard ``files`` by name (see :func:`_write_shards` for why)."""
     from datasets.info import DatasetInfosDict
     from datasets.splits import SplitDict, SplitInfo
     from datasets.utils.metadata import MetadataConfigs
@@ -461,7 +479,7 @@ def _dataset_yaml(table: datasets.Dataset, data: Any) -> None:
     info.splits = SplitDict({SPLIT: SplitInfo(SPLIT, num_examples=len(table))})
     DatasetInfosDict({"default": info}).to_dataset_card_data(data)
     MetadataConfigs(
-        {"default": {"data_files": [{"split": SPLIT, "path": f"data/{SPLIT}-*"}]}}
+        {"default": {"data_files": [{"split": SPLIT, "path": files}]}}
     ).to_dataset_card_data(data)
 
 
@@ -541,7 +559,7 @@ def _score_name(params: dict[str, Any]) -> str:
     return params.get("score_name") or "scores"
 
 
-def _card(table, drop, provenance, license, tags, pretty_name):
+def _card(table, drop, provenance, license, tags, pretty_name, files):
     from huggingface_hub import DatasetCard, DatasetCardData
 
     data = DatasetCardData(
@@ -550,7 +568,7 @@ def _card(table, drop, provenance, license, tags, pretty_name):
         tags=["hf-drop", "data-pruning", "drop", *(tags or [])],
         drop=drop,
     )
-    _dataset_yaml(table, data)
+    _dataset_yaml(table, data, files)
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{_body(drop, provenance)}")
 
 

@@ -21,7 +21,7 @@ def test_save_subset_round_trips_with_its_provenance(dataset, tmp_path):
     loaded = datasets.load_from_disk(str(folder))
     assert loaded["label"][:] == drop.apply(dataset)["label"][:]
     record = json.loads((folder / "pruning.json").read_text())
-    assert record["method"] == "Random+DRoP"
+    assert record["method"] == "Random+DRoP(paper, floor 0.5)"
     assert record["params"]["seed"] == 3 and record["params"]["class_errors"] == ERRORS
     assert record["quotas"] == drop.quotas_.tolist() and record["n_kept"] == 100
     assert record["source"]["label_hash"] == drop.label_hash_
@@ -67,12 +67,22 @@ def test_save_subset_refuses_a_subset_the_filter_did_not_make(dataset, tmp_path)
 @pytest.mark.parametrize(
     ("kwargs", "method"),
     [
-        ({"class_errors": ERRORS}, "Random+DRoP"),
-        ({"class_errors": ERRORS, "within": "el2n"}, "el2n+DRoP"),
+        ({"class_errors": ERRORS}, "Random+DRoP(paper, floor 0.5)"),
+        ({"class_errors": ERRORS, "quota": "drop_paper"}, "Random+DRoP(paper)"),
+        ({"class_errors": ERRORS, "mode": "count", "floor": 0.0}, "Random+DRoP(count)"),
+        ({"class_errors": ERRORS, "strength": 0.5}, "Random+DRoP(paper, strength 0.5, floor 0.5)"),
+        (
+            {"class_errors": ERRORS, "class_support": [9] * 4},
+            "Random+DRoP(paper, floor 0.5, shrunk)",
+        ),
+        ({"class_errors": ERRORS, "within": "el2n"}, "el2n+DRoP(paper, floor 0.5)"),
         ({"quota": "proportional"}, "Random+Proportional"),
         ({"quota": "strategy", "within": "el2n"}, "el2n"),
         ({"quota": "strategy", "strategy_scores": "el2n"}, "Random+StrategyQ(el2n)"),
-        ({"class_errors": ERRORS, "within": "el2n", "keep": "ccs"}, "el2n(ccs)+DRoP"),
+        (
+            {"class_errors": ERRORS, "within": "el2n", "keep": "ccs"},
+            "el2n(ccs)+DRoP(paper, floor 0.5)",
+        ),
     ],
 )
 def test_method_names_follow_the_paper(kwargs, method):

@@ -1,6 +1,7 @@
 """Publishing: Hub-layout exports, dataset cards, indices-only subsets, upload (hf_drop.hub)."""
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -44,7 +45,8 @@ def test_an_export_loads_back_with_the_same_rows_features_and_classes(pruned, tm
         "data",
         "kept_fraction.png",
     ]
-    assert [p.name for p in (folder / "data").iterdir()] == ["train-00000-of-00001.parquet"]
+    (shard,) = [p.name for p in (folder / "data").iterdir()]
+    assert re.fullmatch(r"train-00000-of-00001-[0-9a-f]{16}\.parquet", shard)
     loaded = datasets.load_dataset(str(folder), split="train")
     assert loaded.features == subset.features
     assert loaded.features["label"].names == [str(d) for d in range(10)]
@@ -65,10 +67,12 @@ def test_the_card_parses_back_with_its_drop_metadata(pruned, tmp_path):
     card = DatasetCard.load(folder / "README.md")
     meta = card.data.to_dict()
     assert meta["license"] == "mit" and {"hf-drop", "digits"} <= set(meta["tags"])
-    assert meta["configs"][0]["data_files"][0]["path"] == "data/train-*"
+    assert meta["configs"][0]["data_files"][0]["path"] == [
+        f"data/{p.name}" for p in (folder / "data").iterdir()
+    ]
     assert meta["dataset_info"]["splits"][0]["num_examples"] == len(drop.indices_)
     block = meta["drop"]
-    assert block["method"] == "el2n+DRoP" and block["density"] == 0.4
+    assert block["method"] == "el2n+DRoP(paper, floor 0.5, shrunk)" and block["density"] == 0.4
     assert block["kept_per_class"] == drop.quotas_.tolist()
     assert block["class_errors"] == pytest.approx(drop.class_errors_.tolist())
     assert block["source"]["label_hash"] == drop.label_hash_
@@ -331,3 +335,17 @@ def test_damaged_files_of_a_saved_subset_are_named_by_export_saved(pruned, tmp_p
             except DamagedFileError as error:
                 assert "run hf-drop prune again" in str(error)
                 raise
+
+
+def test_exports_of_the_same_name_load_their_own_rows(pruned, tmp_path):
+    """datasets caches a local folder by its name and its card's file list: the shard names
+    carry a digest of their bytes, so another export of the same name is never read from the
+    cache of the first."""
+    _, train, _ = pruned
+    loaded = []
+    for seed in (0, 1):
+        other = DRoPFilter(0.4, quota="proportional", seed=seed).fit(train)
+        folder = export(other.apply(train), tmp_path / f"run{seed}" / "subset", other.provenance())
+        loaded.append(datasets.load_dataset(str(folder), split="train")["label"][:])
+        assert loaded[-1] == other.apply(train)["label"][:]
+    assert loaded[0] != loaded[1]
