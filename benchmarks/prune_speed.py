@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
         # Fast path on all rows, end to end through the public API, then its stages one by one.
         runs = []
         for _ in range(args.repeats):
-            drop = DRoPFilter(args.density, class_errors=errors, seed=0)
+            drop = DRoPFilter(args.density, class_errors=errors, quota="drop_paper", seed=0)
             subset, seconds = timed(lambda drop=drop: drop.fit(ds).apply(ds))
             runs.append(seconds)
         labels, t_read = timed(lambda: read_labels(ds, "label").ids)

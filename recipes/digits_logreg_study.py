@@ -68,9 +68,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     x_test, y_test = pixels(test)
     probe = classifier(seed=0).fit(x_train, y_train)
     errors = 1.0 - evaluate(probe, x_val, y_val, len(names))[1]
+    support = np.bincount(y_val, minlength=len(names))
 
     # 3. Prune with DRoP and save what was kept, with how it was made.
-    drop = DRoPFilter(args.density, class_errors=errors, seed=0)
+    drop = DRoPFilter(args.density, class_errors=errors, class_support=support, seed=0)
     subset = drop.fit(train).apply(train)
     report = drop.report()
     print(f"\n{drop!r}: kept {len(subset)} of {len(train)}\n")
@@ -84,11 +85,13 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     methods = {
         "Full data": None,
         "Random": {"quota": "proportional"},
-        "Random+DRoP": {"class_errors": errors},
+        "Random+DRoP": {"class_errors": errors, "quota": "drop_paper"},
         f"Random+DRoP, min {args.min_per_class}/class": {
             "class_errors": errors,
+            "quota": "drop_paper",
             "min_per_class": args.min_per_class,
         },
+        "Random+DRoP (robust default)": {"class_errors": errors, "class_support": support},
     }
     rows = []
     # The quota warnings were shown above for these same errors: not once more per seed.

@@ -3,15 +3,16 @@
 import io
 import os
 
+# Nothing may reach for the Hub at test time: an unknown dataset or model name must fail fast.
+# Set before datasets (and huggingface_hub) are imported: they read these once, at import.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
 import datasets
 import numpy as np
 import pytest
 from hypothesis import settings
 from PIL import Image as PILImage
-
-# Nothing may reach for the Hub at test time: an unknown dataset or model name must fail fast.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 # CI replays the same examples on every run (a red CI is then reproducible); locally hypothesis
 # keeps exploring new ones.

@@ -61,18 +61,22 @@ def test_benchmark_runs_every_method_and_resumes(tmp_path, capsys):
     # Restarted, it skips every finished run.
     capsys.readouterr()
     benchmark.main(["--preset", "digits", "--output", str(tmp_path)])
-    assert "12 of 12 runs done; 0 to go" in capsys.readouterr().err
+    runs = len(benchmark.METHODS) + 1
+    assert f"{runs} of {runs} runs done; 0 to go" in capsys.readouterr().err
     assert len(pd.read_csv(tmp_path / "results.csv")) == len(results)
 
 
 def test_logreg_study_writes_its_subset_plot_and_results(tmp_path):
     table = digits_logreg_study.main(["--output", str(tmp_path), "--seeds", "2"])
-    assert list(table.index) == ["Full data", "Random", "Random+DRoP", "Random+DRoP, min 10/class"]
+    assert list(table.index) == [
+        "Full data", "Random", "Random+DRoP", "Random+DRoP, min 10/class",
+        "Random+DRoP (robust default)",
+    ]  # fmt: skip
     assert (table["train_size"][1:] == table["train_size"].iloc[1]).all(), "same budget for all"
     assert (tmp_path / "subset" / "pruning.json").exists()
     assert (tmp_path / "kept_fraction.png").exists()
     summary = json.loads((tmp_path / "demo.json").read_text())["summary"]
-    assert len(summary) == 4
+    assert len(summary) == 5
 
 
 def test_prune_speed_prints_one_json_line(tmp_path, capsys):

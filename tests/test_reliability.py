@@ -307,7 +307,7 @@ def _filter_cases() -> list[Case]:
         from hf_drop.quotas import QuotaWarning
 
         with pytest.warns(QuotaWarning, match="no signal"):
-            drop = drop_filter(class_errors=[0, 0, 0, 0]).fit(small())
+            drop = drop_filter(class_errors=[0, 0, 0, 0], quota="drop_paper").fit(small())
         assert drop.quotas_.tolist() == [40, 30, 20, 10]
 
     def empty_dataset(_):
