@@ -54,7 +54,7 @@ PAPER_SETTINGS = {"mode": "paper", "strength": 1.0, "floor": 0.0, "shrink": Fals
 DROP_DEFAULTS = {"mode": "paper", "strength": 1.0, "floor": 0.5, "shrink": True}
 _DROP_PARAMS = tuple(DROP_DEFAULTS)
 Keep = Literal["hard", "easy", "ccs", "k_center"]
-ClassErrors = ArrayLike | Mapping[str | int, float]
+ClassErrorsLike = ArrayLike | Mapping[str | int, float]
 
 
 class DRoPFilter:
@@ -135,7 +135,7 @@ class DRoPFilter:
         self,
         density: float,
         *,
-        class_errors: ClassErrors | None = None,
+        class_errors: ClassErrorsLike | None = None,
         label_column: str = "label",
         within: str | ArrayLike = "random",
         keep: Keep | None = None,
@@ -923,23 +923,24 @@ def _per_class(
     return result
 
 
-def _support_value(key: object, value: object, name: str = "class_support") -> float:
-    """One class's validation support: a whole number >= 0 (NaN: unknown)."""
+def _number(key: object, value: object, name: str) -> float:
     try:
-        support = float(value)
+        return float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name}[{key!r}] must be a number, got {value!r}") from None
+
+
+def _support_value(key: object, value: object, name: str = "class_support") -> float:
+    """One class's validation support: a whole number >= 0 (NaN: unknown)."""
+    support = _number(key, value, name)
     if not (math.isnan(support) or (support >= 0 and support == int(support))):
         raise ValueError(f"{name}[{key!r}] must be a whole number >= 0, got {value!r}")
     return support
 
 
 def _error_value(key: object, value: object, name: str = "class_errors") -> float:
-    """One class error from a mapping: a number in [0, 1], or NaN for "none"."""
-    try:
-        error = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}[{key!r}] must be a number, got {value!r}") from None
+    """One class error: a number in [0, 1], or NaN for "none"."""
+    error = _number(key, value, name)
     if not (math.isnan(error) or 0 <= error <= 1):
         raise ValueError(
             f"{name} must lie in [0, 1] (NaN: no error for that class); got {value!r} for "
