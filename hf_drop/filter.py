@@ -86,7 +86,9 @@ class DRoPFilter:
     Args:
         density: fraction of the dataset to keep, in ``[0, 1]``.
         class_errors: per-class error ``1 - recall`` of a probe model on held-out data: an array
-            indexed by class id, or a mapping from class name or id. Required by ``quota="drop"``.
+            indexed by class id, a mapping from class name or id, or a
+            :class:`hf_drop.ClassErrors` (``class_errors_from_predictions``: errors with their
+            support). Required by ``quota="drop"``.
         class_support: per-class number of validation samples behind each error (array by class
             id or mapping by name): shows the errors' confidence intervals in :meth:`report`
             and lets ``quota="drop"`` shrink uncertain errors. ``from_probe`` fills it in.
@@ -629,7 +631,9 @@ class DRoPFilter:
             parts.append(f"strength {settings['strength']:g}")
         if settings["floor"]:
             parts.append(f"floor {settings['floor']:g}")
-        if settings["shrink"] and self.class_support is not None:
+        if settings["shrink"] and (
+            self.class_support is not None or isinstance(self.class_errors, U.ClassErrors)
+        ):
             parts.append("shrunk")
         return ", ".join(parts)
 
@@ -721,7 +725,10 @@ class DRoPFilter:
         """Errors as an array by class id; a missing one is ``missing_error`` or an error."""
         if self.class_errors is None:
             return None
-        errors = _per_class(self.class_errors, labels, "class_errors", _error_value)
+        given = self.class_errors
+        if isinstance(given, U.ClassErrors):  # class_errors_from_predictions, class_table()
+            given = given.errors
+        errors = _per_class(given, labels, "class_errors", _error_value)
         names = labels.names
         missing = np.isnan(errors)
         errors[missing & (sizes == 0)] = 0.0  # an empty class keeps nothing whatever its error
@@ -738,9 +745,12 @@ class DRoPFilter:
 
     def _resolve_support(self, labels: Labels) -> NDArray[np.float64] | None:
         """Validation support by class id (NaN where unknown), or None."""
-        if self.class_support is None:
+        given = self.class_support
+        if given is None and isinstance(self.class_errors, U.ClassErrors):
+            given = self.class_errors.support
+        if given is None:
             return None
-        return _per_class(self.class_support, labels, "class_support", _support_value)
+        return _per_class(given, labels, "class_support", _support_value)
 
     @property
     def drop_settings(self) -> dict[str, Any] | None:

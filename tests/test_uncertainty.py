@@ -277,3 +277,20 @@ def test_a_probe_results_table_counts_mistakes_over_initialisations(tmp_path, wi
     assert table["error"][:2].tolist() == pytest.approx([3 / 36, 1 / 20])
     assert np.isnan(table.loc[2, "error"]) and np.isnan(table.loc[2, "error_low"])
     np.testing.assert_allclose(table["error"], result.class_errors)
+
+
+def test_class_errors_from_predictions_feed_drop_filter_with_their_support():
+    from conftest import image_dataset
+
+    from hf_drop import DRoPFilter
+
+    labels = [0] * 20 + [1] * 20 + [2] * 20 + [3] * 20
+    predictions = [0] * 18 + [1] * 2 + [1] * 20 + [2] * 10 + [0] * 10 + [3] * 19 + [0]
+    measured = class_errors_from_predictions(labels, predictions, num_classes=4)
+    train = image_dataset([k % 4 for k in range(200)])
+    drop = DRoPFilter(0.5, class_errors=measured).fit(train)
+    assert drop.class_support_.tolist() == [20, 20, 20, 20]
+    assert drop.class_errors_.tolist() == pytest.approx([0.1, 0.0, 0.5, 0.05])
+    assert drop.method == "Random+DRoP(paper, floor 0.5, shrunk)"
+    same = DRoPFilter(0.5, class_errors=[0.1, 0.0, 0.5, 0.05], class_support=[20] * 4).fit(train)
+    assert np.array_equal(drop.indices_, same.indices_)
