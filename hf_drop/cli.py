@@ -637,6 +637,15 @@ def _add_push(commands) -> None:
     p.add_argument(
         "--overwrite", action="store_true", help="replace a previous export in --export-dir"
     )
+    card = p.add_argument_group("dataset card (of a new export)")
+    card.add_argument(
+        "--license",
+        help="the card's license, e.g. mit (default for a subset: its source's, if known)",
+    )
+    card.add_argument(
+        "--tags", nargs="*", default=[], help="tags for the card, beside hf-drop's own"
+    )
+    card.add_argument("--pretty-name", help="the card's human-readable name")
     p.set_defaults(run=_push)
 
 
@@ -647,21 +656,23 @@ def _push(args: argparse.Namespace) -> None:
 
     folder = Path(args.folder)
     out = Path(args.export_dir or f"{str(args.folder).rstrip('/')}-hub")
+    card = {"license": args.license, "tags": args.tags, "pretty_name": args.pretty_name}
     if exported(folder):
-        if args.export_dir or args.indices_only:
+        if args.export_dir or args.indices_only or any(card.values()):
             raise ValueError(
-                f"{folder} is already an export: it is uploaded as it is; drop --export-dir and "
-                "--indices-only (or pass the subset folder it was exported from)"
+                f"{folder} is already an export: it is uploaded as it is, card included; drop "
+                "--export-dir, --indices-only, --license, --tags and --pretty-name (or pass the "
+                "subset folder it was exported from)"
             )
         out = folder
     elif (folder / PRUNING_FILE).exists():
         mode = "indices" if args.indices_only else "full"
-        export_saved(folder, out, mode=mode, overwrite=args.overwrite)
+        export_saved(folder, out, mode=mode, overwrite=args.overwrite, **card)
         print(f"exported {folder} -> {out}")
     elif (folder / CONFIG_FILE).exists():
         if args.indices_only:
             raise ValueError(f"{folder} is a probe folder: its scores have no --indices-only form")
-        export_scores(folder, out, overwrite=args.overwrite)
+        export_scores(folder, out, overwrite=args.overwrite, **card)
         print(f"exported the probe scores of {folder} -> {out}")
     else:
         raise FileNotFoundError(

@@ -16,7 +16,7 @@ import os
 import shlex
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import datasets
 import numpy as np
@@ -81,7 +81,7 @@ def export(
     drop = _drop_block(provenance, mode)
     inputs = [*inputs, *dataset_folders(subset)]
     with atomic_output(folder, "export", overwrite=overwrite, inputs=inputs) as tmp:
-        files = _write_shards(table, tmp)
+        shards = _write_shards(table, tmp)
         _plot(provenance, tmp / PLOT_FILE)
         card = _card(
             table,
@@ -90,7 +90,7 @@ def export(
             license or subset.info.license or None,
             tags,
             pretty_name,
-            files,
+            shards,
         )
         card.save(str(tmp / CARD_FILE))
     return Path(folder)
@@ -102,6 +102,7 @@ def export_scores(
     *,
     license: str | None = None,
     tags: list[str] | None = None,
+    pretty_name: str | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write a probe's per-sample score table as a Hub dataset repository, with a card that
@@ -119,10 +120,14 @@ def export_scores(
     record = result.record
     inputs = [result.folder, *dataset_folders(scores)]
     with atomic_output(folder, "scores-export", overwrite=overwrite, inputs=inputs) as tmp:
-        files = _write_shards(scores, tmp)
+        shards = _write_shards(scores, tmp)
+        # No task_categories: the table holds scores about another dataset's samples, not data
+        # to learn a task from; "tabular-classification" would list it beside datasets that are
+        # (in the Hub's task filter), and the source's own card says what task it serves.
         data = DatasetCardData(
             license=license,
-            tags=["hf-drop", "data-pruning", "probe-scores", *(tags or [])],
+            pretty_name=pretty_name,
+            tags=list(dict.fromkeys(["hf-drop", "data-pruning", "probe-scores", *(tags or [])])),
             drop_probe={
                 "source": record["source"],
                 "model": record["model"],
@@ -133,7 +138,7 @@ def export_scores(
                 "class_names": result.class_names,
             },
         )
-        _dataset_yaml(scores, data, files)
+        _dataset_yaml(scores, data, shards)
         name = record["source"].get("name") or "a dataset"
         body = (
             f"# Probe scores for {name}\n\n"
@@ -390,10 +395,14 @@ def export_saved(
     out: str | os.PathLike,
     *,
     mode: Literal["full", "indices"] = "full",
+    license: str | None = None,
+    tags: list[str] | None = None,
+    pretty_name: str | None = None,
     overwrite: bool = False,
 ) -> Path:
     """:func:`export` of a subset saved by ``save_subset`` / ``hf-drop prune``; ``out`` may not
-    overlap ``folder``, and replaces a previous export only with ``overwrite=True``."""
+    overlap ``folder``, and replaces a previous export only with ``overwrite=True``. ``license``,
+    ``tags`` and ``pretty_name`` go to the card as in :func:`export`."""
     folder = Path(folder)
     if not (folder / PRUNING_FILE).exists():
         raise FileNotFoundError(f"{folder} holds no {PRUNING_FILE}: save it with hf-drop prune")
@@ -407,6 +416,9 @@ def export_saved(
         provenance,
         kept_indices=indices,
         mode=mode,
+        license=license,
+        tags=tags,
+        pretty_name=pretty_name,
         overwrite=overwrite,
         inputs=[folder],
     )
@@ -436,7 +448,16 @@ def exported(folder: str | os.PathLike) -> str | None:
 # --- the pieces --------------------------------------------------------------------------------
 
 
-def _write_shards(table: datasets.Dataset, folder: Path) -> list[str]:
+class _Shards(NamedTuple):
+    """What :func:`_write_shards` wrote: the shard paths, and their sizes as push_to_hub records
+    them in ``dataset_info``."""
+
+    files: list[str]
+    num_bytes: int  # the split's size in Arrow (uncompressed), external files embedded
+    download_size: int  # the parquet files' bytes
+
+
+def _write_shards(table: datasets.Dataset, folder: Path) -> _Shards:
     """Parquet shards named as push_to_hub names them plus a digest of their bytes
     (``data/train-00000-of-00001-<xxh64>.parquet``), external files embedded.
 
@@ -450,6 +471,7 @@ def _write_shards(table: datasets.Dataset, folder: Path) -> list[str]:
     size = table.data.nbytes * len(table) / max(len(table.data), 1)
     num_shards = max(1, math.ceil(size / _MAX_SHARD_BYTES))
     names = []
+    num_bytes = download_size = 0
     for index in range(num_shards):
         shard = table.shard(num_shards=num_shards, index=index, contiguous=True)
         shard = (
@@ -460,27 +482,58 @@ def _write_shards(table: datasets.Dataset, folder: Path) -> list[str]:
         written = folder / "data" / f"{SPLIT}-{index:05d}-of-{num_shards:05d}.parquet"
         shard.to_parquet(str(written))
         with open(written, "rb") as f:
-            digest = xxhash.xxh64(f.read()).hexdigest()
+            content = f.read()
+        digest = xxhash.xxh64(content).hexdigest()
         name = f"data/{written.stem}-{digest}.parquet"
         written.rename(folder / name)
         names.append(name)
-    return names
+        # push_to_hub records a split's num_bytes as its Arrow size with external files counted
+        # (Dataset._estimate_nbytes, which guesses them from the first 1000 rows) and its
+        # download_size as the parquet bytes it wrote. Here both are exact: the Arrow nbytes of
+        # each shard as written, files embedded, and the parquet files' lengths.
+        num_bytes += shard.data.nbytes
+        download_size += len(content)
+    return _Shards(names, num_bytes, download_size)
 
 
-def _dataset_yaml(table: datasets.Dataset, data: Any, files: list[str]) -> None:
-    """``dataset_info`` and ``configs`` YAML, as push_to_hub writes them, the ``configs`` listing
-    the shard ``files`` by name (see :func:`_write_shards` for why)."""
+def _dataset_yaml(table: datasets.Dataset, data: Any, shards: _Shards) -> None:
+    """``dataset_info`` (sizes included) and ``configs`` YAML, as push_to_hub writes them, the
+    ``configs`` listing the shard files by name (see :func:`_write_shards` for why), and the
+    Hub's ``size_categories`` bucket of the row count."""
     from datasets.info import DatasetInfosDict
     from datasets.splits import SplitDict, SplitInfo
     from datasets.utils.metadata import MetadataConfigs
 
-    info = datasets.DatasetInfo(features=table.features, license=table.info.license or None)
+    info = datasets.DatasetInfo(
+        features=table.features,
+        license=table.info.license or None,
+        download_size=shards.download_size,
+        dataset_size=shards.num_bytes,  # the sum over splits; there is one
+    )
     info.config_name = "default"
-    info.splits = SplitDict({SPLIT: SplitInfo(SPLIT, num_examples=len(table))})
+    info.splits = SplitDict(
+        {SPLIT: SplitInfo(SPLIT, num_bytes=shards.num_bytes, num_examples=len(table))}
+    )
     DatasetInfosDict({"default": info}).to_dataset_card_data(data)
     MetadataConfigs(
-        {"default": {"data_files": [{"split": SPLIT, "path": files}]}}
+        {"default": {"data_files": [{"split": SPLIT, "path": shards.files}]}}
     ).to_dataset_card_data(data)
+    data.size_categories = [_size_category(len(table))]
+
+
+# The Hub's size_categories buckets (datasets/utils/resources/size_categories.json), by the
+# number of rows below which each applies.
+_SIZE_CATEGORIES = (
+    (10**3, "n<1K"), (10**4, "1K<n<10K"), (10**5, "10K<n<100K"), (10**6, "100K<n<1M"),
+    (10**7, "1M<n<10M"), (10**8, "10M<n<100M"), (10**9, "100M<n<1B"), (10**10, "1B<n<10B"),
+    (10**11, "10B<n<100B"), (10**12, "100B<n<1T"),
+)  # fmt: skip
+
+
+def _size_category(num_rows: int) -> str:
+    """The Hub's ``size_categories`` bucket of a dataset of ``num_rows`` rows: ``"n<1K"`` below
+    1,000, ``"1K<n<10K"`` from 1,000 to 9,999, ..., ``"n>1T"`` from 10**12."""
+    return next((name for bound, name in _SIZE_CATEGORIES if num_rows < bound), "n>1T")
 
 
 # What _drop_block and the card read from a provenance record.
@@ -559,16 +612,21 @@ def _score_name(params: dict[str, Any]) -> str:
     return params.get("score_name") or "scores"
 
 
-def _card(table, drop, provenance, license, tags, pretty_name, files):
+def _card(table, drop, provenance, license, tags, pretty_name, shards):
     from huggingface_hub import DatasetCard, DatasetCardData
 
+    # A table with images (and, as every subset has, a class label) serves image
+    # classification. An indices-only export holds row numbers, not images: the Hub's
+    # task filter would list a table that cannot be trained on as it is, so it names no task.
+    images = any(isinstance(f, datasets.Image) for f in table.features.values())
     data = DatasetCardData(
         license=license,
         pretty_name=pretty_name,
-        tags=["hf-drop", "data-pruning", "drop", *(tags or [])],
+        task_categories=["image-classification"] if images else None,
+        tags=list(dict.fromkeys(["hf-drop", "data-pruning", "drop", *(tags or [])])),
         drop=drop,
     )
-    _dataset_yaml(table, data, files)
+    _dataset_yaml(table, data, shards)
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{_body(drop, provenance)}")
 
 

@@ -6,8 +6,12 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["load_runs", "plot_runs", "summarize"]
 
@@ -54,21 +58,25 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def plot_runs(runs: pd.DataFrame, path: str | os.PathLike) -> None:
+def plot_runs(runs: pd.DataFrame, path: str | os.PathLike | None = None) -> Figure:
     """Average and worst-class accuracy against density: one line per method with +-1 sd over
-    seeds as error bars; training on all the data as a dashed reference line."""
-    import matplotlib
+    seeds as error bars; training on all the data as a dashed reference line.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Returns the ``Figure`` (built without pyplot: no global state changes); writes it to ``path``
+    (PNG) too when one is given."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     table = summarize(runs).reset_index()
     full = table[table["density"] >= 1.0]
     pruned = table[table["density"] < 1.0]
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), sharex=True)
+    fig = Figure(figsize=(13, 4.5))
+    FigureCanvasAgg(fig)  # fig.canvas.draw() and savefig render with Agg, whatever the backend
+    axes = fig.subplots(1, 2, sharex=True)
     methods = list(dict.fromkeys(pruned["method"]))
     # Up to 20 methods stay distinguishable: 20 colours, and markers on top.
-    colours = plt.get_cmap("tab20").colors
+    colours = matplotlib.colormaps["tab20"].colors
     markers = "osD^vP*Xh<>p"
     style = {
         m: (colours[(2 * i) % 20 + (2 * i) // 20], markers[i % len(markers)])
@@ -105,5 +113,6 @@ def plot_runs(runs: pd.DataFrame, path: str | os.PathLike) -> None:
     axes[0].set_ylabel("test accuracy")
     axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig

@@ -85,6 +85,58 @@ def test_the_card_parses_back_with_its_drop_metadata(pruned, tmp_path):
     assert "hf-drop prune --probe" in card.text and "--within el2n" in card.text
 
 
+def test_the_card_gives_size_task_and_byte_counts_as_push_to_hub_would(dataset, tmp_path):
+    drop = DRoPFilter(0.5, class_errors=[0.1, 0.2, 0.3, 0.4], seed=0).fit(dataset)
+    folder = export(
+        drop.apply(dataset),
+        tmp_path / "full",
+        drop.provenance(),
+        license="mit",
+        tags=["robust", "hf-drop"],
+        pretty_name="Four classes, DRoP 50%",
+    )
+    meta = DatasetCard.load(folder / "README.md").data.to_dict()
+    assert meta["size_categories"] == ["n<1K"]  # 100 rows
+    assert meta["task_categories"] == ["image-classification"]  # it holds images and labels
+    assert meta["license"] == "mit" and meta["pretty_name"] == "Four classes, DRoP 50%"
+    assert meta["tags"] == ["hf-drop", "data-pruning", "drop", "robust"]  # each tag once
+    info = meta["dataset_info"]
+    (split,) = info["splits"]
+    assert split == {"name": "train", "num_bytes": split["num_bytes"], "num_examples": 100}
+    # num_bytes: the split's Arrow size with its images (as it loads); download_size: the parquet
+    # files' bytes; dataset_size: the sum of the splits' num_bytes.
+    loaded = datasets.load_dataset(str(folder), split="train")
+    assert split["num_bytes"] == pytest.approx(loaded.data.nbytes, rel=0.01)
+    assert split["num_bytes"] > sum(len(image["bytes"]) for image in loaded.cast_column(
+        "image", datasets.Image(decode=False))["image"])  # fmt: skip
+    assert info["dataset_size"] == split["num_bytes"]
+    assert info["download_size"] == sum(p.stat().st_size for p in (folder / "data").iterdir())
+
+
+def test_an_indices_only_card_names_no_task_it_cannot_serve_alone(dataset, tmp_path):
+    drop = DRoPFilter(0.5, class_errors=[0.1, 0.2, 0.3, 0.4], seed=0).fit(dataset)
+    folder = export(
+        drop.apply(dataset), tmp_path / "idx", drop.provenance(), kept_indices=drop.indices_,
+        mode="indices",
+    )  # fmt: skip
+    meta = DatasetCard.load(folder / "README.md").data.to_dict()
+    assert "task_categories" not in meta and meta["size_categories"] == ["n<1K"]
+    (split,) = meta["dataset_info"]["splits"]
+    assert split["num_bytes"] == 100 * (8 + 8)  # two int64 columns: index and label
+    assert meta["dataset_info"]["download_size"] == sum(
+        p.stat().st_size for p in (folder / "data").iterdir()
+    )
+
+
+@pytest.mark.parametrize(
+    ("rows", "category"),
+    [(0, "n<1K"), (999, "n<1K"), (1000, "1K<n<10K"), (9999, "1K<n<10K"), (70_000, "10K<n<100K"),
+     (1_281_167, "1M<n<10M"), (10**12 - 1, "100B<n<1T"), (10**12, "n>1T")],
+)  # fmt: skip
+def test_size_categories_are_the_hubs_buckets(rows, category):
+    assert hf_drop.hub._size_category(rows) == category
+
+
 def test_indices_only_round_trips_through_the_source(pruned, tmp_path):
     root, train, drop = pruned
     folder = export_saved(root / "subset", tmp_path / "indices", mode="indices")
@@ -162,6 +214,14 @@ def test_probe_scores_export_the_same_way(pruned, tmp_path):
     meta = DatasetCard.load(folder / "README.md").data.to_dict()
     assert meta["drop_probe"]["model"]["name"] == "test_resnet"
     assert len(meta["drop_probe"]["class_errors"]) == 10
+    assert meta["size_categories"] == ["1K<n<10K"]  # 1437 rows
+    assert "task_categories" not in meta  # scores about a dataset, not a task's data
+    (split,) = meta["dataset_info"]["splits"]
+    assert split["num_examples"] == 1437
+    assert meta["dataset_info"]["dataset_size"] == split["num_bytes"]
+    assert meta["dataset_info"]["download_size"] == sum(
+        p.stat().st_size for p in (folder / "data").iterdir()
+    )
 
 
 def test_push_without_a_token_or_offline_says_so_and_keeps_the_folder(
@@ -191,6 +251,42 @@ def test_cli_push_exports_first_then_fails_clearly_offline(pruned, tmp_path, cap
     assert card.data.to_dict()["drop"]["export"] == "indices"
     record = json.loads((root / "subset" / "pruning.json").read_text())
     assert card.data.to_dict()["drop"]["n_kept"] == record["n_kept"]
+
+
+def test_cli_push_puts_license_tags_and_pretty_name_on_the_card(tmp_path, capsys, monkeypatch):
+    errors = json.dumps([0.1] * 10)
+    main(["prune", "--dataset", "digits", "--class-errors", errors, "--density", "0.5",
+          "--output", str(tmp_path / "subset")])  # fmt: skip
+    monkeypatch.setattr("huggingface_hub.get_token", lambda: None)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["push", str(tmp_path / "subset"), "--repo-id", "someone/x", "--license", "mit",
+              "--tags", "digits", "robust", "--pretty-name", "Digits at half"])  # fmt: skip
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"the export is complete in {tmp_path / 'subset-hub'}; push it later with" in err
+    meta = DatasetCard.load(tmp_path / "subset-hub" / "README.md").data.to_dict()
+    assert meta["license"] == "mit" and meta["pretty_name"] == "Digits at half"
+    assert {"hf-drop", "digits", "robust"} <= set(meta["tags"])
+    assert meta["task_categories"] == ["image-classification"]
+    assert meta["size_categories"] == ["n<1K"]  # half of digits' 1437 training rows
+    # An existing export is uploaded as it is: its card cannot be changed on the way.
+    with pytest.raises(SystemExit) as exit_info:
+        main(["push", str(tmp_path / "subset-hub"), "--repo-id", "someone/x", "--license",
+              "apache-2.0"])  # fmt: skip
+    assert exit_info.value.code == 2 and "already an export" in capsys.readouterr().err
+
+
+def test_cli_push_puts_card_options_on_a_probe_scores_card(pruned, tmp_path, capsys, monkeypatch):
+    root, _, _ = pruned
+    monkeypatch.setattr("huggingface_hub.get_token", lambda: None)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["push", str(root / "probe"), "--repo-id", "someone/s", "--export-dir",
+              str(tmp_path / "scores"), "--license", "cc-by-4.0", "--tags", "el2n",
+              "--pretty-name", "Digits probe scores"])  # fmt: skip
+    assert exit_info.value.code == 2 and "push it later" in capsys.readouterr().err
+    meta = DatasetCard.load(tmp_path / "scores" / "README.md").data.to_dict()
+    assert meta["license"] == "cc-by-4.0" and meta["pretty_name"] == "Digits probe scores"
+    assert {"probe-scores", "el2n"} <= set(meta["tags"])
 
 
 # --- load_pruned refuses an indices table or a card that cannot give the right rows ------------
