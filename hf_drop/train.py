@@ -3,7 +3,7 @@ judge it class by class.
 
 The data path is the probe's (:class:`hf_drop.probe.data.ImageBatches`: same transforms, same
 batches); timm models train as ``TimmWrapperForImageClassification``, transformers models as they
-are; ``compute_metrics`` is the class-wise accuracy module of :mod:`hf_drop.metrics`. It runs the
+are; ``compute_metrics`` is the class-wise accuracy of :mod:`hf_drop.metrics`. It runs the
 same under ``python`` and ``accelerate launch`` (the Trainer handles the processes).
 """
 
@@ -103,7 +103,7 @@ def train_and_evaluate(
     """
     from transformers import Trainer, TrainingArguments, set_seed
 
-    from .metrics import load_class_accuracy
+    from .metrics import trainer_compute_metrics
     from .probe.data import ImageBatches
     from .probe.models import build_model
 
@@ -130,25 +130,6 @@ def train_and_evaluate(
     model = classifier.model
     train_rows = ImageBatches(train, config.image_column, labels.ids, preprocess, config.augment)
     eval_rows = ImageBatches(eval_dataset, config.image_column, eval_ids, preprocess)
-    metric = load_class_accuracy()
-
-    def compute_metrics(prediction) -> dict[str, float]:
-        logits = (
-            prediction.predictions[0]
-            if isinstance(prediction.predictions, tuple)
-            else (prediction.predictions)
-        )
-        scores = metric.compute(
-            predictions=np.argmax(logits, axis=-1),
-            references=prediction.label_ids,
-            num_classes=len(names),
-            class_names=names,
-        )
-        flat = {k: v for k, v in scores.items() if isinstance(v, float)}
-        for name, value in zip(names, scores["per_class_accuracy"], strict=True):
-            if value is not None:
-                flat[f"class_accuracy/{name}"] = value
-        return flat
 
     # The Trainer saves nothing (save_strategy="no") but creates its output_dir: a scratch folder.
     scratch = tempfile.TemporaryDirectory(prefix="hf-drop-trainer-")
@@ -175,7 +156,7 @@ def train_and_evaluate(
         train_dataset=train_rows,
         eval_dataset=eval_rows,
         data_collator=model_inputs,
-        compute_metrics=compute_metrics,
+        compute_metrics=trainer_compute_metrics(names),
         optimizers=_sgd(model, config, epochs, len(train_rows), args)
         if config.optimizer == "sgd"
         else (None, None),
@@ -184,16 +165,10 @@ def train_and_evaluate(
     trainer.train()
     seconds = time.perf_counter() - start
     evaluation = trainer.evaluate()
-    scores = metric.compute(
-        predictions=np.argmax(trainer.predict(eval_rows).predictions, axis=-1),
-        references=eval_ids,
-        num_classes=len(names),
-        class_names=names,
-    )
+    logits = trainer.predict(eval_rows).predictions
+    predictions = np.argmax(logits[0] if isinstance(logits, tuple) else logits, axis=-1)
     result = {
-        **{k: v for k, v in scores.items() if k != "class_names"},
-        "class_names": names,
-        "class_accuracy": dict(zip(names, scores["per_class_accuracy"], strict=True)),
+        **_class_accuracy_record(predictions, eval_ids, names),
         "eval_loss": evaluation.get("eval_loss"),
         "train_rows": len(train),
         "eval_rows": len(eval_dataset),
@@ -217,6 +192,27 @@ def train_and_evaluate(
 def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The Trainer's collator: an ImageBatches batch without its row indices."""
     return {"pixel_values": batch["pixel_values"], "labels": batch["labels"]}
+
+
+def _class_accuracy_record(predictions, references, names: list[str]) -> dict[str, Any]:
+    """metrics.json's accuracy keys: the metric's scalars, the worst class, and the accuracy of
+    every class by name (None for a class absent from the references, listed in absent_classes)."""
+    from .metrics import class_accuracy_scores, class_accuracy_table
+
+    scores = class_accuracy_scores(predictions, references, len(names), names)
+    table = class_accuracy_table(predictions, references, len(names), names)
+    by_class = [None if np.isnan(a) else float(a) for a in table["accuracy"]]
+    return {
+        "accuracy": scores["accuracy"],
+        "worst_class_accuracy": scores["worst_class_accuracy"],
+        "worst_class": table.loc[table["accuracy"].idxmin(), "class"],
+        "per_class_accuracy": by_class,
+        "class_accuracy_std": scores["class_accuracy_std"],
+        "best_minus_worst": scores["best_minus_worst"],
+        "absent_classes": table.loc[table["support"] == 0, "class"].tolist(),
+        "class_names": names,
+        "class_accuracy": dict(zip(names, by_class, strict=True)),
+    }
 
 
 def _sgd(model, config: TrainConfig, epochs: int, rows: int, args) -> tuple:

@@ -29,6 +29,7 @@ __all__ = [
     "describe_sizes",
     "image_sizes",
     "loader",
+    "pixels",
 ]
 
 
@@ -156,17 +157,24 @@ class ImageBatches(torch.utils.data.Dataset):
         }
 
     def _pixels(self, image: Image.Image) -> torch.Tensor:
-        p = self.preprocess
-        image = image.convert("L" if p.channels == 1 else "RGB")
-        x = F.pil_to_tensor(image)
-        if p.image_size is not None and tuple(x.shape[-2:]) != tuple(p.image_size):
-            x = F.resize(
-                x, list(p.image_size), interpolation=_interpolation(p.interpolation), antialias=True
-            )
-        if self.augment is not None:
-            x = self.augment(x)
-        x = x.float().div_(255.0)
-        return F.normalize(x, list(p.mean), list(p.std))
+        return pixels(image, self.preprocess, self.augment)
+
+
+def pixels(image: Image.Image, preprocess: Preprocess, augment=None) -> torch.Tensor:
+    """One image as a normalised ``(channels, height, width)`` float tensor: converted to the
+    model's channels, resized if it has a size, augmented if ``augment``, scaled and normalised.
+    Every model's images, in training, probing and :mod:`hf_drop.transforms`, go through here."""
+    p = preprocess
+    image = image.convert("L" if p.channels == 1 else "RGB")
+    x = F.pil_to_tensor(image)
+    if p.image_size is not None and tuple(x.shape[-2:]) != tuple(p.image_size):
+        x = F.resize(
+            x, list(p.image_size), interpolation=_interpolation(p.interpolation), antialias=True
+        )
+    if augment is not None:
+        x = augment(x)
+    x = x.float().div_(255.0)
+    return F.normalize(x, list(p.mean), list(p.std))
 
 
 class EpochSampler(Sampler[int]):

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["ImageClassifier", "Preprocess", "build_model"]
+__all__ = ["ImageClassifier", "Preprocess", "build_model", "preprocess_for"]
 
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
 
@@ -115,18 +115,7 @@ def build_model(
         model = timm.create_model(
             name, pretrained=pretrained, num_classes=num_classes, in_chans=channels, **kwargs
         )
-        if pretrained:
-            config = timm.data.resolve_data_config({}, model=model)
-            preprocess = Preprocess(
-                channels=3,
-                image_size=tuple(config["input_size"][1:]),
-                mean=tuple(config["mean"]),
-                std=tuple(config["std"]),
-                interpolation=config.get("interpolation", "bilinear"),
-                source="timm data config",
-            )
-        else:
-            preprocess = Preprocess(channels=channels)
+        preprocess = _timm_preprocess(model.pretrained_cfg, pretrained, channels)
         spec = ModelSpec(name, "timm", pretrained, kwargs)
         if as_transformers:
             wrapper = _timm_wrapper(name, model, channels, num_classes, class_names, kwargs)
@@ -192,10 +181,116 @@ def _transformers(
     else:
         config = AutoConfig.from_pretrained(name, **labels, **kwargs)
         model = AutoModelForImageClassification.from_config(config)
-    channels = int(getattr(model.config, "num_channels", 3) or 3)
-    preprocess = _processor_preprocess(name, channels) or Preprocess(channels=channels)
+    preprocess = _checkpoint_preprocess(name, model.config)
     spec = ModelSpec(name, "transformers", from_weights, kwargs)
     return ImageClassifier(model, "transformers", num_classes), preprocess, spec
+
+
+def preprocess_for(
+    model_or_name: str | nn.Module,
+    *,
+    channels: int | None = None,
+    pretrained: bool = False,
+) -> Preprocess:
+    """How images become inputs of a model, by :func:`build_model`'s rules, without building it.
+
+    ``model_or_name`` is a name as :func:`build_model` takes it, or a model: an
+    :class:`ImageClassifier`, a transformers model, or a timm model. A transformers checkpoint
+    (a folder, a Hub id, or a model loaded from one) brings its image processor's size and
+    normalisation; a timm architecture its data config if ``pretrained``, else the images' own
+    size and mean = std = 0.5. ``channels`` goes with a name, as ``build_model``'s
+    ``image_channels``: the images' channels (1 for grayscale; default 3), which a timm model from
+    scratch is built for; pretrained and transformers models take their own (images are
+    converted). A built model already fixes its channels: ``channels`` with a model is an error.
+    """
+    import timm
+
+    if channels is not None and channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
+    if channels is not None and not isinstance(model_or_name, str | Path):
+        raise ValueError(
+            "channels goes with a model name only (as build_model's image_channels): a built "
+            f"model ({type(model_or_name).__name__}) already fixes the channels it takes"
+        )
+    if isinstance(model_or_name, ImageClassifier):
+        model_or_name = model_or_name.model
+    if isinstance(model_or_name, str | Path):
+        name = str(model_or_name)
+        if Path(name).is_dir() and (Path(name) / "config.json").exists():
+            preprocess = _checkpoint_preprocess(name)
+        elif timm.is_model(name):
+            cfg = timm.models.get_pretrained_cfg(name)
+            pretrained_cfg = cfg.to_dict() if cfg is not None else {}
+            preprocess = _timm_preprocess(pretrained_cfg, pretrained, channels or 3)
+        elif "/" in name and not Path(name).exists():
+            preprocess = _checkpoint_preprocess(name)
+        else:
+            raise ValueError(
+                f"unknown model {name!r}: not a local save_pretrained folder, a timm architecture "
+                "(see timm.list_models()) or a Hub checkpoint id (org/name)"
+            )
+    elif isinstance(model_or_name, nn.Module):
+        preprocess = _module_preprocess(model_or_name, pretrained)
+    else:
+        raise TypeError(
+            "model_or_name must be a model name, an ImageClassifier, a transformers or a timm "
+            f"model, got {type(model_or_name).__name__}"
+        )
+    return preprocess
+
+
+def _module_preprocess(model: nn.Module, pretrained: bool) -> Preprocess:
+    """:func:`preprocess_for` of a built model: its checkpoint's, else its timm architecture's."""
+    config = getattr(model, "config", None)
+    checkpoint = getattr(config, "name_or_path", "") if config is not None else ""
+    if checkpoint:  # loaded from a checkpoint (what _transformers builds)
+        return _checkpoint_preprocess(checkpoint, config)
+    timm_model = getattr(model, "timm_model", None)  # TimmWrapperForImageClassification
+    timm_model = timm_model if timm_model is not None else model
+    pretrained_cfg = getattr(timm_model, "pretrained_cfg", None)
+    if pretrained_cfg is not None:  # a timm model, or one wrapped by build_model
+        return _timm_preprocess(pretrained_cfg, pretrained, _input_channels(timm_model))
+    if config is not None:  # a transformers model built from a config alone
+        return Preprocess(channels=int(getattr(config, "num_channels", 3) or 3))
+    raise TypeError(
+        f"{type(model).__name__} is neither a transformers nor a timm model: pass its name, "
+        "or a Preprocess"
+    )
+
+
+def _input_channels(model: nn.Module) -> int:
+    """The input channels of a timm model: those of its first convolution (3 if it has none)."""
+    first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    return int(first.in_channels) if first is not None else 3
+
+
+def _timm_preprocess(pretrained_cfg: dict[str, Any], pretrained: bool, channels: int) -> Preprocess:
+    """Pretrained: the size, normalisation and interpolation of the timm data config (RGB); from
+    scratch: the images' own size and channels, mean = std = 0.5."""
+    import timm
+
+    if not pretrained:
+        return Preprocess(channels=channels)
+    # in_chans=3 is timm's default; non-empty args let a model without a config take defaults.
+    config = timm.data.resolve_data_config({"in_chans": 3}, pretrained_cfg=dict(pretrained_cfg))
+    return Preprocess(
+        channels=3,
+        image_size=tuple(config["input_size"][1:]),
+        mean=tuple(config["mean"]),
+        std=tuple(config["std"]),
+        interpolation=config.get("interpolation", "bilinear"),
+        source="timm data config",
+    )
+
+
+def _checkpoint_preprocess(name: str, config: Any = None) -> Preprocess:
+    """A transformers checkpoint's image processor, else the default for its channels."""
+    if config is None:
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(name)
+    channels = int(getattr(config, "num_channels", 3) or 3)
+    return _processor_preprocess(name, channels) or Preprocess(channels=channels)
 
 
 def _processor_preprocess(name: str, channels: int) -> Preprocess | None:

@@ -1,7 +1,9 @@
 """Class-wise accuracy: overall accuracy, worst-class accuracy, and the accuracy of every class.
 
-A class that does not occur in the references has no accuracy: it is reported as absent (None),
-never as 0 or 1, and it takes no part in the worst class, the spread or the gap.
+Every value is a float (what ``transformers.Trainer`` logs as it is): the accuracy of class
+``name`` is ``class_accuracy/<name>``. A class that does not occur in the references has no
+accuracy: it has no ``class_accuracy/<name>`` entry, never a 0 or a 1, and it takes no part in the
+worst class, the spread or the gap. The table by class is ``hf_drop.metrics.class_accuracy_table``.
 """
 
 import datasets
@@ -11,7 +13,7 @@ import numpy as np
 _DESCRIPTION = """
 Accuracy of a classifier overall and class by class. DRoP (Vysogorets et al., ICLR 2025) is about
 the worst class: this metric reports worst_class_accuracy beside the usual accuracy, with the
-per-class accuracies (recalls), their standard deviation and the best-minus-worst gap.
+per-class accuracies (recalls), their standard deviation and the best-minus-worst gap, all floats.
 """
 
 _KWARGS_DESCRIPTION = """
@@ -20,15 +22,13 @@ Args:
     references (list of int): true class ids.
     num_classes (int, optional): number of classes; default 1 + the largest id seen.
     class_names (list of str, optional): names of the classes, in id order.
-Returns:
-    accuracy (float): fraction of correct predictions.
-    worst_class_accuracy (float): lowest accuracy of a class present in the references.
-    worst_class (int or str): that class (its name if class_names is given).
-    per_class_accuracy (list): accuracy of each class id, None for a class absent from references.
-    class_accuracy_std (float): standard deviation of the present classes' accuracies.
-    best_minus_worst (float): highest minus lowest present-class accuracy.
-    absent_classes (list): classes absent from the references.
-    class_names (list of str): the names used, or the ids as strings.
+Returns (every value a float):
+    accuracy: fraction of correct predictions.
+    worst_class_accuracy: lowest accuracy of a class present in the references.
+    class_accuracy_std: standard deviation of the present classes' accuracies.
+    best_minus_worst: highest minus lowest present-class accuracy.
+    class_accuracy/<name>: accuracy of each class present in the references, by its name in
+        class_names (else its id); a class absent from the references has no entry.
 Examples:
     >>> metric = evaluate.load("hf_drop/metrics/class_accuracy")
     >>> metric.compute(predictions=[0, 1, 1, 2], references=[0, 1, 2, 2])["worst_class_accuracy"]
@@ -74,44 +74,56 @@ class ClassAccuracy(evaluate.Metric):
         return super().add(prediction=prediction, reference=reference, **kwargs)
 
     def _compute(self, predictions, references, num_classes=None, class_names=None):
-        p = np.asarray(predictions, dtype=np.int64)
-        y = np.asarray(references, dtype=np.int64)
-        _check_lengths(p, y)
-        if len(y) == 0:
-            raise ValueError("class accuracy needs at least one reference")
-        if num_classes is None:
-            num_classes = (
-                len(class_names) if class_names is not None else int(max(p.max(), y.max())) + 1
-            )
-        if class_names is not None and len(class_names) != num_classes:
-            raise ValueError(f"class_names has {len(class_names)} names for {num_classes} classes")
-        if y.min() < 0 or y.max() >= num_classes:
-            raise ValueError(f"references must lie in [0, {num_classes}), got {y.min()}..{y.max()}")
-        if p.min() < 0 or p.max() >= num_classes:
-            raise ValueError(
-                f"predictions must lie in [0, {num_classes}), got {p.min()}..{p.max()}: pass "
-                "class ids (the argmax of the logits) of the same classes as the references"
-            )
-        names = (
-            list(class_names) if class_names is not None else [str(k) for k in range(num_classes)]
+        return scalar_scores(*class_counts(predictions, references, num_classes, class_names))
+
+
+def class_counts(predictions, references, num_classes=None, class_names=None):
+    """Checked inputs -> ``(names, support, correct)``: each class's name (its id as a string
+    without ``class_names``), number of references and of correct predictions."""
+    p = np.asarray(_class_ids(predictions, "predictions"), dtype=np.int64)
+    y = np.asarray(_class_ids(references, "references"), dtype=np.int64)
+    _check_lengths(p, y)
+    if len(y) == 0:
+        raise ValueError("class accuracy needs at least one reference")
+    if num_classes is None:
+        num_classes = (
+            len(class_names) if class_names is not None else int(max(p.max(), y.max())) + 1
         )
-        support = np.bincount(y, minlength=num_classes)
-        hits = np.bincount(y[p == y], minlength=num_classes)
-        present = support > 0
-        accuracy = np.where(present, hits / np.maximum(support, 1), np.nan)
-        worst = int(np.nanargmin(accuracy))
-        return {
-            "accuracy": float(np.mean(p == y)),
-            "worst_class_accuracy": float(accuracy[worst]),
-            "worst_class": names[worst] if class_names is not None else worst,
-            "per_class_accuracy": [
-                float(a) if ok else None for a, ok in zip(accuracy, present, strict=True)
-            ],
-            "class_accuracy_std": float(np.nanstd(accuracy)),
-            "best_minus_worst": float(np.nanmax(accuracy) - np.nanmin(accuracy)),
-            "absent_classes": [names[k] for k in np.flatnonzero(~present)],
-            "class_names": names,
-        }
+    if class_names is not None and len(class_names) != num_classes:
+        raise ValueError(f"class_names has {len(class_names)} names for {num_classes} classes")
+    if y.min() < 0 or y.max() >= num_classes:
+        raise ValueError(f"references must lie in [0, {num_classes}), got {y.min()}..{y.max()}")
+    if p.min() < 0 or p.max() >= num_classes:
+        raise ValueError(
+            f"predictions must lie in [0, {num_classes}), got {p.min()}..{p.max()}: pass "
+            "class ids (the argmax of the logits) of the same classes as the references"
+        )
+    names = (
+        [str(n) for n in class_names]
+        if class_names is not None
+        else [str(k) for k in range(num_classes)]
+    )
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"class_names must be distinct, got {twice} more than once")
+    support = np.bincount(y, minlength=num_classes)
+    correct = np.bincount(y[p == y], minlength=num_classes)
+    return names, support, correct
+
+
+def scalar_scores(names, support, correct) -> dict[str, float]:
+    """The metric's floats from :func:`class_counts`; absent classes take no part."""
+    present = support > 0
+    accuracy = correct[present] / support[present]
+    scores = {
+        "accuracy": float(correct.sum() / support.sum()),
+        "worst_class_accuracy": float(accuracy.min()),
+        "class_accuracy_std": float(accuracy.std()),
+        "best_minus_worst": float(accuracy.max() - accuracy.min()),
+    }
+    for name, value in zip(np.asarray(names, dtype=object)[present], accuracy, strict=True):
+        scores[f"class_accuracy/{name}"] = float(value)
+    return scores
 
 
 def _class_ids(values, role: str, scalar: bool = False):
