@@ -237,6 +237,48 @@ def verdict(root: Path) -> str:
     return "\n".join(text) + "\n\n" + "\n".join(lines)
 
 
+def plot_shapes(root: Path):
+    """Worst-class and average accuracy against density, one column per shape, one line per
+    rule, the band spanning the seeds' mean +- sd: the figure the README shows."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    shapes = [name for name in SHAPES if (root / name / "results.csv").exists()]
+    fig = Figure(figsize=(3.2 * len(shapes), 6.4), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, len(shapes), squeeze=False, sharex=True)
+    styles = {
+        method: (f"C{i}", "-" if "DRoP" in method else "--") for i, method in enumerate(METHODS)
+    }
+    for column, name in enumerate(shapes):
+        results = pd.read_csv(root / name / "results.csv")
+        for row, (metric, label) in enumerate(
+            [("worst_class_accuracy", "worst-class accuracy"), ("accuracy", "average accuracy")]
+        ):
+            ax = axes[row, column]
+            for method, (color, line) in styles.items():
+                runs = results[results["method"] == method]
+                if runs.empty:
+                    continue
+                stats = runs.groupby("density")[metric].agg(["mean", "std"]).fillna(0.0)
+                width = 2.5 if method == DEFAULT else 1.2
+                ax.plot(stats.index, stats["mean"], line, color=color, lw=width, label=method)
+                ax.fill_between(
+                    stats.index, stats["mean"] - stats["std"], stats["mean"] + stats["std"],
+                    color=color, alpha=0.12,
+                )  # fmt: skip
+            full = results[results["method"] == FULL][metric].mean()
+            ax.axhline(full, color="black", lw=0.8, ls=":", label=FULL)
+            ax.set_title(name if row == 0 else "")
+            ax.set_xlabel("density" if row == 1 else "")
+            if column == 0:
+                ax.set_ylabel(label)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize=8)
+    fig.savefig(root / "worst_class.png", dpi=110)
+    return fig
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, required=True)
@@ -249,6 +291,7 @@ def main(argv: list[str] | None = None) -> None:
             run_shape(name, args.output / name)
     text = verdict(args.output)
     (args.output / "verdict.md").write_text(text)
+    plot_shapes(args.output)
     print(text)
 
 
