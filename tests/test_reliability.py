@@ -205,7 +205,8 @@ def _quota_cases() -> list[Case]:
              lambda _: Q.proportional_quotas(sizes, 0.5, min_per_class=-1),
              ValueError, "min_per_class must be a non-negative int"),
         Case("quotas", "selection index out of range",
-             lambda _: Q.quotas_from_selection([0, 1, 1], [0, 7], 2), ValueError, ""),
+             lambda _: Q.quotas_from_selection([0, 1, 1], [0, 7], 2), ValueError,
+             "indices must lie in [0, 3)"),
         Case("quotas", "all errors zero: proportional, with a warning", all_zero),
         Case("quotas", "a zero-error class: a warning, or min_per_class keeps some",
              zero_error_class),
@@ -706,7 +707,7 @@ def _hub_cases() -> list[Case]:
              ValueError, "index"),
         Case("hub", "load_pruned with rows missing",
              lambda ws: exported_with(ws, lambda t: t.select(range(len(t) - 3))),
-             ValueError, ""),
+             ValueError, "indices but the card says"),
         Case("hub", "load_pruned on a card without a drop block",
              lambda ws: card_without(ws, "drop"), ValueError, "drop"),
         Case("hub", "load_pruned on a card without its export key",
@@ -765,9 +766,9 @@ def _metric_cases() -> list[Case]:
         Case("metric", "float predictions", lambda _: metric().compute(
             predictions=[0.7, 1.2], references=[0, 1]), ValueError, "predictions"),
         Case("metric", "lengths differ", lambda _: metric().compute(
-            predictions=[0, 1, 1], references=[0, 1]), ValueError, ""),
+            predictions=[0, 1, 1], references=[0, 1]), ValueError, "differ in length (3 vs 2)"),
         Case("metric", "negative class id", lambda _: metric().compute(
-            predictions=[0, -1], references=[0, 1]), ValueError, ""),
+            predictions=[0, -1], references=[0, 1]), ValueError, "predictions must lie in [0, 2)"),
         Case("metric", "a class absent from the references is reported as absent", absent),
     ]  # fmt: skip
 
