@@ -150,8 +150,12 @@ def check_identity(
     seen: str,
     fix: str,
     labels: Labels | None = None,
+    actual: dict[str, object] | None = None,
 ) -> None:
     """A ValueError unless ``dataset`` has the rows ``recorded`` by :func:`dataset_identity`.
+
+    ``actual`` is the dataset's own :func:`dataset_identity` when the caller has it already
+    (its digests are then not computed again).
 
     Compares the row count, the label hash, and the content digest of every recorded column the
     dataset still has (columns added since, such as scores, are ignored; a recorded column that
@@ -174,8 +178,20 @@ def check_identity(
     if content and not problems:
         expected = dict(content["columns"])
         present = [name for name in expected if name in dataset.column_names]
-        actual = content_digest(dataset, present)["columns"]
-        differ = [name for name in present if actual[name] != expected[name]]
+        label = recorded.get("label_column")
+        content_columns = [name for name in expected if name != label]
+        if content_columns and not any(name in present for name in content_columns):
+            raise ValueError(
+                f"{seen} a dataset with columns {content_columns}, and this one has none of them: "
+                "its rows cannot be verified (a permutation within classes keeps the labels); "
+                f"keep at least one of those columns, or fit with id_column=: {fix}"
+            )
+        digests = (
+            actual["content"]["columns"]
+            if actual is not None
+            else content_digest(dataset, present)["columns"]
+        )
+        differ = [name for name in present if digests[name] != expected[name]]
         if differ:
             problems.append(
                 f"other values in column(s) {differ} at the same positions: the rows were "

@@ -261,8 +261,9 @@ class DRoPFilter:
         """Choose the kept rows of ``dataset``: sets ``quotas_`` and ``indices_``; returns self."""
         self._check_params()
         labels = read_labels(dataset, self.label_column)
+        identity = dataset_identity(dataset, self.label_column, labels=labels)
         if self.source is not None:
-            self._check_source(dataset, labels)
+            self._check_source(dataset, labels, identity)
         num_classes = len(labels.names)
         sizes = np.bincount(labels.ids, minlength=num_classes)
         errors = self._resolve_errors(labels, sizes)
@@ -300,7 +301,7 @@ class DRoPFilter:
         self.label_hash_ = labels.hash
         self.source_fingerprint_ = dataset._fingerprint
         self.identity_ = (
-            dataset_identity(dataset, self.label_column, labels=labels)
+            identity
             if self.id_column is None
             else {
                 "num_rows": len(dataset),
@@ -389,9 +390,7 @@ class DRoPFilter:
                 labels=labels,
             )
             return self.indices_
-        rows = self._rows_of_ids(_read_ids(dataset, self.id_column).to_numpy())
-        if len(np.unique(rows)) != len(rows):
-            raise ValueError(f"id column {self.id_column!r} has duplicate ids in this dataset")
+        rows = self._rows_of_ids(_read_ids(dataset, self.id_column).to_numpy())  # unique ids
         if len(rows) != self.n_samples_:
             raise ValueError(
                 f"this dataset holds {len(rows)} of the {self.n_samples_} rows this DRoPFilter "
@@ -532,7 +531,7 @@ class DRoPFilter:
     def _error_interval(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """95% Wilson interval of each class error (NaN where the support is unknown)."""
         support = np.nan_to_num(self.class_support_, nan=0.0)
-        mistakes = np.round(np.nan_to_num(self.class_errors_) * support)
+        mistakes = np.nan_to_num(self.class_errors_) * support  # averaged: may be fractional
         low, high = U.wilson_interval(mistakes, support)
         return np.asarray(low, dtype=float), np.asarray(high, dtype=float)
 
@@ -846,13 +845,14 @@ class DRoPFilter:
             return S.k_center(within, n_keep, seed=self.seed)
         return S.global_top(within, n_keep, keep=self._direction)
 
-    def _check_source(self, dataset: datasets.Dataset, labels: Labels) -> None:
+    def _check_source(self, dataset: datasets.Dataset, labels: Labels, identity: dict) -> None:
         check_identity(
             dataset,
             {key: self.source.get(key) for key in _IDENTITY_KEYS},
             seen="the class errors and scores of this DRoPFilter come from",
             fix="pass the dataset the probe saw, or probe this one",
             labels=labels,
+            actual=identity,
         )
 
     @property

@@ -365,6 +365,11 @@ def push(
     folder = Path(folder)
     if not (folder / CARD_FILE).exists():
         raise FileNotFoundError(f"{folder} is not an exported folder (no {CARD_FILE})")
+    if exported(folder) is None:  # never publish a folder of someone's own files
+        raise ValueError(
+            f"{folder} is not an hf-drop export (no hf-drop marker or drop card): export a subset "
+            "with hf_drop.hub.export / hf-drop push, or upload it with huggingface_hub yourself"
+        )
     token = token or get_token()
     retry = (
         f"the export is complete in {folder}; push it later with "

@@ -113,7 +113,8 @@ def drop_quotas(
     strength = _check_unit("strength", strength)
     floor = _check_unit("floor", floor)
     total = budget(int(sizes.sum()), density)
-    lower = np.maximum(_lower_bounds(sizes, min_per_class, total), _floors(sizes, total, floor))
+    lower = _lower_bounds(sizes, min_per_class, total)
+    lower = np.maximum(lower, _floors(sizes, total, floor, already=lower))
     names = _names(class_names, len(sizes))
 
     tempered = errors**strength if strength != 1 else errors.copy()
@@ -268,16 +269,22 @@ def _lower_bounds(sizes: NDArray, min_per_class: int, total: int) -> NDArray[np.
     return lower
 
 
-def _floors(sizes: NDArray, total: int, floor: float) -> NDArray[np.int64]:
-    """``min(N_k, floor(phi * max(d N_k, B / K)))``, scaled down together if over budget ``B``."""
+def _floors(
+    sizes: NDArray, total: int, floor: float, already: NDArray | None = None
+) -> NDArray[np.int64]:
+    """``min(N_k, floor(phi * max(d N_k, B / K)))``; where that and the counts ``already``
+    guaranteed (``min_per_class``) would exceed the budget ``B``, the floors' excess over
+    ``already`` is scaled down together."""
+    already = np.zeros(len(sizes), dtype=np.int64) if already is None else already
     if floor == 0 or total == 0:
-        return np.zeros(len(sizes), dtype=np.int64)
+        return already
     nonempty = max(int(np.count_nonzero(sizes)), 1)
     share = np.maximum(total * sizes / max(int(sizes.sum()), 1), total / nonempty)
-    wanted = np.minimum(sizes, floor * share)
-    if wanted.sum() > total:
-        wanted *= total / wanted.sum()
-    return np.floor(wanted + 1e-9).astype(np.int64)
+    excess = np.maximum(np.minimum(sizes, floor * share) - already, 0.0)
+    room = total - int(already.sum())
+    if excess.sum() > room:
+        excess *= room / excess.sum()
+    return already + np.floor(excess + 1e-9).astype(np.int64)
 
 
 def _check_unit(name: str, value: float) -> float:

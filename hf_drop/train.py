@@ -133,56 +133,60 @@ def train_and_evaluate(
 
     # The Trainer saves nothing (save_strategy="no") but creates its output_dir: a scratch folder.
     scratch = tempfile.TemporaryDirectory(prefix="hf-drop-trainer-")
-    args = TrainingArguments(
-        output_dir=scratch.name,
-        num_train_epochs=epochs,
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size,
-        learning_rate=config.lr,
-        weight_decay=config.weight_decay,
-        seed=config.seed,
-        data_seed=config.seed,
-        eval_strategy="no",
-        save_strategy="no",
-        logging_strategy="epoch",
-        report_to="none",
-        remove_unused_columns=False,  # ImageBatches yields exactly what the model takes
-        dataloader_num_workers=config.num_workers,
-        dataloader_pin_memory=torch.cuda.is_available(),
-    )
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=train_rows,
-        eval_dataset=eval_rows,
-        data_collator=model_inputs,
-        compute_metrics=trainer_compute_metrics(names),
-        optimizers=_sgd(model, config, epochs, len(train_rows), args)
-        if config.optimizer == "sgd"
-        else (None, None),
-    )
-    start = time.perf_counter()
-    trainer.train()
-    seconds = time.perf_counter() - start
-    evaluation = trainer.evaluate()
-    logits = trainer.predict(eval_rows).predictions
-    predictions = np.argmax(logits[0] if isinstance(logits, tuple) else logits, axis=-1)
-    result = {
-        **_class_accuracy_record(predictions, eval_ids, names),
-        "eval_loss": evaluation.get("eval_loss"),
-        "train_rows": len(train),
-        "eval_rows": len(eval_dataset),
-        "epochs": epochs,
-        "density": density,
-        "train_seconds": round(seconds, 2),
-        "config": asdict(config),
-        "model": {"name": spec.name, "kind": spec.kind, "pretrained": spec.pretrained},
-        "processes": trainer.accelerator.num_processes,
-        "versions": versions("torch", "transformers", "accelerate", "datasets", "timm", "numpy"),
-        "machine": machine(),
-        "provenance": provenance,
-    }
-    scratch.cleanup()
+    try:
+        args = TrainingArguments(
+            output_dir=scratch.name,
+            num_train_epochs=epochs,
+            per_device_train_batch_size=config.batch_size,
+            per_device_eval_batch_size=config.batch_size,
+            learning_rate=config.lr,
+            weight_decay=config.weight_decay,
+            seed=config.seed,
+            data_seed=config.seed,
+            eval_strategy="no",
+            save_strategy="no",
+            logging_strategy="epoch",
+            report_to="none",
+            remove_unused_columns=False,  # ImageBatches yields exactly what the model takes
+            dataloader_num_workers=config.num_workers,
+            dataloader_pin_memory=torch.cuda.is_available(),
+        )
+        trainer = Trainer(
+            model=model,
+            args=args,
+            train_dataset=train_rows,
+            eval_dataset=eval_rows,
+            data_collator=model_inputs,
+            compute_metrics=trainer_compute_metrics(names),
+            optimizers=_sgd(model, config, epochs, len(train_rows), args)
+            if config.optimizer == "sgd"
+            else (None, None),
+        )
+        start = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - start
+        evaluation = trainer.evaluate()
+        logits = trainer.predict(eval_rows).predictions
+        predictions = np.argmax(logits[0] if isinstance(logits, tuple) else logits, axis=-1)
+        result = {
+            **_class_accuracy_record(predictions, eval_ids, names),
+            "eval_loss": evaluation.get("eval_loss"),
+            "train_rows": len(train),
+            "eval_rows": len(eval_dataset),
+            "epochs": epochs,
+            "density": density,
+            "train_seconds": round(seconds, 2),
+            "config": asdict(config),
+            "model": {"name": spec.name, "kind": spec.kind, "pretrained": spec.pretrained},
+            "processes": trainer.accelerator.num_processes,
+            "versions": versions(
+                "torch", "transformers", "accelerate", "datasets", "timm", "numpy"
+            ),
+            "machine": machine(),
+            "provenance": provenance,
+        }
+    finally:  # also when training fails: the scratch folder is ours to remove
+        scratch.cleanup()
     if trainer.is_world_process_zero():
         with atomic_output(out, "train", overwrite=overwrite, inputs=inputs) as tmp:
             (tmp / METRICS_FILE).write_text(json.dumps(result, indent=1) + "\n")

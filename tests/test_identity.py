@@ -261,3 +261,11 @@ def test_images_are_digested_by_content_not_by_path(tmp_path):
         )
         digests.append(content_digest(data))
     assert digests[0] == digests[1]
+
+
+def test_a_dataset_without_any_recorded_content_column_cannot_be_verified(dataset):
+    """Only labels left: a permutation within classes would pass, so the rows are refused."""
+    drop = DRoPFilter(0.5, class_errors=ERRORS).fit(dataset)
+    with pytest.raises(ValueError, match="its rows cannot be verified"):
+        drop.apply(dataset.remove_columns(["image", "el2n"]))
+    assert len(drop.apply(dataset.remove_columns("el2n"))) == len(drop.indices_)

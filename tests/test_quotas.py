@@ -358,3 +358,21 @@ def test_any_floor_keeps_an_exact_budget(problem, floor):
     sizes, errors, density, mode, _ = problem
     counts = quiet(drop_quotas, sizes, errors, density, mode=mode, floor=floor)
     assert counts.sum() == budget(sum(sizes), density) and np.all(counts <= np.array(sizes))
+
+
+@settings(max_examples=300, deadline=None)
+@given(problems(), st.floats(0.0, 1.0))
+def test_a_floor_and_min_per_class_together_keep_an_exact_budget(problem, floor):
+    sizes, errors, density, mode, min_per_class = problem
+    total = budget(sum(sizes), density)
+    assume(np.minimum(sizes, min_per_class).sum() <= total)
+    counts = quiet(
+        drop_quotas, sizes, errors, density, mode=mode, floor=floor, min_per_class=min_per_class
+    )
+    assert counts.sum() == total and np.all(counts <= np.array(sizes))
+    assert np.all(counts >= np.minimum(sizes, min_per_class))
+
+
+def test_a_floor_never_pushes_min_per_class_over_the_budget():
+    counts = drop_quotas([1000, 10, 10], [0.1, 0.5, 0.5], 0.05, floor=1.0, min_per_class=10)
+    assert counts.sum() == budget(1020, 0.05) == 51 and counts[1:].tolist() == [10, 10]

@@ -670,6 +670,12 @@ def _hub_cases() -> list[Case]:
     def push_offline(ws, monkeypatch_token=None):
         push(ws.export, "someone/something", token="hf_fake_token_for_offline_test")
 
+    def push_foreign(ws):
+        folder = ws.new("foreign")
+        folder.mkdir(parents=True)
+        (folder / "README.md").write_text("# my own notes\n")
+        push(folder, "someone/something", token="hf_fake_token_for_offline_test")
+
     def overwrite_export(ws):
         target = ws.copy_of(ws.export)
         export_saved(ws.subset, target, overwrite=True)
@@ -716,6 +722,11 @@ def _hub_cases() -> list[Case]:
              lambda ws: load_pruned(ws.export, source=ws.train.shuffle(seed=0)),
              ValueError, "not the dataset that was pruned"),
         Case("hub", "load_pruned on the right source gives the kept rows", right_rows),
+        Case("hub", "push of a folder that is not an export", push_foreign, ValueError,
+             "is not an hf-drop export"),
+        Case("filter", "apply to the dataset without its image column",
+             lambda _: fitted()[0].apply(small().remove_columns(["image", "el2n"])),
+             ValueError, "its rows cannot be verified"),
         Case("hub", "push without reaching the Hub keeps the export and says how to retry",
              push_offline, RuntimeError, "hf-drop push"),
     ]  # fmt: skip

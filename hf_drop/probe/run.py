@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from ..columns import check_identity, dataset_identity, read_labels
 from ..environment import machine, versions
-from ..outputs import atomic_output, dataset_folders, start_output
+from ..outputs import atomic_output, dataset_folders, prepare_output, start_output
 from .config import ProbeConfig
 from .data import ImageBatches, check_image_split, describe_sizes, image_sizes, loader
 from .dynamics import STATISTICS, Dynamics, batch_statistics
@@ -444,8 +444,12 @@ def _claim_output(out: Path, accelerator, train, val, inputs=()) -> None:
     unwritable folder fails here). Refused, with nothing written: a non-empty folder that is not a
     probe run's, one of another kind, one that overlaps the datasets' files. A symlink is written
     through."""
+    inputs = [*inputs, *dataset_folders(train, val)]
+    # Every process checks (nothing is written): a refusal stops them all, none waits at the
+    # barrier for a main process that has already failed.
+    prepare_output(out, "probe", resume=True, inputs=inputs, what="--output")
     if accelerator.is_main_process:
-        start_output(out, "probe", inputs=[*inputs, *dataset_folders(train, val)])
+        start_output(out, "probe", inputs=inputs)
     accelerator.wait_for_everyone()
 
 
