@@ -169,16 +169,21 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     )
     reported = test.select(report_rows)
 
-    plan = [(FULL, 1.0, seed) for seed in range(preset.seeds)] + [
-        (method, density, seed)
-        for seed in range(preset.seeds)
-        for density in preset.densities
-        for method in methods
-    ]
+    plan = make_plan(methods, preset.densities, preset.seeds)
     results = run_plan(plan, METHODS, probe, train, reported, preset.final, out)
     table = _outputs(results, probe, train, preset, out)
     print(table.to_string(float_format=lambda v: f"{v:.4f}", na_rep="-"))
     return table
+
+
+def make_plan(methods, densities: tuple[float, ...], seeds: int) -> list[tuple[str, float, int]]:
+    """Full data once per seed, then every method at every density, seed by seed."""
+    return [(FULL, 1.0, seed) for seed in range(seeds)] + [
+        (method, density, seed)
+        for seed in range(seeds)
+        for density in densities
+        for method in methods
+    ]
 
 
 def run_plan(

@@ -36,7 +36,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from benchmark import FULL, run_plan
+from benchmark import FULL, make_plan, run_plan
 
 from hf_drop.probe import ProbeConfig, run_probe
 from hf_drop.report import plot_runs
@@ -149,12 +149,7 @@ def run_shape(name: str, out: Path) -> pd.DataFrame:
         source={"name": f"{shape.dataset} ({name})", "split": "train"},
         splits={"val_indices": val_rows.tolist(), "report_indices": report_rows.tolist()},
     )
-    plan = [(FULL, 1.0, seed) for seed in range(SEEDS)] + [
-        (method, density, seed)
-        for seed in range(SEEDS)
-        for density in DENSITIES
-        for method in METHODS
-    ]
+    plan = make_plan(METHODS, DENSITIES, SEEDS)
     results = run_plan(plan, METHODS, probe, train, reported, shape.final, out)
     runs = results.assign(run=results["method"] + "/" + results["seed"].astype(str))
     plot_runs(runs, out / "accuracy.png")
