@@ -108,22 +108,7 @@ def prepare_output(
     label = f"{what} {given}" + (f" (a link to {real})" if given.is_symlink() else "")
     noun = KINDS[kind].split(" (")[0]
 
-    for item in inputs:
-        if item is None:
-            continue
-        source = Path(os.path.realpath(item))
-        if real == source:
-            relation = "is the input"
-        elif real.is_relative_to(source):
-            relation = "lies inside the input"
-        elif source.is_relative_to(real):
-            relation = "contains the input"
-        else:
-            continue
-        raise OutputError(
-            f"{label} {relation} {item}: an output never overlaps what is read; nothing was "
-            "written; choose a folder outside it"
-        )
+    _refuse_overlap(real, inputs, label, "folder")
 
     if os.path.lexists(real):
         if not real.is_dir():
@@ -249,12 +234,7 @@ def atomic_file(
     one of ``inputs``, is refused."""
     given = Path(path)
     real = Path(os.path.realpath(given))
-    for item in inputs:
-        if item is not None and real.is_relative_to(os.path.realpath(item)):
-            raise OutputError(
-                f"{what} {given} lies inside the input {item}: an output never overlaps what is "
-                "read; nothing was written; choose a path outside it"
-            )
+    _refuse_overlap(real, inputs, f"{what} {given}", "path")
     if os.path.lexists(real):
         if not real.is_file():
             raise OutputError(
@@ -292,6 +272,28 @@ def _new_partial(real: Path) -> Path:
             continue
         return tmp
     raise FileExistsError(f"no free temporary name beside {real}")
+
+
+def _refuse_overlap(
+    real: Path, inputs: Iterable[str | os.PathLike | None], label: str, place: str
+) -> None:
+    """An OutputError if the output ``real`` is, lies inside or contains one of ``inputs``."""
+    for item in inputs:
+        if item is None:
+            continue
+        source = Path(os.path.realpath(item))
+        if real == source:
+            relation = "is the input"
+        elif real.is_relative_to(source):
+            relation = "lies inside the input"
+        elif source.is_relative_to(real):
+            relation = "contains the input"
+        else:
+            continue
+        raise OutputError(
+            f"{label} {relation} {item}: an output never overlaps what is read; nothing was "
+            f"written; choose a {place} outside it"
+        )
 
 
 def _write_marker(folder: Path, kind: str) -> None:

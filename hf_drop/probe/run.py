@@ -587,7 +587,14 @@ def _check_data(data: dict | None, plan: dict, train, val, holds: str) -> None:
                 f"hf-drop), so it cannot be checked against this data: {fix}"
             )
         # "... holds a finished probe trained on another dataset: this one has ...: {fix}"
-        check_identity(split, recorded, seen=f"{holds} {verb}", fix=fix, labels=labels)
+        check_identity(
+            split,
+            recorded,
+            seen=f"{holds} {verb}",
+            fix=fix,
+            labels=labels,
+            actual=plan["identity"][role],  # digested once, in _check_inputs
+        )
 
 
 def _sanity(accuracy: float, recall: np.ndarray, support: np.ndarray, names: list) -> list[str]:
@@ -692,7 +699,7 @@ def _write_result(
         "source": {
             **(source or {}),
             "fingerprint": train._fingerprint,
-            **dataset_identity(train, config.label_column, labels=plan["labels"]),
+            **plan["identity"]["train"],
         },
         "validation": plan["identity"]["validation"],
         "versions": versions("torch", "accelerate", "datasets", "timm", "transformers", "numpy"),
