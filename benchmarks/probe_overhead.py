@@ -28,11 +28,11 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 
 import hf_drop
-from hf_drop.columns import read_labels
+from hf_drop.data.columns import read_labels
+from hf_drop.data.sources import fashion_mnist
+from hf_drop.modeling.images import ImageBatches, loader
+from hf_drop.modeling.models import build_model
 from hf_drop.probe import ProbeConfig, run_probe
-from hf_drop.probe.data import ImageBatches, loader
-from hf_drop.probe.models import build_model
-from hf_drop.sources import fashion_mnist
 
 
 def plain_loop(train, val, config: ProbeConfig) -> float:

@@ -35,9 +35,9 @@ from _results import emit
 
 import hf_drop
 from hf_drop import DRoPFilter
-from hf_drop.columns import read_labels
-from hf_drop.quotas import drop_quotas
-from hf_drop.select import random_within_class
+from hf_drop.core.quotas import drop_quotas
+from hf_drop.core.selection import random_within_class
+from hf_drop.data.columns import read_labels
 
 
 def build(rows: int, classes: int, folder: str) -> datasets.Dataset:

@@ -127,9 +127,9 @@ def _add_probe(commands) -> None:
 
 
 def _probe(args: argparse.Namespace) -> None:
+    from .data.sources import load_source
+    from .data.splits import stratified_indices
     from .probe import ProbeConfig, run_probe
-    from .sources import load_source
-    from .splits import stratified_indices
 
     config = ProbeConfig(
         model=args.model,
@@ -315,8 +315,8 @@ def _add_prune(commands) -> None:
 
 
 def _prune(args: argparse.Namespace) -> None:
-    from .artifacts import save_subset
-    from .outputs import prepare_output
+    from .io.outputs import prepare_output
+    from .pruning.artifacts import save_subset
 
     options = {
         name: value
@@ -361,7 +361,7 @@ def _prune(args: argparse.Namespace) -> None:
 
 
 def _probe_filter(result, args: argparse.Namespace, options: dict):
-    from .filter import DRoPFilter
+    from .pruning.filter import DRoPFilter
 
     if args.within != "random" and args.within not in [*result.score_names, "embedding"]:
         raise ValueError(
@@ -376,9 +376,9 @@ def _probe_filter(result, args: argparse.Namespace, options: dict):
 
 def _hand_filter(args: argparse.Namespace, options: dict):
     """The dataset and filter of ``--class-errors``: errors given by hand, no probe."""
-    from .filter import DRoPFilter
-    from .portable import portable_name
-    from .sources import load_source
+    from .data.sources import load_source
+    from .io.portable import portable_name
+    from .pruning.filter import DRoPFilter
 
     if args.dataset is None:
         raise ValueError("--class-errors needs --dataset, the dataset to prune")
@@ -401,7 +401,7 @@ def _hand_filter(args: argparse.Namespace, options: dict):
 
 def probe_training_data(result, dataset: str | None = None):
     """The training set a probe saw, reloaded from its record (or from ``dataset``)."""
-    from .sources import load_source
+    from .data.sources import load_source
 
     source = result.source
     data = load_source(dataset or source.get("name") or "", source.get("config"))
@@ -468,10 +468,10 @@ def _add_train(commands) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from .artifacts import PRUNING_FILE
-    from .files import read_json
-    from .outputs import prepare_output
-    from .sources import load_source
+    from .data.sources import load_source
+    from .io.files import read_json
+    from .io.outputs import prepare_output
+    from .pruning.artifacts import PRUNING_FILE
     from .train import TrainConfig, train_and_evaluate
 
     if args.density is not None and not 0 < args.density <= 1:
@@ -591,8 +591,8 @@ def _add_report(commands) -> None:
 
 
 def _report(args: argparse.Namespace) -> None:
-    from .outputs import atomic_file
-    from .report import load_runs, plot_runs, summarize
+    from .evaluation.report import load_runs, plot_runs, summarize
+    from .io.outputs import atomic_file
 
     # Refused before anything is read: an existing --output without --overwrite, or one inside
     # a run folder.
@@ -650,9 +650,9 @@ def _add_push(commands) -> None:
 
 
 def _push(args: argparse.Namespace) -> None:
-    from .artifacts import PRUNING_FILE
     from .hub import export_saved, export_scores, exported, push
     from .probe.result import CONFIG_FILE
+    from .pruning.artifacts import PRUNING_FILE
 
     folder = Path(args.folder)
     out = Path(args.export_dir or f"{str(args.folder).rstrip('/')}-hub")

@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 import xxhash
 
-from .artifacts import INDICES_FILE, PRUNING_FILE
-from .columns import check_identity, read_labels
-from .files import load_saved, read_json, read_parquet
-from .outputs import OUTPUT_MARKER, atomic_output, dataset_folders, output_kind
+from .data.columns import check_identity, read_labels
+from .io.files import load_saved, read_json, read_parquet
+from .io.outputs import OUTPUT_MARKER, atomic_output, dataset_folders, output_kind
+from .pruning.artifacts import INDICES_FILE, PRUNING_FILE
 
 __all__ = ["export", "export_saved", "export_scores", "exported", "load_pruned", "push"]
 
@@ -175,7 +175,7 @@ def load_pruned(
     """
     from huggingface_hub import DatasetCard
 
-    from .sources import load_folder
+    from .data.sources import load_folder
 
     name = str(folder_or_repo_id)
     local = Path(folder_or_repo_id)
@@ -333,7 +333,7 @@ def _reload_source(expected: dict[str, Any], name: str) -> datasets.Dataset:
             f"the card of {name} names no reloadable source dataset (it was pruned from an "
             f"in-memory dataset): {fix}"
         )
-    from .sources import load_source
+    from .data.sources import load_source
 
     try:
         data = load_source(expected["name"], expected.get("config"))
@@ -782,7 +782,7 @@ def _plural(count: int, word: str) -> str:
 
 
 def _plot(provenance: dict[str, Any], path: Path) -> None:
-    from .plots import plot_kept_fraction
+    from .evaluation.plots import plot_kept_fraction
 
     sizes = np.array(provenance["class_sizes"], dtype=float)
     report = pd.DataFrame(

@@ -23,9 +23,9 @@ import datasets
 import numpy as np
 import torch
 
-from .columns import read_labels
-from .environment import machine, versions
-from .outputs import atomic_output, dataset_folders, prepare_output
+from .data.columns import read_labels
+from .io.environment import machine, versions
+from .io.outputs import atomic_output, dataset_folders, prepare_output
 
 __all__ = ["TrainConfig", "compute_matched_epochs", "train_and_evaluate"]
 
@@ -103,9 +103,9 @@ def train_and_evaluate(
     """
     from transformers import Trainer, TrainingArguments, set_seed
 
-    from .metrics import trainer_compute_metrics
-    from .probe.data import ImageBatches
-    from .probe.models import build_model
+    from .evaluation.metrics import trainer_compute_metrics
+    from .modeling.images import ImageBatches
+    from .modeling.models import build_model
 
     out = Path(output_dir)
     labels, eval_ids, names, channels = _check_inputs(train, eval_dataset, config)
@@ -201,7 +201,7 @@ def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def _class_accuracy_record(predictions, references, names: list[str]) -> dict[str, Any]:
     """metrics.json's accuracy keys: the metric's scalars, the worst class, and the accuracy of
     every class by name (None for a class absent from the references, listed in absent_classes)."""
-    from .metrics import class_accuracy_scores, class_accuracy_table
+    from .evaluation.metrics import class_accuracy_scores, class_accuracy_table
 
     scores = class_accuracy_scores(predictions, references, len(names), names)
     table = class_accuracy_table(predictions, references, len(names), names)
@@ -232,7 +232,7 @@ def _sgd(model, config: TrainConfig, epochs: int, rows: int, args) -> tuple:
 
 def _check_inputs(train: datasets.Dataset, eval_dataset: datasets.Dataset, config: TrainConfig):
     """Every input problem as a clear error, before a model is built."""
-    from .probe.data import check_image_split
+    from .modeling.images import check_image_split
 
     channels = check_image_split(train, "training dataset", config.image_column)
     check_image_split(eval_dataset, "evaluation dataset", config.image_column)

@@ -27,11 +27,11 @@ import numpy as np
 import pandas as pd
 
 from hf_drop import DRoPFilter
-from hf_drop.plots import plot_kept_fraction
+from hf_drop.data.sources import load_source
+from hf_drop.data.splits import stratified_indices
+from hf_drop.evaluation.plots import plot_kept_fraction
+from hf_drop.evaluation.report import plot_runs, summarize
 from hf_drop.probe import ProbeConfig, run_probe
-from hf_drop.report import plot_runs, summarize
-from hf_drop.sources import load_source
-from hf_drop.splits import stratified_indices
 from hf_drop.train import TrainConfig, compute_matched_epochs, train_and_evaluate
 
 # Every method, as DRoPFilter.from_probe arguments; all come from the same probe run.

@@ -25,12 +25,12 @@ from pathlib import Path
 from accelerate import PartialState
 
 from hf_drop import DRoPFilter, QuotaWarning
-from hf_drop.artifacts import save_subset
-from hf_drop.plots import plot_kept_fraction
+from hf_drop.data.sources import digits_splits
+from hf_drop.data.splits import stratified_indices
+from hf_drop.evaluation.plots import plot_kept_fraction
+from hf_drop.evaluation.report import load_runs, plot_runs, summarize
 from hf_drop.probe import ProbeConfig, run_probe
-from hf_drop.report import load_runs, plot_runs, summarize
-from hf_drop.sources import digits_splits
-from hf_drop.splits import stratified_indices
+from hf_drop.pruning.artifacts import save_subset
 from hf_drop.train import TrainConfig, train_and_evaluate
 
 # Run-folder name -> DRoPFilter.from_probe arguments.

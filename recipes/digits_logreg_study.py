@@ -25,9 +25,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from hf_drop import DRoPFilter, QuotaWarning
-from hf_drop.artifacts import save_subset
-from hf_drop.plots import plot_kept_fraction
-from hf_drop.sources import digits
+from hf_drop.data.sources import digits
+from hf_drop.evaluation.plots import plot_kept_fraction
+from hf_drop.pruning.artifacts import save_subset
 
 
 def pixels(split) -> tuple[np.ndarray, np.ndarray]:

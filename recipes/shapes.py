@@ -38,10 +38,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from benchmark import FULL, make_plan, run_plan
 
+from hf_drop.data.sources import digits_splits, fashion_mnist
+from hf_drop.data.splits import stratified_indices
+from hf_drop.evaluation.report import plot_runs
 from hf_drop.probe import ProbeConfig, run_probe
-from hf_drop.report import plot_runs
-from hf_drop.sources import digits_splits, fashion_mnist
-from hf_drop.splits import stratified_indices
 from hf_drop.train import TrainConfig
 
 # The rules compared, as DRoPFilter.from_probe arguments.

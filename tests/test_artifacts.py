@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from hf_drop import DRoPFilter
-from hf_drop.artifacts import save_subset
-from hf_drop.outputs import OUTPUT_MARKER, atomic_output
-from hf_drop.plots import plot_kept_fraction
-from hf_drop.sources import digits
+from hf_drop.data.sources import digits
+from hf_drop.evaluation.plots import plot_kept_fraction
+from hf_drop.io.outputs import OUTPUT_MARKER, atomic_output
+from hf_drop.pruning.artifacts import save_subset
 
 ERRORS = [0.1, 0.02, 0.3, 0.2]
 

@@ -10,8 +10,8 @@ import pytest
 
 from hf_drop import DRoPFilter
 from hf_drop.cli import main
+from hf_drop.data.sources import digits_splits
 from hf_drop.probe import ProbeResult
-from hf_drop.sources import digits_splits
 
 
 def test_probe_with_a_validation_split_carved_from_train(tmp_path, capsys):

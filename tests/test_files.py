@@ -1,4 +1,4 @@
-"""Damaged artifacts (hf_drop.files): a clear error naming the file and the fix, never a
+"""Damaged artifacts (hf_drop.io.files): a clear error naming the file and the fix, never a
 JSONDecodeError / ArrowInvalid traceback; and an empty (density 0) subset."""
 
 import shutil
@@ -7,7 +7,7 @@ import datasets
 import pytest
 
 from hf_drop.cli import main
-from hf_drop.files import DamagedFileError, load_saved, read_json
+from hf_drop.io.files import DamagedFileError, load_saved, read_json
 from hf_drop.probe import ProbeResult
 
 

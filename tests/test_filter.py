@@ -1,4 +1,4 @@
-"""Specification of DRoPFilter on datasets.Dataset (hf_drop.filter)."""
+"""Specification of DRoPFilter on datasets.Dataset (hf_drop.pruning.filter)."""
 
 import pickle
 import warnings
@@ -10,7 +10,7 @@ from conftest import CLASS_NAMES, image_dataset
 from datasets.fingerprint import Hasher
 
 from hf_drop import DRoPFilter, QuotaWarning, drop_quotas
-from hf_drop.select import global_top
+from hf_drop.core.selection import global_top
 
 ERRORS = [0.1, 0.02, 0.3, 0.2]
 
@@ -230,7 +230,7 @@ def test_strategy_quota_with_its_own_score_is_the_global_selection(dataset):
 
 
 def test_global_quota_selects_blind_to_classes(dataset):
-    from hf_drop.select import ccs, global_random
+    from hf_drop.core.selection import ccs, global_random
 
     scores = np.array(dataset["el2n"])
     labels = np.array(dataset["label"])

@@ -15,9 +15,9 @@ from huggingface_hub import DatasetCard
 import hf_drop.hub
 from hf_drop import DRoPFilter
 from hf_drop.cli import main
+from hf_drop.data.sources import digits_splits
 from hf_drop.hub import export, export_saved, export_scores, load_pruned, push
 from hf_drop.probe import ProbeResult
-from hf_drop.sources import digits_splits
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +184,7 @@ def test_a_failed_export_leaves_nothing_that_looks_complete(pruned, tmp_path, mo
 
 def test_a_killed_export_is_never_left_looking_complete(tmp_path):
     code = (
-        "import sys; from hf_drop.sources import fashion_mnist; from hf_drop import DRoPFilter;"
+        "import sys; from hf_drop.data.sources import fashion_mnist; from hf_drop import DRoPFilter;"
         "from hf_drop.hub import export; train = fashion_mnist()['train'];"
         "drop = DRoPFilter(0.9, quota='proportional').fit(train);"
         "export(drop.apply(train), sys.argv[1], drop.provenance())"
@@ -413,7 +413,7 @@ def test_export_names_the_provenance_keys_it_lacks(pruned, tmp_path):
 def test_damaged_files_of_a_saved_subset_are_named_by_export_saved(pruned, tmp_path):
     import shutil
 
-    from hf_drop.files import DamagedFileError
+    from hf_drop.io.files import DamagedFileError
 
     root, _, _ = pruned
     for name, damage in [

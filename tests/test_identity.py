@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hf_drop import DRoPFilter
-from hf_drop.columns import check_identity, content_digest, dataset_identity
+from hf_drop.data.columns import check_identity, content_digest, dataset_identity
 
 ERRORS = [0.1, 0.4, 0.2, 0.3]
 

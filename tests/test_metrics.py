@@ -1,4 +1,4 @@
-"""The class-wise accuracy evaluate module (hf_drop/metrics/class_accuracy), its table and the
+"""The class-wise accuracy evaluate module (hf_drop/evaluation/metrics/class_accuracy), its table and the
 Trainer's compute_metrics."""
 
 import evaluate
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from transformers import EvalPrediction
 
-from hf_drop.metrics import (
+from hf_drop.evaluation.metrics import (
     CLASS_ACCURACY_PATH,
     class_accuracy_scores,
     class_accuracy_table,

@@ -1,4 +1,4 @@
-"""A user's files are sacred (hf_drop.outputs): specification, for every writer of hf-drop.
+"""A user's files are sacred (hf_drop.io.outputs): specification, for every writer of hf-drop.
 
 No command or function removes or replaces anything it did not create. Every writer is held to
 the same cases: an existing non-empty folder that is not its own output is refused and left byte
@@ -25,13 +25,13 @@ import numpy as np
 import pytest
 from conftest import image_dataset
 
-import hf_drop.outputs
+import hf_drop.io.outputs
 import hf_drop.probe.run
 from hf_drop import DRoPFilter
-from hf_drop.artifacts import save_subset
 from hf_drop.cli import main
+from hf_drop.data.sources import _FASHION_FILES, fashion_mnist
 from hf_drop.hub import export, export_saved, export_scores
-from hf_drop.outputs import (
+from hf_drop.io.outputs import (
     OUTPUT_MARKER,
     OutputError,
     atomic_output,
@@ -40,7 +40,7 @@ from hf_drop.outputs import (
     read_marker,
 )
 from hf_drop.probe import ProbeConfig, ProbeResult, run_probe
-from hf_drop.sources import _FASHION_FILES, fashion_mnist
+from hf_drop.pruning.artifacts import save_subset
 from hf_drop.train import TrainConfig, train_and_evaluate
 
 # One epoch on 50 tiny images: the probe learns little, and says so; that is not under test here.
@@ -382,7 +382,7 @@ def test_an_unwritable_parent_is_a_clear_error(env, tmp_path, writer, monkeypatc
         raise PermissionError(13, "Permission denied", str(tmp_path))
 
     # The filesystem says no (a read-only mount; chmod does not stop root, who runs the tests).
-    monkeypatch.setattr(hf_drop.outputs, "_new_partial", refuse)
+    monkeypatch.setattr(hf_drop.io.outputs, "_new_partial", refuse)
     with pytest.raises(ValueError, match=r"out cannot be created \(Permission denied"):
         writer.write(env, tmp_path / "out", True)
     assert list(tmp_path.iterdir()) == []

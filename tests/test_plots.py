@@ -1,4 +1,4 @@
-"""Pictures: kept fraction per class (hf_drop.plots) and accuracy against density (hf_drop.report)."""
+"""Pictures: kept fraction per class (hf_drop.evaluation.plots) and accuracy against density (hf_drop.evaluation.report)."""
 
 import matplotlib
 import numpy as np
@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from hf_drop.plots import plot_kept_fraction
-from hf_drop.report import plot_runs
+from hf_drop.evaluation.plots import plot_kept_fraction
+from hf_drop.evaluation.report import plot_runs
 
 FASHION = ["T - shirt / top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
            "Sneaker", "Bag", "Ankle boot"]  # fmt: skip

@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from hf_drop import DRoPFilter
-from hf_drop.columns import read_labels
+from hf_drop.data.columns import read_labels
+from hf_drop.data.sources import digits_splits
+from hf_drop.modeling.images import ImageBatches, loader
+from hf_drop.modeling.models import build_model
 from hf_drop.probe import ProbeConfig, ProbeResult, run_probe
-from hf_drop.probe.data import ImageBatches, loader
 from hf_drop.probe.dynamics import Dynamics
-from hf_drop.probe.models import build_model
 from hf_drop.probe.run import _full_grand
-from hf_drop.sources import digits_splits
 
 CONFIG = ProbeConfig(model="test_resnet", epochs=3, batch_size=64, full_grand=True, embeddings=True)
 

@@ -12,12 +12,12 @@ import pytest
 from PIL import Image
 
 from hf_drop.cli import main
+from hf_drop.data.sources import digits_splits
+from hf_drop.modeling.images import ImageBatches, image_sizes
+from hf_drop.modeling.models import Preprocess
 from hf_drop.probe import ProbeConfig, ProbeResult, run_probe
 from hf_drop.probe import run as probe_run
-from hf_drop.probe.data import ImageBatches, image_sizes
-from hf_drop.probe.models import Preprocess
 from hf_drop.probe.run import ProbeDivergedError, ProbeWarning, _sanity
-from hf_drop.sources import digits_splits
 
 CONFIG = ProbeConfig(model="test_resnet", epochs=1, batch_size=64)
 

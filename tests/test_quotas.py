@@ -1,4 +1,4 @@
-"""Specification of the class-count rules (hf_drop.quotas)."""
+"""Specification of the class-count rules (hf_drop.core.quotas)."""
 
 import warnings
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from hf_drop.quotas import (
+from hf_drop.core.quotas import (
     QuotaWarning,
     budget,
     drop_quotas,

@@ -15,7 +15,7 @@ import demo_digits  # noqa: E402
 import digits_logreg_study  # noqa: E402
 import prune_speed  # noqa: E402
 
-from hf_drop.quotas import budget  # noqa: E402
+from hf_drop.core.quotas import budget  # noqa: E402
 
 
 def test_main_job_probes_prunes_trains_and_compares(tmp_path):

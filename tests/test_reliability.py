@@ -67,8 +67,8 @@ class Workspace:
 
     def __init__(self, root: Path) -> None:
         from hf_drop.cli import main
+        from hf_drop.data.sources import digits_splits
         from hf_drop.hub import export_saved
-        from hf_drop.sources import digits_splits
 
         self.root = root
         self.probe = root / "runs" / "probe"
@@ -156,7 +156,7 @@ def expect_rows(subset: datasets.Dataset, source: datasets.Dataset, rows) -> Non
 
 
 def _quota_cases() -> list[Case]:
-    from hf_drop import quotas as Q
+    from hf_drop.core import quotas as Q
 
     sizes = [100, 50, 10]
 
@@ -216,7 +216,7 @@ def _quota_cases() -> list[Case]:
 
 
 def _select_cases() -> list[Case]:
-    from hf_drop import select as S
+    from hf_drop.core import selection as S
 
     labels = np.array([0, 0, 1, 1, 1])
     return [
@@ -305,7 +305,7 @@ def _filter_cases() -> list[Case]:
         assert copy.get_params() == drop.get_params() and copy is not drop
 
     def all_zero_errors(_):
-        from hf_drop.quotas import QuotaWarning
+        from hf_drop.core.quotas import QuotaWarning
 
         with pytest.warns(QuotaWarning, match="no signal"):
             drop = drop_filter(class_errors=[0, 0, 0, 0], quota="drop_paper").fit(small())
@@ -491,7 +491,7 @@ def _probe_cases() -> list[Case]:
             *extra, "--output", output or ws.new("probe"))  # fmt: skip
 
     def other_data_same_folder(ws):
-        from hf_drop.sources import digits_splits
+        from hf_drop.data.sources import digits_splits
 
         splits = digits_splits()
         other = datasets.DatasetDict(
@@ -767,7 +767,9 @@ def _metric_cases() -> list[Case]:
     def metric():
         import evaluate
 
-        return evaluate.load(str(Path(__file__).parents[1] / "hf_drop/metrics/class_accuracy"))
+        return evaluate.load(
+            str(Path(__file__).parents[1] / "hf_drop/evaluation/metrics/class_accuracy")
+        )
 
     def absent(_):
         out = metric().compute(predictions=[0, 1, 1], references=[0, 1, 1], num_classes=3)
@@ -785,7 +787,7 @@ def _metric_cases() -> list[Case]:
 
 
 def _source_cases() -> list[Case]:
-    from hf_drop.sources import fashion_mnist, load_source
+    from hf_drop.data.sources import fashion_mnist, load_source
 
     def hub_layout(ws):
         folder = ws.new("hub-layout")
@@ -810,7 +812,7 @@ def _source_cases() -> list[Case]:
     def truncated_idx(ws):
         import shutil
 
-        from hf_drop.sources import FASHION_MNIST_ROOT
+        from hf_drop.data.sources import FASHION_MNIST_ROOT
 
         folder = ws.new("fmnist")
         shutil.copytree(FASHION_MNIST_ROOT, folder)

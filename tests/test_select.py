@@ -1,11 +1,11 @@
-"""Specification of sample selection given class counts (hf_drop.select)."""
+"""Specification of sample selection given class counts (hf_drop.core.selection)."""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hf_drop.select import (
+from hf_drop.core.selection import (
     ccs,
     global_random,
     global_top,
@@ -61,10 +61,12 @@ def smallest_keys_reference(labels, counts, seed):
 
 @pytest.mark.parametrize("band_sds", [6.0, 0.0])  # 0: the band is too thin, the full sort decides
 def test_random_within_class_equals_its_definition_on_both_paths(monkeypatch, band_sds):
-    import hf_drop.select
+    import hf_drop.core.selection
 
-    monkeypatch.setattr(hf_drop.select, "_BAND_SDS", band_sds)
-    monkeypatch.setattr(hf_drop.select, "_CHUNK_ROWS", 1000)  # several chunks, a partial last
+    monkeypatch.setattr(hf_drop.core.selection, "_BAND_SDS", band_sds)
+    monkeypatch.setattr(
+        hf_drop.core.selection, "_CHUNK_ROWS", 1000
+    )  # several chunks, a partial last
     rng = np.random.default_rng(0)
     for trial in range(20):
         labels = rng.integers(0, 7, size=int(rng.integers(1, 3000)))

@@ -1,4 +1,4 @@
-"""Data sources: the real Fashion-MNIST files, digits, local folders (hf_drop.sources)."""
+"""Data sources: the real Fashion-MNIST files, digits, local folders (hf_drop.data.sources)."""
 
 import gzip
 import struct
@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from conftest import image_dataset
 
-from hf_drop.files import DamagedFileError
-from hf_drop.sources import (
+from hf_drop.data.sources import (
     _FASHION_FILES,
     FASHION_MNIST_CLASSES,
     FASHION_MNIST_ROOT,
@@ -18,6 +17,7 @@ from hf_drop.sources import (
     fashion_mnist,
     load_source,
 )
+from hf_drop.io.files import DamagedFileError
 
 
 def test_fashion_mnist_is_the_real_70000_images(tmp_path):

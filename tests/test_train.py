@@ -8,9 +8,9 @@ import pytest
 
 import hf_drop.train
 from hf_drop import DRoPFilter
-from hf_drop.probe.data import ImageBatches
-from hf_drop.probe.models import Preprocess
-from hf_drop.sources import digits_splits
+from hf_drop.data.sources import digits_splits
+from hf_drop.modeling.images import ImageBatches
+from hf_drop.modeling.models import Preprocess
 from hf_drop.train import TrainConfig, compute_matched_epochs, train_and_evaluate
 
 CONFIG = TrainConfig(model="test_resnet", epochs=2, batch_size=64, lr=0.05)

@@ -1,4 +1,4 @@
-"""Building blocks for a user's own Trainer script (hf_drop.transforms)."""
+"""Building blocks for a user's own Trainer script (hf_drop.modeling.transforms)."""
 
 import pickle
 
@@ -7,11 +7,11 @@ import pytest
 import torch
 from transformers import Trainer, TrainingArguments
 
-from hf_drop.metrics import trainer_compute_metrics
-from hf_drop.probe.data import ImageBatches
-from hf_drop.probe.models import Preprocess, build_model
-from hf_drop.sources import digits_splits
-from hf_drop.transforms import collate_images, image_transform
+from hf_drop.data.sources import digits_splits
+from hf_drop.evaluation.metrics import trainer_compute_metrics
+from hf_drop.modeling.images import ImageBatches
+from hf_drop.modeling.models import Preprocess, build_model
+from hf_drop.modeling.transforms import collate_images, image_transform
 
 
 @pytest.fixture(scope="module")

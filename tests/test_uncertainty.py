@@ -1,4 +1,4 @@
-"""Specification of per-class errors with their uncertainty (hf_drop.uncertainty).
+"""Specification of per-class errors with their uncertainty (hf_drop.core.uncertainty).
 
 The probe's own class table (ProbeResult.class_table on a trained probe) is specified in
 tests/test_probe.py, next to the probe that fixture trains once.
@@ -12,14 +12,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hf_drop import ClassErrors, class_errors_from_predictions
-from hf_drop.probe import ProbeResult
-from hf_drop.uncertainty import (
+from hf_drop.core.uncertainty import (
     MAX_PRIOR_STRENGTH,
     MIN_PRIOR_STRENGTH,
     beta_posterior,
     empirical_bayes_prior,
     wilson_interval,
 )
+from hf_drop.probe import ProbeResult
 
 COLUMNS = ["name", "train_size", "support", "mistakes", "error", "error_low", "error_high"]
 

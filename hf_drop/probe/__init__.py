@@ -1,7 +1,36 @@
-"""The probe: a model trained on the full data that tells how hard each class and sample is."""
+"""The probe: a model trained on the full data that tells how hard each class and sample is.
 
-from .config import ProbeConfig
-from .result import SCORE_DIRECTIONS, ProbeResult
-from .run import run_probe
+Reading a probe's result (:class:`ProbeResult`) needs no torch; running one (:func:`run_probe`)
+does, so the names are resolved on first use and ``from hf_drop.probe import ProbeResult`` stays
+light.
+"""
 
-__all__ = ["SCORE_DIRECTIONS", "ProbeConfig", "ProbeResult", "run_probe"]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import ProbeConfig
+    from .result import SCORE_DIRECTIONS, ProbeResult
+    from .run import ProbeDivergedError, run_probe
+
+_EXPORTS = {
+    "ProbeConfig": "config",
+    "ProbeResult": "result",
+    "SCORE_DIRECTIONS": "result",
+    "ProbeDivergedError": "run",
+    "run_probe": "run",
+}
+
+__all__ = ["SCORE_DIRECTIONS", "ProbeConfig", "ProbeDivergedError", "ProbeResult", "run_probe"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from ..columns import check_identity, column_to_numpy
-from ..files import load_saved, read_json
-from ..uncertainty import ClassErrors
+from ..core.uncertainty import ClassErrors
+from ..data.columns import check_identity, column_to_numpy
+from ..io.files import load_saved, read_json
 
 __all__ = ["SCORE_DIRECTIONS", "ProbeResult"]
 

@@ -31,13 +31,13 @@ from accelerate.utils import set_seed
 from datasets.table import InMemoryTable
 from tqdm.auto import tqdm
 
-from ..columns import check_identity, dataset_identity, read_labels
-from ..environment import machine, versions
-from ..outputs import atomic_output, dataset_folders, prepare_output, start_output
+from ..data.columns import check_identity, dataset_identity, read_labels
+from ..io.environment import machine, versions
+from ..io.outputs import atomic_output, dataset_folders, prepare_output, start_output
+from ..modeling.images import ImageBatches, check_image_split, describe_sizes, image_sizes, loader
+from ..modeling.models import build_model
 from .config import ProbeConfig
-from .data import ImageBatches, check_image_split, describe_sizes, image_sizes, loader
 from .dynamics import STATISTICS, Dynamics, batch_statistics
-from .models import build_model
 from .result import CONFIG_FILE, METRICS_FILE, SCORES_DIR, SPLITS_FILE, ProbeResult
 
 __all__ = ["ProbeDivergedError", "ProbeWarning", "run_probe"]

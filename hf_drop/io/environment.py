@@ -22,7 +22,7 @@ def versions(*packages: str) -> dict[str, str | None]:
     An imported package reports its own ``__version__``, which keeps a local build tag such as
     torch's ``+cpu`` or ``+cu130`` that the installed metadata may lack.
     """
-    from . import __version__
+    from .._version import __version__
 
     found: dict[str, str | None] = {"hf_drop": __version__, "python": platform.python_version()}
     for name in packages:

@@ -11,8 +11,8 @@ import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..io.outputs import atomic_output, dataset_folders
 from .filter import DRoPFilter
-from .outputs import atomic_output, dataset_folders
 
 __all__ = ["save_subset"]
 

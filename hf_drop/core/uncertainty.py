@@ -10,7 +10,7 @@ and 1 of 18 are both compatible with a true error of 5%. This module gives
 - :class:`ClassErrors`: errors with their support and mistakes, as one table;
 - :func:`class_errors_from_predictions`: the same from the predictions of your own model.
 
-numpy and pandas only: usable without torch or ``datasets``.
+numpy only at import (pandas when a table is asked for): usable without torch or ``datasets``.
 """
 
 from __future__ import annotations
@@ -18,10 +18,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike, NDArray
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "MAX_PRIOR_STRENGTH",
@@ -238,6 +241,8 @@ class ClassErrors:
     def table(self, confidence: float = 0.95) -> pd.DataFrame:
         """One row per class, indexed by class id: name, train_size, support, mistakes, error,
         and the Wilson interval ``error_low``, ``error_high`` at ``confidence``."""
+        import pandas as pd
+
         low, high = self.interval(confidence)
         train = (
             pd.array([pd.NA] * len(self.names), dtype="Int64")

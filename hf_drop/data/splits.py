@@ -6,9 +6,9 @@ import datasets
 import numpy as np
 from numpy.typing import NDArray
 
+from ..core.quotas import proportional_quotas
+from ..core.selection import random_within_class
 from .columns import read_labels
-from .quotas import proportional_quotas
-from .select import random_within_class
 
 __all__ = ["stratified_indices"]
 

@@ -28,10 +28,10 @@ import pandas as pd
 import xxhash
 from numpy.typing import ArrayLike, NDArray
 
-from . import quotas as Q
-from . import select as S
-from . import uncertainty as U
-from .columns import (
+from ..core import quotas as Q
+from ..core import selection as S
+from ..core import uncertainty as U
+from ..data.columns import (
     Labels,
     check_identity,
     column_to_numpy,
@@ -39,8 +39,8 @@ from .columns import (
     read_labels,
     read_scores,
 )
-from .environment import versions
-from .portable import portable_command, portable_name
+from ..io.environment import versions
+from ..io.portable import portable_command, portable_name
 
 __all__ = ["DRoPFilter"]
 
@@ -196,7 +196,7 @@ class DRoPFilter:
         ``"embedding"`` (k-center). ``strategy_score`` names the score of ``quota="strategy"``.
         The filter refuses to fit a dataset other than the one the probe saw.
         """
-        from .probe.result import ProbeResult
+        from ..probe.result import ProbeResult
 
         if not isinstance(result, ProbeResult):
             result = ProbeResult.load(result)

@@ -17,7 +17,7 @@ import datasets
 import numpy as np
 import xxhash
 
-from .files import load_saved
+from ..io.files import load_saved
 
 __all__ = [
     "FASHION_MNIST_CLASSES",
@@ -87,7 +87,7 @@ def fashion_mnist(
     cache = Path(cache_dir or os.environ.get("HF_DROP_CACHE", Path.home() / ".cache" / "hf_drop"))
     folder = cache / f"fashion_mnist-{key.hexdigest()}"
     if not (folder / "dataset_dict.json").exists():
-        from .outputs import atomic_output
+        from ..io.outputs import atomic_output
 
         features = _image_features(FASHION_MNIST_CLASSES)
         splits = {}

@@ -26,8 +26,8 @@ from typing import Any
 import torch
 from PIL import Image
 
-from .probe.data import _Augment, pixels
-from .probe.models import Preprocess, preprocess_for
+from .images import _Augment, pixels
+from .models import Preprocess, preprocess_for
 
 __all__ = ["ImageTransform", "collate_images", "image_transform"]
 

@@ -297,7 +297,7 @@ def _refuse_overlap(
 
 
 def _write_marker(folder: Path, kind: str) -> None:
-    from . import __version__
+    from .._version import __version__
 
     record = {"kind": kind, "hf_drop_version": __version__}
     partial = folder / (OUTPUT_MARKER + ".partial")

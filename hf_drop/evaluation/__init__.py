@@ -1,0 +1,1 @@
+"""Judging a trained model: the class-wise accuracy metric, run reports, plots."""

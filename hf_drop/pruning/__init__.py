@@ -1,0 +1,1 @@
+"""DRoPFilter, the estimator that chooses the subset, and the saved subset it writes."""
