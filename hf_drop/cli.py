@@ -229,6 +229,8 @@ def _probe(args: argparse.Namespace) -> None:
 
 
 def _add_prune(commands) -> None:
+    from .core import rules
+
     p = commands.add_parser(
         "prune",
         help="prune the probe's training set with DRoP (or a baseline) and save it",
@@ -254,15 +256,15 @@ def _add_prune(commands) -> None:
     )
     p.add_argument(
         "--keep",
-        choices=["hard", "easy", "ccs", "k_center"],
-        help="with a score: hardest (default), easiest, CCS strata, k-center",
+        choices=list(rules.KEEP_RULES),
+        help="with a score: "
+        + "; ".join(f"{rule.name}: {rule.help}" for rule in rules.KEEP_RULES.values()),
     )
     p.add_argument(
         "--quota",
-        choices=["drop", "drop_paper", "proportional", "uniform", "strategy", "global"],
-        help="how many per class: drop (robust DRoP, default), drop_paper (exactly the paper's "
-        "Algorithm 1), proportional, uniform, strategy (the counts of --strategy-score's global "
-        "selection; the default with --strategy-score), global (class-blind: the baselines)",
+        choices=list(rules.QUOTA_RULES),
+        help="how many per class: "
+        + "; ".join(f"{rule.name}: {rule.help}" for rule in rules.QUOTA_RULES.values()),
     )
     p.add_argument("--strategy-score", help="score whose global selection sets the class counts")
     p.add_argument(

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import xxhash
 
+from .core.rules import quota_rule
 from .data.columns import check_identity, read_labels
 from .io.files import load_saved, read_json, read_parquet
 from .io.outputs import OUTPUT_MARKER, atomic_output, dataset_folders, output_kind
@@ -643,13 +644,14 @@ def _body(drop: dict[str, Any], provenance: dict[str, Any]) -> str:
         if drop["export"] == "indices"
         else "the kept rows themselves, images included"
     )
+    quota = quota_rule(drop["quota"])
     rule = (
-        "DRoP (Vysogorets, Ahuja & Kempe, *Distributionally Robust Data Pruning*, ICLR 2025): "
-        "each class keeps a fraction of its samples proportional to a probe model's validation "
-        "error on that class, so that the model trained on the subset does better on its worst "
-        "class"
-        if drop["quota"] == "drop"
-        else f"the `{drop['quota']}` class-count rule"
+        "DRoP (Vysogorets, Ahuja & Kempe, *Distributionally Robust Data Pruning*, ICLR 2025), "
+        f"as `quota={quota.name!r}` ({quota.help}): the fraction of a class that is kept grows "
+        "with a probe model's validation error on that class, so that the model trained on the "
+        "subset does better on its worst class"
+        if quota.needs_errors
+        else f"the `{quota.name}` class-count rule ({quota.help})"
     )
     how = "at random" if drop["within"] == "random" else f"by the score `{drop['within']}`"
     probe = drop["probe"] or {}
@@ -659,7 +661,7 @@ def _body(drop: dict[str, Any], provenance: dict[str, Any]) -> str:
         f"{_plural(probe['config']['num_inits'], 'initialisation')})."
         if probe
         else "Class errors were given by hand (no probe)."
-        if drop["quota"] == "drop"
+        if quota.needs_errors
         else ""
     )
     reproduce = "\n".join(drop["reproduce"])
@@ -746,16 +748,20 @@ def reproduce_commands(provenance: dict[str, Any]) -> list[str]:
 
 
 def _drop_flags(provenance: dict[str, Any]) -> dict[str, Any]:
-    """``--mode``, ``--floor``, ``--strength``, ``--no-shrink`` of a ``quota="drop"`` subset."""
+    """The flags of the settings of the subset's quota rule (``--mode``, ``--floor``,
+    ``--strength``, ``--no-shrink`` for robust DRoP) as they were in force."""
     settings = provenance.get("drop_settings")
-    if provenance["params"]["quota"] != "drop" or not settings:
+    rule = quota_rule(provenance["params"]["quota"])
+    if not rule.settings or not settings:
         return {}
-    return {
-        "--mode": settings["mode"],
-        "--floor": settings["floor"],
-        "--strength": settings["strength"],
-        "--no-shrink": True if not settings["shrink"] else None,
-    }
+    flags: dict[str, Any] = {}
+    for name in rule.settings:
+        flag = "--" + name.replace("_", "-")
+        if isinstance(settings[name], bool):  # a switch: only its "off" form is a flag
+            flags[f"--no-{name.replace('_', '-')}"] = True if not settings[name] else None
+        else:
+            flags[flag] = settings[name]
+    return flags
 
 
 def _probe_command(source: dict[str, Any], probe: dict[str, Any]) -> str:

@@ -116,7 +116,8 @@ def _loaded_after(code: str) -> dict:
 
 def test_core_imports_numpy_only():
     loaded = _loaded_after(
-        "import hf_drop.core.quotas, hf_drop.core.selection, hf_drop.core.uncertainty"
+        "import hf_drop.core.quotas, hf_drop.core.selection, hf_drop.core.uncertainty, "
+        "hf_drop.core.rules"
     )
     assert not any(loaded.values()), loaded
 

@@ -347,8 +347,10 @@ def test_robust_counts_are_exact_bounded_and_respect_the_floor(problem, strength
     counts = quiet(drop_quotas, sizes, errors, density, mode=mode, strength=strength, floor=floor)
     assert counts.sum() == total
     assert np.all((counts >= 0) & (counts <= sizes_a))
-    # floor <= 0.5 always fits in the budget: sum_k max(d N_k, B / K) <= 2 B.
-    share = np.maximum(density * sizes_a, total / max(np.count_nonzero(sizes_a), 1))
+    # floor <= 0.5 always fits in the budget: sum_k max(B N_k / N, B / K) <= 2 B. (The share is
+    # of the budget B, not d N_k: those differ by up to half a sample, enough to break 2 B.)
+    proportional = total * sizes_a / max(sum(sizes), 1)
+    share = np.maximum(proportional, total / max(np.count_nonzero(sizes_a), 1))
     assert np.all(counts >= np.floor(np.minimum(sizes_a, floor * share) + 1e-9))
 
 

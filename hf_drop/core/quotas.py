@@ -99,9 +99,10 @@ def drop_quotas(
         strength: ``s`` in ``[0, 1]``: errors enter as ``e_k ** s``, so that 0 gives
             class-proportional quotas, 1 DRoP, and values between temper DRoP's contrasts.
         floor: ``phi`` in ``[0, 1]``: every class keeps at least
-            ``min(N_k, phi * max(density * N_k, B / K))`` samples, a share ``phi`` of the larger
-            of its proportional share and the uniform share ``B / K`` of the budget ``B``
-            (``K`` non-empty classes); so neither a large easy class nor a small one is starved.
+            ``min(N_k, phi * max(B * N_k / N, B / K))`` samples, a share ``phi`` of the larger
+            of its proportional share of the budget ``B`` (``B N_k / N``, within half a sample
+            of ``density * N_k``) and the uniform share ``B / K`` (``K`` non-empty classes); so
+            neither a large easy class nor a small one is starved.
             If the floors would exceed the budget they are scaled down together.
         min_per_class: smallest number of samples any class keeps (all of it if smaller).
         class_names: names used in warnings; class ids otherwise.
@@ -272,7 +273,7 @@ def _lower_bounds(sizes: NDArray, min_per_class: int, total: int) -> NDArray[np.
 def _floors(
     sizes: NDArray, total: int, floor: float, already: NDArray | None = None
 ) -> NDArray[np.int64]:
-    """``min(N_k, floor(phi * max(d N_k, B / K)))``; where that and the counts ``already``
+    """``min(N_k, floor(phi * max(B N_k / N, B / K)))``; where that and the counts ``already``
     guaranteed (``min_per_class``) would exceed the budget ``B``, the floors' excess over
     ``already`` is scaled down together."""
     already = np.zeros(len(sizes), dtype=np.int64) if already is None else already

@@ -29,6 +29,7 @@ import xxhash
 from numpy.typing import ArrayLike, NDArray
 
 from ..core import quotas as Q
+from ..core import rules as R
 from ..core import selection as S
 from ..core import uncertainty as U
 from ..data.columns import (
@@ -44,16 +45,12 @@ from ..io.portable import portable_command, portable_name
 
 __all__ = ["DRoPFilter"]
 
-QuotaRule = Literal["drop", "drop_paper", "proportional", "uniform", "strategy", "global"]
-_RULES = ("drop", "drop_paper", "proportional", "uniform", "strategy", "global")
-
-# DRoP's settings: quota="drop_paper" is exactly Algorithm 1 of the paper; quota="drop" is the
-# robust default, chosen by the data-shape sweep (README, "Robust DRoP"): errors shrunk by their
-# uncertainty when the validation support is known, and a floor of half of each class's share.
-PAPER_SETTINGS = {"mode": "paper", "strength": 1.0, "floor": 0.0, "shrink": False}
-DROP_DEFAULTS = {"mode": "paper", "strength": 1.0, "floor": 0.5, "shrink": True}
-_DROP_PARAMS = tuple(DROP_DEFAULTS)
-Keep = Literal["hard", "easy", "ccs", "k_center"]
+# The built-in rules (hf_drop.core.rules registers them; register_quota_rule adds others).
+QuotaRule = Literal["drop", "drop_paper", "proportional", "uniform", "strategy", "global"] | str
+Keep = Literal["hard", "easy", "ccs", "k_center"] | str
+# Constructor arguments that are some rule's settings, in signature order.
+_QUOTA_SETTINGS = ("mode", "strength", "floor", "shrink")
+_KEEP_SETTINGS = ("ccs_beta", "ccs_strata")
 ClassErrorsLike = ArrayLike | Mapping[str | int, float]
 
 
@@ -268,18 +265,17 @@ class DRoPFilter:
         sizes = np.bincount(labels.ids, minlength=num_classes)
         errors = self._resolve_errors(labels, sizes)
         support = self._resolve_support(labels)
+        rule = R.quota_rule(self.quota)
         used = errors
-        if self.quota == "drop" and errors is not None:
+        if rule.needs_errors and errors is not None:
             used = self._errors_for_quotas(errors, support)
         within = (
             None
             if _is_random(self.within)
-            else read_scores(
-                dataset, self.within, ndim=2 if self.keep == "k_center" else 1, name="within"
-            )
+            else read_scores(dataset, self.within, ndim=self._keep_rule.ndim, name="within")
         )
 
-        if self.quota == "global":  # class-blind: the class counts follow from the selection
+        if rule.counts is None:  # class-blind: the class counts follow from the selection
             self.indices_ = self._select_global(len(dataset), within)
             quotas = np.bincount(labels.ids[self.indices_], minlength=num_classes)
         else:
@@ -295,7 +291,7 @@ class DRoPFilter:
         self.class_errors_ = np.full(num_classes, np.nan) if errors is None else errors
         self.class_errors_used_ = np.full(num_classes, np.nan) if used is None else used
         self.class_support_ = np.full(num_classes, np.nan) if support is None else support
-        if self.quota in ("drop", "drop_paper"):
+        if rule.needs_errors:
             self._warn_diagnostics()
         self.n_samples_ = len(dataset)
         self.label_hash_ = labels.hash
@@ -598,34 +594,24 @@ class DRoPFilter:
     def method(self) -> str:
         """A short name of the configuration, as in the paper: "Random+DRoP", "el2n+DRoP", ..."""
         within = "Random" if _is_random(self.within) else self._score_label(self.within)
-        if self.keep in ("easy", "ccs", "k_center"):
+        if self.keep is not None and R.keep_rule(self.keep).in_name:
             within = f"{within}({self.keep})"
-        if self.quota == "global":
+        rule = R.quota_rule(self.quota)
+        if rule.counts is None:
             return within
-        if self.quota == "strategy":
+        if rule.from_selection:
             if _is_random(self.within) or (
                 self.strategy_scores is not None and self.strategy_scores is not self.within
             ):
-                return f"{within}+StrategyQ({self._score_label(self.strategy_scores)})"
+                return (
+                    f"{within}+{rule.method_label({})}({self._score_label(self.strategy_scores)})"
+                )
             return within
-        if self.quota in ("drop", "drop_paper"):
-            return f"{within}+DRoP({self._drop_label()})"
-        rule = {"proportional": "Proportional", "uniform": "Uniform"}[self.quota]
-        return f"{within}+{rule}"
-
-    def _drop_label(self) -> str:
-        """DRoP's settings in a method name: "paper", "count", "paper, floor 0.5, shrunk"."""
-        settings = self.drop_settings
-        parts = [settings["mode"]]
-        if settings["strength"] != 1:
-            parts.append(f"strength {settings['strength']:g}")
-        if settings["floor"]:
-            parts.append(f"floor {settings['floor']:g}")
-        if settings["shrink"] and (
+        settings = dict(self.drop_settings or {})
+        settings["shrunk"] = bool(settings.get("shrink")) and (
             self.class_support is not None or isinstance(self.class_errors, U.ClassErrors)
-        ):
-            parts.append("shrunk")
-        return ", ".join(parts)
+        )
+        return f"{within}+{rule.method_label(settings)}"
 
     def _score_label(self, scores: object) -> str:
         """A score's name: the column name, or ``score_name`` for an array."""
@@ -646,19 +632,24 @@ class DRoPFilter:
         if isinstance(self.density, bool) or not isinstance(self.density, int | float):
             raise ValueError(f"density must be a number in [0, 1], got {self.density!r}")
         Q.budget(0, self.density)  # validates density
-        _one_of("quota", self.quota, _RULES)
-        if self.keep is not None:
-            _one_of("keep", self.keep, ("hard", "easy", "ccs", "k_center"))
+        rule = R.quota_rule(self.quota)
+        keep = None if self.keep is None else R.keep_rule(self.keep)
         if self.mode is not None:
             _one_of("mode", self.mode, ("paper", "count"))
-        given = [name for name in _DROP_PARAMS if getattr(self, name) is not None]
-        if given and self.quota != "drop":
+        given = [
+            name
+            for name in _QUOTA_SETTINGS
+            if getattr(self, name) is not None and name not in rule.settings
+        ]
+        if given:
+            takers = [r.name for r in R.QUOTA_RULES.values() if set(given) <= set(r.settings)]
             raise ValueError(
-                f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to quota='drop'"
+                f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to "
+                + " or ".join(f"quota={name!r}" for name in takers)
                 + (
-                    ": quota='drop_paper' is exactly the paper's Algorithm 1; use quota='drop' "
-                    "to set them"
-                    if self.quota == "drop_paper"
+                    f": quota={self.quota!r} is exactly the paper's Algorithm 1; use "
+                    f"quota={takers[0]!r} to set them"
+                    if rule.fixed and takers
                     else f", not quota={self.quota!r}"
                 )
             )
@@ -672,32 +663,38 @@ class DRoPFilter:
                 raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
         if self.shrink is not None and not isinstance(self.shrink, bool | np.bool_):
             raise ValueError(f"shrink must be True or False, got {self.shrink!r}")
-        if self.quota in ("drop", "drop_paper") and self.class_errors is None:
+        if rule.needs_errors and self.class_errors is None:
             raise ValueError(
                 f"quota={self.quota!r} needs class_errors (per-class error of a probe model on held-out "
                 "data); pass quota='proportional' or 'uniform' for rules that need none"
             )
-        if self.quota == "strategy" and self.strategy_scores is None and _is_random(self.within):
-            raise ValueError("quota='strategy' needs strategy_scores (a score column or array)")
+        if rule.from_selection and self.strategy_scores is None and _is_random(self.within):
+            raise ValueError(
+                f"quota={self.quota!r} needs strategy_scores (a score column or array)"
+            )
         # Arguments that would be silently ignored by this configuration are refused.
-        if self.strategy_scores is not None and self.quota != "strategy":
+        if self.strategy_scores is not None and not rule.from_selection:
             raise ValueError(
                 f"strategy_scores only applies to quota='strategy', not quota={self.quota!r}: "
                 "pass quota='strategy' (Random+StrategyQ), or drop strategy_scores"
             )
-        strategy_direction = self.quota == "strategy" and self.keep in ("hard", "easy")
+        strategy_direction = rule.from_selection and keep is not None and keep.direction
         if self.keep is not None and _is_random(self.within) and not strategy_direction:
             raise ValueError(
                 f"keep={self.keep!r} needs a score: pass within= a score (or embedding) column "
                 "or array; with within='random' samples are kept at random"
             )
-        if (self.ccs_beta, self.ccs_strata) != (0.1, 50) and self.keep != "ccs":
-            raise ValueError("ccs_beta and ccs_strata only apply to keep='ccs'")
+        for other in R.KEEP_RULES.values():
+            changed = [n for n, d in other.settings.items() if not _same(getattr(self, n), d)]
+            if changed and other is not keep:
+                raise ValueError(
+                    f"{' and '.join(other.settings)} only apply to keep={other.name!r}"
+                )
         if isinstance(self.min_per_class, bool) or not (
             isinstance(self.min_per_class, int | np.integer) and self.min_per_class >= 0
         ):
             raise ValueError(f"min_per_class must be an int >= 0, got {self.min_per_class!r}")
-        if self.quota in ("strategy", "global") and self.min_per_class:
+        if not rule.takes_min_per_class and self.min_per_class:
             raise ValueError(
                 f"min_per_class does not apply to quota={self.quota!r}: its counts are those of "
                 "a global selection"
@@ -723,7 +720,7 @@ class DRoPFilter:
         missing = np.isnan(errors)
         errors[missing & (sizes == 0)] = 0.0  # an empty class keeps nothing whatever its error
         missing &= sizes > 0
-        if np.any(missing) and self.quota in ("drop", "drop_paper"):  # others only report them
+        if np.any(missing) and R.quota_rule(self.quota).needs_errors:  # others only report them
             if self.missing_error is None:
                 raise ValueError(
                     f"class_errors has no error for classes "
@@ -745,14 +742,10 @@ class DRoPFilter:
     @property
     def drop_settings(self) -> dict[str, Any] | None:
         """The DRoP settings in force (mode, strength, floor, shrink), or None for other rules."""
-        if self.quota == "drop_paper":
-            return dict(PAPER_SETTINGS)
-        if self.quota != "drop":
+        rule = R.quota_rule(self.quota)
+        if not rule.settings and not rule.fixed:
             return None
-        given = {name: getattr(self, name) for name in _DROP_PARAMS}
-        return {
-            name: DROP_DEFAULTS[name] if value is None else value for name, value in given.items()
-        }
+        return rule.settings_in_force({name: getattr(self, name) for name in _QUOTA_SETTINGS})
 
     def _errors_for_quotas(
         self, errors: NDArray[np.float64], support: NDArray[np.float64] | None
@@ -760,7 +753,7 @@ class DRoPFilter:
         """The errors DRoP's quotas use: shrunk by an empirical-Bayes Beta posterior where the
         support is known and ``shrink`` is on; the errors as given otherwise."""
         settings = self.drop_settings
-        if not settings["shrink"] or support is None:
+        if not settings.get("shrink") or support is None:
             return errors
         known = ~np.isnan(support) & (support > 0)
         if known.sum() < 2:
@@ -779,62 +772,51 @@ class DRoPFilter:
         errors: NDArray | None,
         within: NDArray | None,
     ) -> NDArray[np.int64]:
-        if self.quota in ("drop", "drop_paper"):
-            settings = self.drop_settings
-            return Q.drop_quotas(
-                sizes,
-                errors,
-                self.density,
-                mode=settings["mode"],
-                strength=settings["strength"],
-                floor=settings["floor"],
-                min_per_class=self.min_per_class,
-                class_names=labels.names,
+        rule = R.quota_rule(self.quota)
+        counts = None
+        if rule.from_selection:
+            scores = (
+                within
+                if self.strategy_scores is None
+                else read_scores(dataset, self.strategy_scores, name="strategy_scores")
             )
-        if self.quota == "proportional":
-            return Q.proportional_quotas(sizes, self.density, min_per_class=self.min_per_class)
-        if self.quota == "uniform":
-            return Q.uniform_quotas(sizes, self.density, min_per_class=self.min_per_class)
-        scores = (
-            within
-            if self.strategy_scores is None
-            else read_scores(dataset, self.strategy_scores, name="strategy_scores")
+            if scores.ndim != 1:
+                raise ValueError(f"quota={self.quota!r} needs one score per row, not embeddings")
+            n_keep = Q.budget(len(scores), self.density)
+            chosen = S.global_top(scores, n_keep, keep=self._direction)
+            counts = Q.quotas_from_selection(labels.ids, chosen, len(sizes))
+        inputs = R.QuotaInputs(
+            sizes=sizes,
+            density=self.density,
+            errors=errors,
+            min_per_class=self.min_per_class,
+            class_names=labels.names,
+            settings=self.drop_settings or {},
+            selection_counts=counts,
         )
-        if scores.ndim != 1:
-            raise ValueError("quota='strategy' needs one score per row, not embeddings")
-        chosen = S.global_top(scores, Q.budget(len(scores), self.density), keep=self._direction)
-        return Q.quotas_from_selection(labels.ids, chosen, len(sizes))
+        return rule.counts(inputs)
 
     def _select(
         self, labels: NDArray[np.int64], quotas: NDArray[np.int64], within: NDArray | None
     ) -> NDArray[np.int64]:
         if within is None:
             return S.random_within_class(labels, quotas, seed=self.seed)
-        if self.keep == "ccs":
-            return S.ccs(
-                within,
-                quotas,
-                labels,
-                beta=self.ccs_beta,
-                num_strata=self.ccs_strata,
-                seed=self.seed,
-            )
-        if self.keep == "k_center":
-            return S.k_center(within, quotas, labels, seed=self.seed)
-        return S.top_within_class(labels, quotas, within, keep=self._direction)
+        return self._keep_rule.select(within, quotas, labels, self.seed, self._keep_settings)
 
     def _select_global(self, n_rows: int, within: NDArray | None) -> NDArray[np.int64]:
         """The baselines' class-blind selection of ``density * n_rows`` rows."""
         n_keep = Q.budget(n_rows, self.density)
         if within is None:
             return S.global_random(n_rows, n_keep, seed=self.seed)
-        if self.keep == "ccs":
-            return S.ccs(
-                within, n_keep, beta=self.ccs_beta, num_strata=self.ccs_strata, seed=self.seed
-            )
-        if self.keep == "k_center":
-            return S.k_center(within, n_keep, seed=self.seed)
-        return S.global_top(within, n_keep, keep=self._direction)
+        return self._keep_rule.select(within, n_keep, None, self.seed, self._keep_settings)
+
+    @property
+    def _keep_rule(self) -> R.KeepRule:
+        return R.keep_rule(self.keep or "hard")
+
+    @property
+    def _keep_settings(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._keep_rule.settings}
 
     def _check_source(self, dataset: datasets.Dataset, labels: Labels, identity: dict) -> None:
         check_identity(
@@ -848,7 +830,8 @@ class DRoPFilter:
 
     @property
     def _direction(self) -> S.Keep:
-        return "easy" if self.keep == "easy" else "hard"
+        """Which end of a score a global selection keeps (``quota="strategy"``)."""
+        return self._keep_rule.direction or "hard"
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "indices_"):
