@@ -62,9 +62,9 @@ def export(
     if mode not in ("full", "indices"):
         raise ValueError(f"mode must be 'full' or 'indices', got {mode!r}")
     _check_provenance(provenance)
-    if len(subset) != provenance.get("n_kept", len(subset)):
+    if len(subset) != provenance.get("num_kept", len(subset)):
         raise ValueError(
-            f"subset has {len(subset)} rows but its provenance says {provenance.get('n_kept')} "
+            f"subset has {len(subset)} rows but its provenance says {provenance.get('num_kept')} "
             "were kept: pass the subset that DRoPFilter.apply() returned"
         )
     if mode == "indices":
@@ -201,9 +201,9 @@ def load_pruned(
         ) from error
     drop = _read_drop_block(card.data.to_dict(), name)
     if drop["export"] == "full":
-        if len(table) != drop["n_kept"]:
+        if len(table) != drop["num_kept"]:
             raise ValueError(
-                f"{name} holds {len(table)} rows but its card says {drop['n_kept']} were kept: "
+                f"{name} holds {len(table)} rows but its card says {drop['num_kept']} were kept: "
                 "the export is incomplete or was edited; export it again"
             )
         return table
@@ -244,9 +244,9 @@ def _read_drop_block(meta: dict[str, Any], name: str) -> dict[str, Any]:
             f"the card of {name} has 'export': {drop.get('export')!r} in its 'drop' block, not "
             "'full' or 'indices': the card is damaged or not hf-drop's; export it again"
         )
-    needed = ["n_kept"]
+    needed = ["num_kept"]
     if drop["export"] == "indices":
-        needed += ["kept_per_class", "source"]
+        needed += ["quotas", "source"]
     missing = [key for key in needed if drop.get(key) is None]
     source = drop.get("source") if isinstance(drop.get("source"), dict) else {}
     if drop["export"] == "indices":
@@ -271,12 +271,10 @@ def _check_index_column(table: datasets.Dataset, drop: dict[str, Any], name: str
     index = np.asarray(table["index"][:], dtype=np.int64)
     num_rows = drop["source"]["num_rows"]
     problems = []
-    if len(index) != drop["n_kept"]:
-        problems.append(f"{len(index)} indices but the card says {drop['n_kept']} rows were kept")
-    if sum(drop["kept_per_class"]) != drop["n_kept"]:
-        problems.append(
-            f"kept_per_class sums to {sum(drop['kept_per_class'])}, not n_kept {drop['n_kept']}"
-        )
+    if len(index) != drop["num_kept"]:
+        problems.append(f"{len(index)} indices but the card says {drop['num_kept']} rows were kept")
+    if sum(drop["quotas"]) != drop["num_kept"]:
+        problems.append(f"quotas sums to {sum(drop['quotas'])}, not num_kept {drop['num_kept']}")
     outside = index[(index < 0) | (index >= num_rows)]
     if outside.size:
         problems.append(
@@ -302,7 +300,7 @@ def _check_kept_labels(
     """The source's labels at the kept rows must give the card's per-class counts and, where the
     export recorded them, be the labels it recorded (a shifted index column fails here)."""
     kept = source_labels[index]
-    quotas = np.asarray(drop["kept_per_class"], dtype=np.int64)
+    quotas = np.asarray(drop["quotas"], dtype=np.int64)
     counts = np.bincount(kept, minlength=len(quotas))
     if len(counts) != len(quotas) or not np.array_equal(counts, quotas):
         raise ValueError(
@@ -544,7 +542,7 @@ def _size_category(num_rows: int) -> str:
 
 # What _drop_block and the card read from a provenance record.
 _PROVENANCE_KEYS = (
-    "method", "params", "source", "classes", "class_sizes", "quotas", "class_errors", "n_kept",
+    "method", "params", "source", "classes", "class_sizes", "quotas", "class_errors", "num_kept",
     "versions",
 )  # fmt: skip
 _PARAM_KEYS = ("density", "seed", "mode", "quota", "within", "min_per_class")
@@ -581,9 +579,9 @@ def _drop_block(provenance: dict[str, Any], mode: str) -> dict[str, Any]:
         "min_per_class": params["min_per_class"],
         "classes": provenance["classes"],
         "class_sizes": provenance["class_sizes"],
-        "kept_per_class": provenance["quotas"],
+        "quotas": provenance["quotas"],
         "class_errors": provenance["class_errors"],
-        "n_kept": provenance["n_kept"],
+        "num_kept": provenance["num_kept"],
         "probe": {
             "model": probe.get("model"),
             "config": probe.get("config"),
@@ -667,7 +665,7 @@ def _body(drop: dict[str, Any], provenance: dict[str, Any]) -> str:
     reproduce = "\n".join(drop["reproduce"])
     return (
         f"# {drop['method']} subset of {source} at density {drop['density']}\n\n"
-        f"This dataset keeps {drop['n_kept']} of the {drop['source']['num_rows']} rows of "
+        f"This dataset keeps {drop['num_kept']} of the {drop['source']['num_rows']} rows of "
         f"{source}, chosen by {rule}. Inside each class, samples were kept "
         f"{how} "
         f"(seed {drop['seed']}). {probe_line} It holds {what}. The card's `drop` metadata "
@@ -694,7 +692,7 @@ def _class_table(names, errors, drop: dict[str, Any] | None = None) -> str:
     for k, name in enumerate(names):
         row = [str(name), number(errors[k])]
         if drop:
-            size, kept = drop["class_sizes"][k], drop["kept_per_class"][k]
+            size, kept = drop["class_sizes"][k], drop["quotas"][k]
             row += [str(size), str(kept), number(kept / size if size else None)]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)

@@ -23,7 +23,7 @@ def test_save_subset_round_trips_with_its_provenance(dataset, tmp_path):
     record = json.loads((folder / "pruning.json").read_text())
     assert record["method"] == "Random+DRoP(paper, floor 0.5)"
     assert record["params"]["seed"] == 3 and record["params"]["class_errors"] == ERRORS
-    assert record["quotas"] == drop.quotas_.tolist() and record["n_kept"] == 100
+    assert record["quotas"] == drop.quotas_.tolist() and record["num_kept"] == 100
     assert record["source"]["label_hash"] == drop.label_hash_
     assert set(record["versions"]) >= {"hf_drop", "datasets", "numpy"}
     assert (folder / "pruning_report.csv").read_text().startswith("class,name,size,kept")

@@ -73,7 +73,7 @@ def test_the_card_parses_back_with_its_drop_metadata(pruned, tmp_path):
     assert meta["dataset_info"]["splits"][0]["num_examples"] == len(drop.indices_)
     block = meta["drop"]
     assert block["method"] == "el2n+DRoP(paper, floor 0.5, shrunk)" and block["density"] == 0.4
-    assert block["kept_per_class"] == drop.quotas_.tolist()
+    assert block["quotas"] == drop.quotas_.tolist()
     assert block["class_errors"] == pytest.approx(drop.class_errors_.tolist())
     assert block["source"]["label_hash"] == drop.label_hash_
     assert block["source"]["fingerprint"] == train._fingerprint
@@ -250,7 +250,7 @@ def test_cli_push_exports_first_then_fails_clearly_offline(pruned, tmp_path, cap
     card = DatasetCard.load(tmp_path / "hub" / "README.md")
     assert card.data.to_dict()["drop"]["export"] == "indices"
     record = json.loads((root / "subset" / "pruning.json").read_text())
-    assert card.data.to_dict()["drop"]["n_kept"] == record["n_kept"]
+    assert card.data.to_dict()["drop"]["num_kept"] == record["num_kept"]
 
 
 def test_cli_push_puts_license_tags_and_pretty_name_on_the_card(tmp_path, capsys, monkeypatch):
@@ -360,7 +360,7 @@ def test_out_of_range_indices_are_refused(indices_export):
 
 def test_a_card_whose_counts_disagree_with_the_index_column_is_refused(indices_export):
     folder, train, drop = indices_export
-    _with_drop(folder, n_kept=len(drop.indices_) + 1)
+    _with_drop(folder, num_kept=len(drop.indices_) + 1)
     with pytest.raises(ValueError, match=r"indices but the card says .* rows were kept"):
         load_pruned(folder, source=train)
 
@@ -370,7 +370,7 @@ def test_missing_card_keys_are_clear_errors_naming_the_folder(indices_export):
     _with_drop(folder, export=None)
     with pytest.raises(ValueError, match=rf"card of {folder} has 'export': None"):
         load_pruned(folder, source=train)
-    _with_drop(folder, export="indices", kept_per_class=None)
+    _with_drop(folder, export="indices", quotas=None)
     with pytest.raises(ValueError, match=rf"'drop' block in the card of {folder} lacks"):
         load_pruned(folder, source=train)
     card = DatasetCard.load(folder / "README.md")

@@ -36,7 +36,7 @@ def test_main_job_probes_prunes_trains_and_compares(tmp_path):
         "el2n-d0.5-seed0",
     ):
         record = json.loads((tmp_path / "subsets" / name / "pruning.json").read_text())
-        assert record["n_kept"] == 719
+        assert record["num_kept"] == 719
         metrics = json.loads((tmp_path / "runs" / name / "metrics.json").read_text())
         assert metrics["eval_rows"] == 180 and metrics["epochs"] == 2  # compute-matched
     report = json.loads((tmp_path / "subsets" / "drop-d0.5-seed0" / "pruning.json").read_text())

@@ -126,7 +126,7 @@ class DRoPFilter:
 
     Attributes set by :meth:`fit`: ``classes_`` (names), ``class_sizes_``, ``class_errors_``
     (the errors used, NaN where none), ``quotas_`` (kept per class), ``indices_`` (sorted kept
-    rows), ``n_samples_``, ``label_hash_``, ``source_fingerprint_`` and ``identity_`` (what
+    rows), ``num_rows_``, ``label_hash_``, ``source_fingerprint_`` and ``identity_`` (what
     :meth:`apply` checks).
     """
 
@@ -293,7 +293,7 @@ class DRoPFilter:
         self.class_support_ = np.full(num_classes, np.nan) if support is None else support
         if rule.needs_errors:
             self._warn_diagnostics()
-        self.n_samples_ = len(dataset)
+        self.num_rows_ = len(dataset)
         self.label_hash_ = labels.hash
         self.source_fingerprint_ = dataset._fingerprint
         self.identity_ = (
@@ -351,10 +351,10 @@ class DRoPFilter:
                     "with_indices=True, batched=True), or fit with id_column="
                 )
             rows = np.asarray(indices, dtype=np.int64)
-            if rows.size and (rows.min() < 0 or rows.max() >= self.n_samples_):
+            if rows.size and (rows.min() < 0 or rows.max() >= self.num_rows_):
                 raise ValueError(
                     f"row indices {rows.min()}..{rows.max()} are out of range for the "
-                    f"{self.n_samples_}-row dataset this DRoPFilter was fitted on: filter that "
+                    f"{self.num_rows_}-row dataset this DRoPFilter was fitted on: filter that "
                     "dataset, or fit this one"
                 )
         else:
@@ -380,9 +380,9 @@ class DRoPFilter:
             )
             return self.indices_
         rows = self._rows_of_ids(_read_ids(dataset, self.id_column).to_numpy())  # unique ids
-        if len(rows) != self.n_samples_:
+        if len(rows) != self.num_rows_:
             raise ValueError(
-                f"this dataset holds {len(rows)} of the {self.n_samples_} rows this DRoPFilter "
+                f"this dataset holds {len(rows)} of the {self.num_rows_} rows this DRoPFilter "
                 "was fitted on: its class quotas would not hold; fit it on this dataset"
             )
         self._check_batch_labels(labels.ids, rows, names=labels.names)
@@ -579,8 +579,8 @@ class DRoPFilter:
             "class_support": [None if np.isnan(n) else int(n) for n in self.class_support_],
             "drop_settings": self.drop_settings,
             "quotas": self.quotas_.tolist(),
-            "n_samples": int(self.n_samples_),
-            "n_kept": len(self.indices_),
+            "num_rows": int(self.num_rows_),
+            "num_kept": len(self.indices_),
             "source": {
                 **_jsonable(self.source or {}),
                 "fingerprint": self.source_fingerprint_,
