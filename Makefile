@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install data test lint format demo bench bench-prune bench-probe clean
+.PHONY: install data test lint format demo bench bench-prune bench-probe bench-import clean
 
 $(STAMP): pyproject.toml setup.cfg
 	$(PYTHON) -m venv $(VENV)
@@ -39,13 +39,16 @@ format: $(STAMP)
 demo: $(STAMP)
 	$(PY) recipes/demo_digits.py --output outputs/demo
 
-bench: bench-prune bench-probe
+bench: bench-prune bench-probe bench-import
 
 bench-prune: $(STAMP)
 	$(PY) benchmarks/prune_speed.py --output benchmarks/results/prune_speed.jsonl
 
 bench-probe: $(STAMP) $(FASHION_MNIST)
 	$(PY) benchmarks/probe_overhead.py --output benchmarks/results/probe_overhead.jsonl
+
+bench-import: $(STAMP)
+	cd benchmarks && ../$(PY) import_time.py --output results/import_time.jsonl
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache .ruff_cache .hypothesis
