@@ -17,6 +17,7 @@ labels of every batch against the fitted rows and refuses a mismatch.
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ from typing import Any, Literal
 import datasets
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import xxhash
 from numpy.typing import ArrayLike, NDArray
 
@@ -42,6 +44,7 @@ from ..data.columns import (
 )
 from ..io.environment import versions
 from ..io.portable import portable_command, portable_name
+from . import stream as ST
 
 __all__ = ["DRoPFilter"]
 
@@ -118,7 +121,15 @@ class DRoPFilter:
         id_column: a column of unique, stable row ids (int or string). The kept rows are then
             recorded by id, and ``apply`` / ``Dataset.filter`` keep exactly those rows whatever
             the order (shuffle, sharding, chained filters). Without it, the decision is by
-            position and only applies to the very dataset that was fitted.
+            position and only applies to the very dataset that was fitted. Required to fit a
+            stream.
+        class_sizes: rows per class (array by class id, or mapping by name) of a stream, when
+            known: ``fit`` on an ``IterableDataset`` then reads nothing (approximate mode).
+        stream_mode: how a stream (``IterableDataset``) is pruned (see
+            :mod:`hf_drop.pruning.stream`): ``"approximate"`` (default; one pass over the
+            labels, none with ``class_sizes``; kept counts Binomial around the quotas) or
+            ``"exact"`` (two passes over labels and ids; kept counts equal to the quotas).
+            Either way each row's fate depends only on ``seed``, its id and its class.
 
     Arguments that do not apply to the configuration (``keep`` without a score, ``mode`` with
     another rule than DRoP, ``strategy_scores`` without ``quota="strategy"``, CCS settings
@@ -153,6 +164,8 @@ class DRoPFilter:
         score_name: str | None = None,
         source: Mapping[str, Any] | None = None,
         id_column: str | None = None,
+        class_sizes: ArrayLike | Mapping[str | int, int] | None = None,
+        stream_mode: ST.StreamMode = "approximate",
     ) -> None:
         self.density = density
         self.class_errors = class_errors
@@ -174,6 +187,8 @@ class DRoPFilter:
         self.score_name = score_name
         self.source = source
         self.id_column = id_column
+        self.class_sizes = class_sizes
+        self.stream_mode = stream_mode
 
     @classmethod
     def from_probe(
@@ -255,8 +270,21 @@ class DRoPFilter:
         return self
 
     def fit(self, dataset: datasets.Dataset) -> DRoPFilter:
-        """Choose the kept rows of ``dataset``: sets ``quotas_`` and ``indices_``; returns self."""
+        """Choose the kept rows of ``dataset``: sets ``quotas_`` and ``indices_``; returns self.
+
+        An ``IterableDataset`` (a stream) is counted, not held: ``quotas_`` are set and each
+        row's fate is left to ``apply`` (see ``stream_mode``).
+        """
         self._check_params()
+        if isinstance(dataset, datasets.IterableDataset):
+            return self._fit_stream(dataset)
+        for name in ("class_sizes", "stream_mode"):
+            if not _same(getattr(self, name), _DEFAULTS[name]):
+                raise ValueError(
+                    f"{name} applies to a stream (IterableDataset); this Dataset's class sizes "
+                    "are counted exactly: drop it"
+                )
+        self._decision = None
         labels = read_labels(dataset, self.label_column)
         identity = dataset_identity(dataset, self.label_column, labels=labels)
         if self.source is not None:
@@ -323,6 +351,15 @@ class DRoPFilter:
         selected). A ``DatasetDict`` has the split ``fit`` saw pruned and the others untouched.
         """
         self._check_fitted()
+        if isinstance(dataset, datasets.IterableDataset):
+            return self._apply_stream(dataset)
+        if isinstance(dataset, datasets.IterableDatasetDict):
+            raise ValueError(
+                "apply a DRoPFilter to the one split it was fitted on, not an IterableDatasetDict "
+                f"({list(dataset)})"
+            )
+        if self._decision is not None:  # fitted on a stream: the same decision, in memory
+            return _select_rows(dataset, self._decided_rows(dataset))
         if isinstance(dataset, datasets.DatasetDict):
             return self._apply_dict(dataset)
         return _select_rows(dataset, self._kept_rows(dataset))
@@ -344,6 +381,12 @@ class DRoPFilter:
         """
         self._check_fitted()
         columns, indices = self._unpack(args)
+        if self._decision is not None:  # fitted on a stream: decided by id and class
+            values = {c: columns[c] for c in self.input_columns}
+            scalar = np.ndim(values[self.label_column]) == 0
+            table = pa.table({c: [v] if scalar else v for c, v in values.items()})
+            kept = self._decision.mask(table)
+            return bool(kept[0]) if scalar else kept
         if self.id_column is None:
             if indices is None:
                 raise TypeError(
@@ -362,6 +405,134 @@ class DRoPFilter:
         self._check_batch_labels(columns[self.label_column], rows)
         kept = self._kept[rows.ravel()]
         return bool(kept[0]) if rows.ndim == 0 else kept
+
+    # --- streams ------------------------------------------------------------------------------
+
+    def _fit_stream(self, stream: datasets.IterableDataset) -> DRoPFilter:
+        """Quotas of a stream from its class sizes (counted, or ``class_sizes``); the rows are
+        decided by ``apply`` (:mod:`hf_drop.pruning.stream`)."""
+        rule = R.quota_rule(self.quota)
+        if self.id_column is None:
+            raise ValueError(
+                "a stream (IterableDataset) needs id_column=, a column of unique, stable row ids: "
+                "each row is kept by its id and class, the same on every shard, order and node"
+            )
+        if not _is_random(self.within) or rule.from_selection:
+            raise ValueError(
+                "a stream is pruned at random within each class (within='random', a quota rule "
+                f"that needs no scores; not quota={self.quota!r}, within={_short(self.within)}): "
+                "score-based selection needs all scores at once; use a Dataset"
+            )
+        _one_of("stream_mode", self.stream_mode, ("approximate", "exact"))
+        known = stream.column_names  # None when the stream's features are unknown
+        missing = [c for c in self.input_columns if known is not None and c not in known]
+        if missing:
+            raise ValueError(f"the stream has no column(s) {missing}; its columns are {known}")
+        if self.class_sizes is not None and self.stream_mode == "approximate":
+            reader = self._stream_reader(stream)
+            sizes = _per_class(
+                self.class_sizes,
+                Labels(np.empty(0, np.int64), reader.names, self.label_column),
+                "class_sizes",
+                _support_value,
+            )
+            if np.any(np.isnan(sizes)):
+                raise ValueError(f"class_sizes must give every class of {reader.names[:20]}")
+            sizes = sizes.astype(np.int64)
+        else:
+            sizes, reader = ST.count_classes(stream, self.label_column)
+        labels = Labels(np.empty(0, np.int64), reader.names, self.label_column)
+        self._check_stream_source(sizes)
+        quotas = self._stream_quotas(rule, labels, sizes)
+        if self.stream_mode == "exact":
+            seen, self._decision = ST.exact_thresholds(
+                stream, reader, self.id_column, self.seed, quotas
+            )
+            if not np.array_equal(seen, sizes):
+                raise ValueError("the stream changed between its counting passes: fit it again")
+        else:
+            self._decision = ST.approximate_decision(
+                reader, self.id_column, self.seed, sizes, quotas
+            )
+        self.quotas_, self.classes_, self.class_sizes_ = quotas, reader.names, sizes
+        self.num_rows_ = int(sizes.sum())
+        self.label_hash_ = self.source_fingerprint_ = None  # a stream is not hashed whole
+        self.identity_ = {
+            "num_rows": self.num_rows_,
+            "label_column": self.label_column,
+            "id_column": self.id_column,
+            "stream_mode": self.stream_mode,
+        }
+        return self
+
+    def _stream_reader(self, stream: datasets.IterableDataset) -> ST.ClassReader:
+        feature = (stream.features or {}).get(self.label_column)
+        if isinstance(feature, datasets.ClassLabel):
+            return ST.ClassReader(self.label_column, list(feature.names), by_name=False)
+        if isinstance(self.class_sizes, Mapping) and all(
+            isinstance(k, str) for k in self.class_sizes
+        ):
+            return ST.ClassReader(self.label_column, sorted(self.class_sizes), by_name=True)
+        raise ValueError(
+            f"the stream's label column {self.label_column!r} is not a ClassLabel, so "
+            "class_sizes must be a mapping by class name (or leave class_sizes out: one pass "
+            "counts them)"
+        )
+
+    def _stream_quotas(
+        self, rule: R.QuotaRule, labels: Labels, sizes: NDArray[np.int64]
+    ) -> NDArray[np.int64]:
+        """``fit``'s quotas on class sizes alone; a class-blind rule keeps every class's share
+        (which is what a class-blind random choice keeps, on average)."""
+        errors = self._resolve_errors(labels, sizes)
+        support = self._resolve_support(labels)
+        used = errors
+        if rule.needs_errors and errors is not None:
+            used = self._errors_for_quotas(errors, support)
+        num_classes = len(sizes)
+        self.class_errors_ = np.full(num_classes, np.nan) if errors is None else errors
+        self.class_errors_used_ = np.full(num_classes, np.nan) if used is None else used
+        self.class_support_ = np.full(num_classes, np.nan) if support is None else support
+        if rule.counts is None:
+            return Q.proportional_quotas(sizes, self.density)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", Q.QuotaWarning)
+            quotas = self._quotas(None, labels, sizes, used, None)
+        for warning in caught:
+            warnings.warn(warning.message, warning.category, stacklevel=3)
+        return quotas
+
+    def _check_stream_source(self, sizes: NDArray[np.int64]) -> None:
+        """A probe's errors may only prune the rows it saw: a stream is checked by its size."""
+        expected = (self.source or {}).get("num_rows")
+        if expected is not None and int(sizes.sum()) != expected:
+            raise ValueError(
+                f"this stream holds {int(sizes.sum())} rows, but the class errors and scores of "
+                f"this DRoPFilter come from a dataset of {expected} rows: pass the data the "
+                "probe saw, or probe this one"
+            )
+
+    def _apply_stream(self, stream: datasets.IterableDataset) -> datasets.IterableDataset:
+        """The kept rows of a stream, as a stream in the same format; no image is decoded."""
+        decision = self._decision if self._decision is not None else self._stream_ids_decision()
+        formatting = stream._formatting
+        kept = stream.with_format("arrow").filter(decision, batched=True, batch_size=ST.BATCH_ROWS)
+        return kept.with_format(formatting.format_type if formatting else None)
+
+    def _stream_ids_decision(self) -> Any:
+        """A filter fitted on a Dataset, applied to a stream of it: the kept ids, looked up."""
+        if self.id_column is None:
+            raise ValueError(
+                "this DRoPFilter was fitted on a Dataset without id_column=: its decisions are "
+                "by position, which a stream does not have; fit with id_column="
+            )
+        return _KeptIds(self)
+
+    def _decided_rows(self, dataset: datasets.Dataset) -> NDArray[np.int64]:
+        """Positions of the rows a stream-fitted filter keeps in an in-memory ``dataset``."""
+        table = dataset.select_columns([self.label_column, self.id_column]).with_format("arrow")
+        masks = [self._decision.mask(batch) for batch in table.iter(batch_size=ST.BATCH_ROWS)]
+        return np.flatnonzero(np.concatenate(masks)) if masks else np.empty(0, np.int64)
 
     # --- how apply and __call__ find the fitted rows ----------------------------------------
 
@@ -580,7 +751,9 @@ class DRoPFilter:
             "drop_settings": self.drop_settings,
             "quotas": self.quotas_.tolist(),
             "num_rows": int(self.num_rows_),
-            "num_kept": len(self.indices_),
+            "num_kept": int(self.quotas_.sum())
+            if self._decision is not None
+            else len(self.indices_),
             "source": {
                 **_jsonable(self.source or {}),
                 "fingerprint": self.source_fingerprint_,
@@ -834,7 +1007,7 @@ class DRoPFilter:
         return self._keep_rule.direction or "hard"
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "indices_"):
+        if not hasattr(self, "quotas_"):
             raise RuntimeError("this DRoPFilter is not fitted yet: call fit(dataset) first")
 
 
@@ -859,6 +1032,8 @@ _PARAMS = (
     "score_name",
     "source",
     "id_column",
+    "class_sizes",
+    "stream_mode",
 )
 # What a recorded source holds that identifies its rows (columns.dataset_identity).
 _IDENTITY_KEYS = ("num_rows", "label_column", "label_hash", "content")
@@ -961,6 +1136,21 @@ def _jsonable(value: object) -> object:
     return value
 
 
+class _KeptIds:
+    """The decision of a Dataset-fitted filter on a stream of the same rows: each Arrow batch's
+    ids are looked up among the fitted ones (unknown ids and other labels are refused)."""
+
+    def __init__(self, drop: DRoPFilter) -> None:
+        self.drop = drop
+
+    def __call__(self, table: pa.Table) -> pa.BooleanArray:
+        drop = self.drop
+        ids = table[drop.id_column].to_numpy(zero_copy_only=False)
+        rows = drop._rows_of_ids(np.asarray(ids, dtype=object))
+        drop._check_batch_labels(table[drop.label_column].to_numpy(zero_copy_only=False), rows)
+        return pa.array(drop._kept[rows])
+
+
 def _select_rows(dataset: datasets.Dataset, rows: NDArray[np.int64]) -> datasets.Dataset:
     """``dataset.select(rows)``, fast."""
     # Dataset.select hashes its arguments into the new fingerprint and turns a numpy index
@@ -1001,3 +1191,11 @@ def _short(value: object) -> str:
     if isinstance(value, Mapping) and len(value) > 4:
         return f"{{... {len(value)} classes}}"
     return repr(value)
+
+
+# Constructor defaults, for the checks of arguments that only apply to some inputs.
+_DEFAULTS = {
+    name: parameter.default
+    for name, parameter in inspect.signature(DRoPFilter.__init__).parameters.items()
+    if parameter.default is not inspect.Parameter.empty
+}

@@ -1,0 +1,252 @@
+"""DRoP on a stream (``datasets.IterableDataset``): every row is kept or dropped by a decision that
+depends only on the seed, the row's stable id and its class.
+
+So any shard, any order, any shuffle buffer and any node of
+``datasets.distributed.split_dataset_by_node`` decides the same way without talking to the
+others, and nothing is held per row: memory is O(classes).
+
+Each row gets a 64-bit key ``splitmix64(hash(id) ^ splitmix64(seed, class))``, uniform on
+``[0, 2**64)`` for distinct ids. Class ``k`` keeps a row when its key falls below a threshold:
+
+* ``"approximate"`` (one counting pass, or none with ``class_sizes``): the threshold is the
+  quota's share ``p_k = q_k / N_k`` of the key range, so the kept count is Binomial(N_k, p_k):
+  its mean is the quota ``q_k`` and its standard deviation ``sqrt(q_k (1 - p_k))``; it lies
+  within ``5`` of those of the quota with probability above 1 - 6e-7 per class.
+* ``"exact"`` (two passes over the label and id columns): the threshold is the ``q_k``-th
+  smallest key of the class, found with a histogram of the keys' top bits (pass 1, at most
+  2**22 counters) and the keys of the one bucket per class that holds the threshold (pass 2,
+  about ``N_k / 2**bits`` keys), so the kept count is exactly ``q_k`` unless two rows of a
+  class share a 64-bit key.
+
+Images are never decoded: the decision reads Arrow batches of the label and id columns.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+import datasets
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
+
+__all__ = ["StreamDecision", "StreamMode", "count_classes", "exact_thresholds", "row_keys"]
+
+StreamMode = Literal["approximate", "exact"]
+
+# Batches read by the counting passes and by the filter: large enough that numpy does the work.
+BATCH_ROWS = 65_536
+# Pass 1 of the exact mode keeps at most this many counters (classes x buckets).
+_MAX_COUNTERS = 2**22
+_U64 = np.uint64
+# pandas' hash of string ids is keyed; any fixed key gives stable ids across runs and machines.
+_STRING_KEY = "hf-drop-row-ids!"  # 16 bytes, as SipHash takes
+
+
+def _splitmix64(x: NDArray[np.uint64]) -> NDArray[np.uint64]:
+    """The splitmix64 finaliser: a bijection of uint64 that scrambles every bit."""
+    with np.errstate(over="ignore"):
+        z = x + _U64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> _U64(27))) * _U64(0x94D049BB133111EB)
+        return z ^ (z >> _U64(31))
+
+
+def _id_hashes(ids: pa.Array | pa.ChunkedArray, column: str) -> NDArray[np.uint64]:
+    """A 64-bit hash of each id: integers as they are (scrambled later), strings by pandas'
+    keyed SipHash."""
+    if ids.null_count:
+        raise ValueError(f"id_column {column!r} has {ids.null_count} missing ids")
+    if pa.types.is_integer(ids.type):
+        return ids.to_numpy().astype(np.int64, copy=False).view(_U64)
+    if pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type):
+        values = np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object)
+        return pd.util.hash_array(values, hash_key=_STRING_KEY, categorize=False)
+    raise ValueError(f"id_column {column!r} must hold int or string ids, got {ids.type}")
+
+
+def row_keys(
+    ids: pa.Array | pa.ChunkedArray, classes: NDArray[np.int64], seed: int, column: str = "id"
+) -> NDArray[np.uint64]:
+    """The decision key of each row: uniform 64-bit, a function of (seed, class, id) only."""
+    salt = _splitmix64(np.asarray([seed], dtype=_U64))[0]
+    class_keys = _splitmix64(salt ^ classes.astype(_U64))
+    return _splitmix64(_id_hashes(ids, column) ^ class_keys)
+
+
+@dataclass(frozen=True)
+class ClassReader:
+    """Class ids of a stream's label column: ``ClassLabel`` or integer ids, or strings by name."""
+
+    column: str
+    names: list[str]
+    by_name: bool
+
+    def __call__(self, values: pa.Array | pa.ChunkedArray) -> NDArray[np.int64]:
+        if values.null_count:
+            raise ValueError(f"label column {self.column!r} has {values.null_count} missing labels")
+        if self.by_name:
+            ids = pd.Index(self.names).get_indexer(values.to_numpy(zero_copy_only=False))
+        else:
+            ids = values.to_numpy().astype(np.int64, copy=False)
+        bad = (ids < 0) | (ids >= len(self.names))
+        if np.any(bad):
+            shown = pc.unique(values.filter(pa.array(bad))).to_pylist()[:10]
+            raise ValueError(
+                f"label column {self.column!r} holds labels {shown} that are not classes of the "
+                f"fitted stream ({self.names[:20]}): fit on this stream"
+            )
+        return ids
+
+
+def _arrow_batches(stream: datasets.IterableDataset, columns: list[str]) -> Iterator[pa.Table]:
+    missing = [
+        c for c in columns if stream.column_names is not None and c not in stream.column_names
+    ]
+    if missing:
+        raise ValueError(
+            f"the stream has no column(s) {missing}; its columns are {stream.column_names}"
+        )
+    arrow = stream.select_columns(columns).with_format("arrow")
+    yield from arrow.iter(batch_size=BATCH_ROWS)
+
+
+def count_classes(
+    stream: datasets.IterableDataset, label_column: str
+) -> tuple[NDArray[np.int64], ClassReader]:
+    """One pass over the label column only: rows per class, and how to read the labels."""
+    feature = (stream.features or {}).get(label_column)
+    if isinstance(feature, datasets.ClassLabel):
+        reader = ClassReader(label_column, list(feature.names), by_name=False)
+        sizes = np.zeros(len(reader.names), dtype=np.int64)
+        for batch in _arrow_batches(stream, [label_column]):
+            sizes += np.bincount(reader(batch[label_column]), minlength=len(sizes))
+        return sizes, reader
+    counts: dict[object, int] = {}
+    for batch in _arrow_batches(stream, [label_column]):
+        values = batch[label_column]
+        if values.null_count:
+            raise ValueError(
+                f"label column {label_column!r} has {values.null_count} missing labels"
+            )
+        for value, n in zip(*np.unique(values.to_numpy(zero_copy_only=False), return_counts=True),
+                            strict=True):  # fmt: skip
+            counts[value] = counts.get(value, 0) + int(n)
+    return _sizes_from_counts(counts, label_column)
+
+
+def _sizes_from_counts(
+    counts: dict[object, int], column: str
+) -> tuple[NDArray[np.int64], ClassReader]:
+    """Sizes by class id as ``read_labels`` numbers them: integers are ids, strings sorted."""
+    if all(isinstance(v, str) for v in counts):
+        names = sorted(counts)
+        return np.array([counts[n] for n in names], dtype=np.int64), ClassReader(
+            column, names, by_name=True
+        )
+    if not all(isinstance(v, int | np.integer) and v >= 0 for v in counts):
+        raise ValueError(
+            f"label column {column!r} must hold class ids 0..K-1 or class names, got "
+            f"{sorted(map(repr, counts))[:10]}"
+        )
+    num_classes = int(max(counts)) + 1 if counts else 0
+    if num_classes > max(100_000, 10 * len(counts)):
+        raise ValueError(
+            f"label column {column!r} holds {len(counts)} distinct integer labels up to "
+            f"{num_classes - 1}: integer labels must be class ids 0..K-1"
+        )
+    sizes = np.zeros(num_classes, dtype=np.int64)
+    for value, n in counts.items():
+        sizes[int(value)] = n
+    return sizes, ClassReader(column, [str(k) for k in range(num_classes)], by_name=False)
+
+
+@dataclass(frozen=True)
+class StreamDecision:
+    """The keep/drop rule of a fitted stream, picklable (DataLoader workers take it): a row is
+    kept when its key is at most ``thresholds[class]``; classes with ``keep_none`` keep nothing."""
+
+    reader: ClassReader
+    id_column: str
+    seed: int
+    thresholds: NDArray[np.uint64]
+    keep_none: NDArray[np.bool_]
+
+    def mask(self, table: pa.Table) -> NDArray[np.bool_]:
+        classes = self.reader(table[self.reader.column])
+        keys = row_keys(table[self.id_column], classes, self.seed, self.id_column)
+        return (keys <= self.thresholds[classes]) & ~self.keep_none[classes]
+
+    def __call__(self, table: pa.Table) -> pa.BooleanArray:
+        """``IterableDataset.filter(decision, batched=True)`` on an Arrow-formatted stream."""
+        return pa.array(self.mask(table))
+
+
+def approximate_decision(
+    reader: ClassReader, id_column: str, seed: int, sizes: NDArray, quotas: NDArray
+) -> StreamDecision:
+    """Keep each row of class ``k`` with probability ``q_k / N_k``: a key below that share of
+    the key range."""
+    share = np.divide(quotas, sizes, out=np.zeros(len(sizes)), where=sizes > 0)
+    # Inclusive limits: keys < p * 2**64 are keys <= floor(p * 2**64) - 1; a class kept whole
+    # takes every key up to 2**64 - 1. (float64 keeps 53 bits of p: ample for a probability.)
+    thresholds = np.array(
+        [2**64 - 1 if p >= 1 else max(math.floor(p * 2.0**64) - 1, 0) for p in share],
+        dtype=_U64,
+    )
+    return StreamDecision(reader, id_column, seed, thresholds, keep_none=share <= 0)
+
+
+def exact_thresholds(
+    stream: datasets.IterableDataset,
+    reader: ClassReader,
+    id_column: str,
+    seed: int,
+    quotas: NDArray[np.int64],
+) -> tuple[NDArray[np.int64], StreamDecision]:
+    """Two passes over the label and id columns: the ``q_k``-th smallest key of every class.
+
+    Returns the class sizes seen and the decision that keeps exactly ``q_k`` rows of class ``k``.
+    """
+    num_classes = len(reader.names)
+    bits = int(np.clip(math.floor(math.log2(_MAX_COUNTERS / max(num_classes, 1))), 1, 16))
+    shift = _U64(64 - bits)
+    histogram = np.zeros(num_classes << bits, dtype=np.int64)
+    for batch in _arrow_batches(stream, [reader.column, id_column]):  # pass 1
+        classes = reader(batch[reader.column])
+        keys = row_keys(batch[id_column], classes, seed, id_column)
+        slots = (classes.astype(_U64) << _U64(bits)) | (keys >> shift)
+        histogram += np.bincount(slots.astype(np.int64), minlength=len(histogram))
+    per_class = histogram.reshape(num_classes, 1 << bits)
+    sizes = per_class.sum(axis=1)
+    if np.any(quotas > sizes):
+        raise ValueError(
+            "the stream changed between passes: a class holds fewer rows than its quota"
+        )
+    cumulative = np.cumsum(per_class, axis=1)
+    # The bucket that holds the q_k-th smallest key, and how many keys lie below it.
+    bucket = np.array([np.searchsorted(cumulative[k], max(q, 1)) for k, q in enumerate(quotas)])
+    below = np.where(bucket > 0, cumulative[np.arange(num_classes), np.maximum(bucket - 1, 0)], 0)
+    found: list[list[NDArray[np.uint64]]] = [[] for _ in range(num_classes)]
+    for batch in _arrow_batches(stream, [reader.column, id_column]):  # pass 2
+        classes = reader(batch[reader.column])
+        keys = row_keys(batch[id_column], classes, seed, id_column)
+        inside = (keys >> shift).astype(np.int64) == bucket[classes]
+        for k in np.unique(classes[inside]):
+            found[k].append(keys[inside & (classes == k)])
+    thresholds = np.zeros(num_classes, dtype=_U64)
+    for k, q in enumerate(quotas):
+        if q == 0:
+            continue
+        keys = np.sort(np.concatenate(found[k])) if found[k] else np.empty(0, _U64)
+        rank = int(q - below[k]) - 1
+        if not 0 <= rank < len(keys):
+            raise ValueError("the stream changed between passes: a class's keys moved")
+        thresholds[k] = keys[rank]
+    decision = StreamDecision(reader, id_column, seed, thresholds, keep_none=quotas == 0)
+    return sizes, decision
