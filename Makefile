@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install data test lint format demo bench bench-prune bench-probe bench-import clean
+.PHONY: install data test lint format demo bench bench-prune bench-probe bench-import bench-stream clean
 
 $(STAMP): pyproject.toml setup.cfg
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,9 @@ bench-probe: $(STAMP) $(FASHION_MNIST)
 
 bench-import: $(STAMP)
 	cd benchmarks && ../$(PY) import_time.py --output results/import_time.jsonl
+
+bench-stream: $(STAMP)
+	cd benchmarks && ../$(PY) stream_scale.py --output results/stream_scale.jsonl
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache .ruff_cache .hypothesis
