@@ -16,7 +16,8 @@ from hf_drop.probe import ProbeConfig, ProbeResult, run_probe
 from hf_drop.probe import run as probe_run
 from hf_drop.probe.data import ImageBatches, image_sizes
 from hf_drop.probe.models import Preprocess
-from hf_drop.probe.run import ProbeDivergedError, ProbeWarning, _sanity
+from hf_drop.probe.result import _sanity
+from hf_drop.probe.run import ProbeDivergedError, ProbeWarning
 from hf_drop.sources import digits_splits
 
 CONFIG = ProbeConfig(model="test_resnet", epochs=1, batch_size=64)
