@@ -761,6 +761,11 @@ def _drop_flags(provenance: dict[str, Any]) -> dict[str, Any]:
 def _probe_command(source: dict[str, Any], probe: dict[str, Any]) -> str:
     """A probe command from a recorded ProbeConfig (a probe not run from the command line)."""
     c = probe["config"]
+    if "trainer" in c:  # recorded by ProbeCallback: no command line can run the user's script
+        return (
+            "# the probe: the transformers.Trainer script that recorded it with "
+            "hf_drop.probe.ProbeCallback, writing ./probe"
+        )
     tokens = ["hf-drop", "probe", "--dataset", source.get("name") or "DATASET"]
     tokens += ["--split", source.get("split") or "train", "--model", str(c["model"])]
     for name in ("epochs", "batch_size", "lr", "momentum", "weight_decay", "schedule",
