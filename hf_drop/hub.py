@@ -57,7 +57,7 @@ def export(
     ``mode="indices"``, which publishes those indices (and labels) instead of the images. The
     folder appears only once complete. It must be new, empty, or a previous export with
     ``overwrite=True``, and may not overlap ``inputs`` nor the subset's own Arrow files (see
-    :mod:`hf_drop.outputs`).
+    :mod:`hf_drop.io.outputs`).
     """
     if mode not in ("full", "indices"):
         raise ValueError(f"mode must be 'full' or 'indices', got {mode!r}")
@@ -110,7 +110,7 @@ def export_scores(
     records the probe and its class metrics, so that others can prune without re-probing.
 
     ``folder`` must be new, empty, or a previous score export with ``overwrite=True``, and may not
-    overlap the probe folder (see :mod:`hf_drop.outputs`)."""
+    overlap the probe folder (see :mod:`hf_drop.io.outputs`)."""
     from huggingface_hub import DatasetCard, DatasetCardData
 
     from .probe import ProbeResult
@@ -765,6 +765,11 @@ def _drop_flags(provenance: dict[str, Any]) -> dict[str, Any]:
 def _probe_command(source: dict[str, Any], probe: dict[str, Any]) -> str:
     """A probe command from a recorded ProbeConfig (a probe not run from the command line)."""
     c = probe["config"]
+    if "trainer" in c:  # recorded by ProbeCallback: no command line can run the user's script
+        return (
+            "# the probe: the transformers.Trainer script that recorded it with "
+            "hf_drop.probe.ProbeCallback, writing ./probe"
+        )
     tokens = ["hf-drop", "probe", "--dataset", source.get("name") or "DATASET"]
     tokens += ["--split", source.get("split") or "train", "--model", str(c["model"])]
     for name in ("epochs", "batch_size", "lr", "momentum", "weight_decay", "schedule",

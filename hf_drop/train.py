@@ -1,9 +1,9 @@
 """Train an image classifier on a (pruned) ``datasets.Dataset`` with ``transformers.Trainer`` and
 judge it class by class.
 
-The data path is the probe's (:class:`hf_drop.probe.data.ImageBatches`: same transforms, same
+The data path is the probe's (:class:`hf_drop.modeling.images.ImageBatches`: same transforms, same
 batches); timm models train as ``TimmWrapperForImageClassification``, transformers models as they
-are; ``compute_metrics`` is the class-wise accuracy of :mod:`hf_drop.metrics`. It runs the
+are; ``compute_metrics`` is the class-wise accuracy of :mod:`hf_drop.evaluation.metrics`. It runs the
 same under ``python`` and ``accelerate launch`` (the Trainer handles the processes).
 """
 
@@ -97,7 +97,7 @@ def train_and_evaluate(
 
     ``density`` (the fraction of the full training set that ``train`` is) sets the compute-matched
     schedule; ``provenance`` (e.g. a subset's ``pruning.json``) is recorded with the metrics.
-    ``output_dir`` is checked before training (see :mod:`hf_drop.outputs`): new, empty, or a
+    ``output_dir`` is checked before training (see :mod:`hf_drop.io.outputs`): new, empty, or a
     previous training run with ``overwrite=True``; never overlapping ``inputs`` or the datasets'
     files. It appears, complete, once training is done.
     """

@@ -17,7 +17,8 @@ from hf_drop.modeling.images import ImageBatches, image_sizes
 from hf_drop.modeling.models import Preprocess
 from hf_drop.probe import ProbeConfig, ProbeResult, run_probe
 from hf_drop.probe import run as probe_run
-from hf_drop.probe.run import ProbeDivergedError, ProbeWarning, _sanity
+from hf_drop.probe.result import _sanity
+from hf_drop.probe.run import ProbeDivergedError, ProbeWarning
 
 CONFIG = ProbeConfig(model="test_resnet", epochs=1, batch_size=64)
 

@@ -17,7 +17,7 @@ uniform       ``1``            equal counts, water-filled over small classes
 
 DRoP's robust variants add a *floor* ``lo_k`` (a share of each class that is never pruned,
 see :func:`drop_quotas`) and take errors shrunk by their uncertainty
-(:mod:`hf_drop.uncertainty`); with ``strength=1`` and ``floor=0`` the rule is exactly the paper's.
+(:mod:`hf_drop.core.uncertainty`); with ``strength=1`` and ``floor=0`` the rule is exactly the paper's.
 
 Reference: Vysogorets, Ahuja, Kempe. "DRoP: Distributionally Robust Data Pruning", ICLR 2025,
 Algorithm 1.

@@ -163,7 +163,7 @@ class ImageBatches(torch.utils.data.Dataset):
 def pixels(image: Image.Image, preprocess: Preprocess, augment=None) -> torch.Tensor:
     """One image as a normalised ``(channels, height, width)`` float tensor: converted to the
     model's channels, resized if it has a size, augmented if ``augment``, scaled and normalised.
-    Every model's images, in training, probing and :mod:`hf_drop.transforms`, go through here."""
+    Every model's images, in training, probing and :mod:`hf_drop.modeling.transforms`, go through here."""
     p = preprocess
     image = image.convert("L" if p.channels == 1 else "RGB")
     x = F.pil_to_tensor(image)

@@ -3,8 +3,8 @@
 
 ::
 
-    from hf_drop.metrics import trainer_compute_metrics
-    from hf_drop.transforms import collate_images, image_transform
+    from hf_drop.evaluation.metrics import trainer_compute_metrics
+    from hf_drop.modeling.transforms import collate_images, image_transform
 
     train = train.with_transform(image_transform("test_resnet", channels=1))
     trainer = Trainer(model, TrainingArguments(..., remove_unused_columns=False),
@@ -12,8 +12,8 @@
                       compute_metrics=trainer_compute_metrics(names))
 
 The pixels are those of the probe and of ``hf-drop train`` for the same model (one code path,
-:func:`hf_drop.probe.data.pixels`); the size and normalisation come from the model's image
-processor or timm data config as :func:`hf_drop.probe.models.preprocess_for` resolves them.
+:func:`hf_drop.modeling.images.pixels`); the size and normalisation come from the model's image
+processor or timm data config as :func:`hf_drop.modeling.models.preprocess_for` resolves them.
 """
 
 from __future__ import annotations
@@ -74,10 +74,10 @@ def image_transform(
     ``dataset.with_transform(...)``.
 
     Args:
-        model_or_name: a model name as :func:`hf_drop.probe.models.build_model` takes it (timm
+        model_or_name: a model name as :func:`hf_drop.modeling.models.build_model` takes it (timm
             architecture, Hub checkpoint id, ``save_pretrained`` folder), a built model (timm,
             transformers, or what ``build_model`` returns), or the
-            :class:`~hf_drop.probe.models.Preprocess` that ``build_model`` returns.
+            :class:`~hf_drop.modeling.models.Preprocess` that ``build_model`` returns.
         image_column: the ``datasets.Image`` column.
         label_column: the class-id column (a ``ClassLabel`` or integers), returned as
             ``labels``; None for unlabelled data.

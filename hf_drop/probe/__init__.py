@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .callback import ProbeCallback
     from .config import ProbeConfig
     from .result import SCORE_DIRECTIONS, ProbeResult
     from .run import ProbeDivergedError, run_probe
@@ -21,9 +22,17 @@ _EXPORTS = {
     "SCORE_DIRECTIONS": "result",
     "ProbeDivergedError": "run",
     "run_probe": "run",
+    "ProbeCallback": "callback",  # needs transformers, which nothing else here does
 }
 
-__all__ = ["SCORE_DIRECTIONS", "ProbeConfig", "ProbeDivergedError", "ProbeResult", "run_probe"]
+__all__ = [
+    "SCORE_DIRECTIONS",
+    "ProbeCallback",
+    "ProbeConfig",
+    "ProbeDivergedError",
+    "ProbeResult",
+    "run_probe",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -13,8 +13,9 @@ Layout::
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -23,13 +24,16 @@ from typing import Any
 import datasets
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+from datasets.table import InMemoryTable
 from numpy.typing import NDArray
 
 from ..core.uncertainty import ClassErrors
 from ..data.columns import check_identity, column_to_numpy
 from ..io.files import load_saved, read_json
+from ..io.outputs import atomic_output
 
-__all__ = ["SCORE_DIRECTIONS", "ProbeResult"]
+__all__ = ["SCORE_DIRECTIONS", "ProbeResult", "write_result"]
 
 # Whether a higher value of each score means a harder ("hard") or an easier ("easy") sample.
 SCORE_DIRECTIONS = {
@@ -137,7 +141,7 @@ class ProbeResult:
     def class_table(self, confidence: float = 0.95) -> pd.DataFrame:
         """One row per class, indexed by class id: name, train_size, support, mistakes (summed
         over initialisations), error, and its Wilson interval ``error_low``, ``error_high`` at
-        ``confidence`` (see :meth:`hf_drop.uncertainty.ClassErrors.table`)."""
+        ``confidence`` (see :meth:`hf_drop.core.uncertainty.ClassErrors.table`)."""
         return self.class_errors_with_support.table(confidence)
 
     @property
@@ -240,3 +244,115 @@ class ProbeResult:
     def splits(self) -> dict[str, list[int]]:
         path = self.folder / SPLITS_FILE
         return read_json(path, "the probe's split indices", self._fix) if path.exists() else {}
+
+
+def write_result(
+    out: Path,
+    *,
+    scores: Mapping[str, NDArray],
+    labels: NDArray[np.int64],
+    names: Sequence[str],
+    history: list[list[dict[str, Any]]],
+    class_errors_from: str,
+    record: dict[str, Any],
+    embeddings: NDArray | None = None,
+    splits: dict[str, list[int]] | None = None,
+) -> list[str]:
+    """Write a probe result into ``out``: scores, class metrics, splits, then ``probe_config.json``
+    (``record``) last, whose presence marks a complete result. Returns the warnings recorded.
+
+    ``scores`` holds one value per training row, in row order (already averaged over
+    initialisations); ``labels`` the rows' class ids. ``history`` holds, per initialisation, one
+    validation entry per epoch: ``accuracy``, per-class ``recall`` and ``support``, and
+    ``train_loss``. The one who calls this writes ``out`` (``run_probe``, ``ProbeCallback``): it
+    is used by a single process.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    (out / CONFIG_FILE).unlink(missing_ok=True)
+    # Built as an Arrow table directly: embeddings go in as one flat float16 buffer.
+    features = {"index": datasets.Value("int64"), "label": datasets.ClassLabel(names=list(names))}
+    arrays = [pa.array(np.arange(len(labels))), pa.array(labels)]
+    for name, values in scores.items():
+        features[name] = datasets.Value("float32")
+        arrays.append(pa.array(np.asarray(values).astype(np.float32)))
+    if embeddings is not None:
+        features["embedding"] = datasets.Sequence(
+            datasets.Value("float16"), length=embeddings.shape[1]
+        )
+        arrays.append(
+            pa.FixedSizeListArray.from_arrays(pa.array(embeddings.ravel()), embeddings.shape[1])
+        )
+    features = datasets.Features(features)
+    table = pa.Table.from_arrays(arrays, schema=features.arrow_schema)
+    dataset = datasets.Dataset(InMemoryTable(table), info=datasets.DatasetInfo(features=features))
+    # Replaces only a score table of its own (an earlier, unfinished run of this probe folder).
+    with atomic_output(out / SCORES_DIR, "probe-scores", overwrite=True) as tmp:
+        dataset.save_to_disk(str(tmp))
+
+    # Class errors: 1 - recall at the final (or best) epoch, averaged over initialisations.
+    # Mistakes at that epoch, per init: support - hits, exact since recall = hits / support
+    # (the history keeps recall and support, not the predictions).
+    recalls, accuracies, mistakes = [], [], []
+    for epochs in history:
+        chosen = epochs[-1]
+        if class_errors_from == "best":
+            chosen = max(epochs, key=lambda m: m["accuracy"])
+        recalls.append(np.array(chosen["recall"], dtype=float))
+        accuracies.append(chosen["accuracy"])
+        n = np.array(chosen["support"], dtype=np.int64)
+        mistakes.append(n - np.rint(np.nan_to_num(recalls[-1]) * n).astype(np.int64))
+    mean_recall = np.mean(recalls, axis=0)
+    support = np.array(history[0][-1]["support"])
+    classes = [
+        {
+            "name": name,
+            "train_size": int(np.sum(labels == k)),
+            "support": int(support[k]),
+            "recall_by_epoch": [[m["recall"][k] for m in epochs] for epochs in history],
+            "recall": None if np.isnan(mean_recall[k]) else float(mean_recall[k]),
+            "error": None if np.isnan(mean_recall[k]) else float(1.0 - mean_recall[k]),
+            # error = mistakes / support_total (every init is judged on the same support).
+            "mistakes_by_init": [int(m[k]) for m in mistakes],
+            "mistakes": int(sum(m[k] for m in mistakes)),
+            "support_total": int(support[k]) * len(history),
+        }
+        for k, name in enumerate(names)
+    ]
+    metrics = {
+        "class_errors_from": class_errors_from,
+        "classes": classes,
+        "accuracy_by_epoch": [[m["accuracy"] for m in epochs] for epochs in history],
+        "train_loss_by_epoch": [[m["train_loss"] for m in epochs] for epochs in history],
+        "warnings": _sanity(float(np.mean(accuracies)), mean_recall, support, list(names)),
+    }
+    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=1) + "\n")
+    if splits:
+        (out / SPLITS_FILE).write_text(json.dumps(splits) + "\n")
+    tmp = out / (CONFIG_FILE + ".partial")
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    tmp.rename(out / CONFIG_FILE)
+    return metrics["warnings"]
+
+
+def _sanity(accuracy: float, recall: np.ndarray, support: np.ndarray, names: list) -> list[str]:
+    """Why the class errors of a finished probe may be noise rather than difficulty."""
+    alerts = []
+    present = int(np.sum(support > 0))
+    if present >= 2 and accuracy <= 1.5 / present:
+        alerts.append(
+            f"validation accuracy {accuracy:.3f} is near chance (1/{present} = {1 / present:.3f}): "
+            "the probe barely learned, so its class errors say little about class difficulty; "
+            "train longer, or check --lr and the data"
+        )
+    never = [
+        f"{name} ({1 - r:.2f})"
+        for name, r, s in zip(names, recall, support, strict=True)
+        if s > 0 and not np.isnan(r) and 1 - r >= 0.95
+    ]
+    if never:
+        alerts.append(
+            f"class(es) {', '.join(never)} have a validation error >= 0.95: the probe (almost) "
+            "never recognises them, and DRoP gives such classes the largest quotas; check that "
+            "the probe trained long enough and that their labels are right"
+        )
+    return alerts

@@ -23,22 +23,20 @@ from typing import Any
 
 import datasets
 import numpy as np
-import pyarrow as pa
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from datasets.table import InMemoryTable
 from tqdm.auto import tqdm
 
 from ..data.columns import check_identity, dataset_identity, read_labels
 from ..io.environment import machine, versions
-from ..io.outputs import atomic_output, dataset_folders, prepare_output, start_output
+from ..io.outputs import dataset_folders, prepare_output, start_output
 from ..modeling.images import ImageBatches, check_image_split, describe_sizes, image_sizes, loader
 from ..modeling.models import build_model
 from .config import ProbeConfig
 from .dynamics import STATISTICS, Dynamics, batch_statistics
-from .result import CONFIG_FILE, METRICS_FILE, SCORES_DIR, SPLITS_FILE, ProbeResult
+from .result import CONFIG_FILE, ProbeResult, write_result
 
 __all__ = ["ProbeDivergedError", "ProbeWarning", "run_probe"]
 
@@ -280,6 +278,12 @@ def _evaluate(accelerator, model, val_loader, num_classes) -> dict[str, Any]:
     p, y, ok = np.concatenate(predictions), np.concatenate(labels), np.concatenate(finite) > 0
     if not ok.all():
         raise _NonFinite(f"NaN or infinite validation logits for {int((~ok).sum())} images")
+    return _class_recall(p, y, num_classes)
+
+
+def _class_recall(predictions: np.ndarray, labels: np.ndarray, num_classes: int) -> dict[str, Any]:
+    """Accuracy, per-class recall (NaN for a class without support) and support."""
+    p, y = predictions, labels
     support = np.bincount(y, minlength=num_classes)
     hits = np.bincount(y[p == y], minlength=num_classes)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -363,8 +367,22 @@ def _check_inputs(train: datasets.Dataset, val: datasets.Dataset, config: ProbeC
     """Every input problem, as a clear error, before any model is built."""
     channels = check_image_split(train, "train split", config.image_column)
     check_image_split(val, "validation split", config.image_column)
-    labels = read_labels(train, config.label_column)
-    val_labels = read_labels(val, config.label_column)
+    return {
+        **_label_plan(train, val, config.label_column),
+        "channels": channels,
+        # From the image headers: checked against the model's preprocessing once it is built.
+        "sizes": {
+            "train split": image_sizes(train, "train split", config.image_column),
+            "validation split": image_sizes(val, "validation split", config.image_column),
+        },
+    }
+
+
+def _label_plan(train: datasets.Dataset, val: datasets.Dataset, label_column: str) -> dict:
+    """The classes (the train split's), the class ids of both splits in them, and the identity
+    of both splits; a validation class that train lacks is an error."""
+    labels = read_labels(train, label_column)
+    val_labels = read_labels(val, label_column)
     position = {name: k for k, name in enumerate(labels.names)}
     in_train = {labels.names[k] for k in np.unique(labels.ids)}
     in_val = sorted({val_labels.names[k] for k in np.unique(val_labels.ids)})
@@ -379,16 +397,10 @@ def _check_inputs(train: datasets.Dataset, val: datasets.Dataset, config: ProbeC
         "num_classes": len(labels.names),
         "train_ids": labels.ids,
         "val_ids": lookup[val_labels.ids],
-        "channels": channels,
-        # From the image headers: checked against the model's preprocessing once it is built.
-        "sizes": {
-            "train split": image_sizes(train, "train split", config.image_column),
-            "validation split": image_sizes(val, "validation split", config.image_column),
-        },
         # What a checkpoint and the result record, and what resuming or reusing them checks.
         "identity": {
-            "train": dataset_identity(train, config.label_column, labels=labels),
-            "validation": dataset_identity(val, config.label_column, labels=val_labels),
+            "train": dataset_identity(train, label_column, labels=labels),
+            "validation": dataset_identity(val, label_column, labels=val_labels),
         },
     }
 
@@ -597,99 +609,11 @@ def _check_data(data: dict | None, plan: dict, train, val, holds: str) -> None:
         )
 
 
-def _sanity(accuracy: float, recall: np.ndarray, support: np.ndarray, names: list) -> list[str]:
-    """Why the class errors of a finished probe may be noise rather than difficulty."""
-    alerts = []
-    present = int(np.sum(support > 0))
-    if present >= 2 and accuracy <= 1.5 / present:
-        alerts.append(
-            f"validation accuracy {accuracy:.3f} is near chance (1/{present} = {1 / present:.3f}): "
-            "the probe barely learned, so its class errors say little about class difficulty; "
-            "train longer, or check --lr and the data"
-        )
-    never = [
-        f"{name} ({1 - r:.2f})"
-        for name, r, s in zip(names, recall, support, strict=True)
-        if s > 0 and not np.isnan(r) and 1 - r >= 0.95
-    ]
-    if never:
-        alerts.append(
-            f"class(es) {', '.join(never)} have a validation error >= 0.95: the probe (almost) "
-            "never recognises them, and DRoP gives such classes the largest quotas; check that "
-            "the probe trained long enough and that their labels are right"
-        )
-    return alerts
-
-
 def _write_result(
     out, config, plan, totals, history, embeddings, spec, accelerator, train, source, splits
 ):
-    """Scores, class metrics, then probe_config.json last: its presence marks a complete result."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / CONFIG_FILE).unlink(missing_ok=True)
-    # Built as an Arrow table directly: embeddings go in as one flat float16 buffer.
-    features = {"index": datasets.Value("int64"), "label": datasets.ClassLabel(names=plan["names"])}
-    arrays = [pa.array(np.arange(len(train))), pa.array(plan["train_ids"])]
-    for name, total in totals.items():
-        features[name] = datasets.Value("float32")
-        arrays.append(pa.array((total / config.num_inits).astype(np.float32)))
-    if embeddings is not None:
-        features["embedding"] = datasets.Sequence(
-            datasets.Value("float16"), length=embeddings.shape[1]
-        )
-        arrays.append(
-            pa.FixedSizeListArray.from_arrays(pa.array(embeddings.ravel()), embeddings.shape[1])
-        )
-    features = datasets.Features(features)
-    table = pa.Table.from_arrays(arrays, schema=features.arrow_schema)
-    scores = datasets.Dataset(InMemoryTable(table), info=datasets.DatasetInfo(features=features))
-    # Replaces only a score table of its own (an earlier, unfinished run of this probe folder).
-    with atomic_output(out / SCORES_DIR, "probe-scores", overwrite=True) as tmp:
-        scores.save_to_disk(str(tmp))
-
-    # Class errors: 1 - recall at the final (or best) epoch, averaged over initialisations.
-    # Mistakes at that epoch, per init: support - hits, exact since recall = hits / support
-    # (the history keeps recall and support, not the predictions).
-    recalls, accuracies, mistakes = [], [], []
-    for epochs in history:
-        chosen = epochs[-1]
-        if config.class_errors_from == "best":
-            chosen = max(epochs, key=lambda m: m["accuracy"])
-        recalls.append(np.array(chosen["recall"], dtype=float))
-        accuracies.append(chosen["accuracy"])
-        n = np.array(chosen["support"], dtype=np.int64)
-        mistakes.append(n - np.rint(np.nan_to_num(recalls[-1]) * n).astype(np.int64))
-    mean_recall = np.mean(recalls, axis=0)
-    support = np.array(history[0][-1]["support"])
-    classes = [
-        {
-            "name": name,
-            "train_size": int(np.sum(plan["train_ids"] == k)),
-            "support": int(support[k]),
-            "recall_by_epoch": [[m["recall"][k] for m in epochs] for epochs in history],
-            "recall": None if np.isnan(mean_recall[k]) else float(mean_recall[k]),
-            "error": None if np.isnan(mean_recall[k]) else float(1.0 - mean_recall[k]),
-            # error = mistakes / support_total (every init is judged on the same support).
-            "mistakes_by_init": [int(m[k]) for m in mistakes],
-            "mistakes": int(sum(m[k] for m in mistakes)),
-            "support_total": int(support[k]) * len(history),
-        }
-        for k, name in enumerate(plan["names"])
-    ]
-    metrics = {
-        "class_errors_from": config.class_errors_from,
-        "classes": classes,
-        "accuracy_by_epoch": [[m["accuracy"] for m in epochs] for epochs in history],
-        "train_loss_by_epoch": [[m["train_loss"] for m in epochs] for epochs in history],
-        "warnings": _sanity(float(np.mean(accuracies)), mean_recall, support, plan["names"]),
-    }
-    for message in metrics["warnings"]:
-        warnings.warn(message, ProbeWarning, stacklevel=3)
-        accelerator.print(f"WARNING: {message}")
-    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=1) + "\n")
-    if splits:
-        (out / SPLITS_FILE).write_text(json.dumps(splits) + "\n")
-
+    """The result of this run (see :func:`hf_drop.probe.result.write_result`): scores averaged
+    over initialisations, and the record of what produced them."""
     record = {
         "config": config.to_dict(),
         "model": {"name": spec.name, "kind": spec.kind, "pretrained": spec.pretrained},
@@ -705,6 +629,17 @@ def _write_result(
         "versions": versions("torch", "accelerate", "datasets", "timm", "transformers", "numpy"),
         "machine": machine(),
     }
-    tmp = out / (CONFIG_FILE + ".partial")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    tmp.rename(out / CONFIG_FILE)
+    alerts = write_result(
+        out,
+        scores={name: total / config.num_inits for name, total in totals.items()},
+        labels=plan["train_ids"],
+        names=plan["names"],
+        history=history,
+        class_errors_from=config.class_errors_from,
+        record=record,
+        embeddings=embeddings,
+        splits=splits,
+    )
+    for message in alerts:
+        warnings.warn(message, ProbeWarning, stacklevel=3)
+        accelerator.print(f"WARNING: {message}")

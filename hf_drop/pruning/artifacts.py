@@ -34,7 +34,7 @@ def save_subset(
     all written atomically.
 
     ``folder`` must be new, empty, or a previous subset with ``overwrite=True`` (see
-    :mod:`hf_drop.outputs`); it may not overlap ``inputs`` (e.g. the probe folder) nor the folder
+    :mod:`hf_drop.io.outputs`); it may not overlap ``inputs`` (e.g. the probe folder) nor the folder
     of the subset's own Arrow files. A symlinked ``folder`` is written through its link."""
     if len(subset) != len(drop.indices_):
         raise ValueError(

@@ -65,9 +65,9 @@ class DRoPFilter:
     * ``"drop"`` (default): robust DRoP: the kept fraction of a class grows with its error as in
       Algorithm 1, with a floor (``floor``, default 0.5: no class keeps less than half of its
       share), errors shrunk by their uncertainty (``shrink``, with ``class_support``), and a
-      ``strength`` and ``mode`` to choose (:func:`hf_drop.quotas.drop_quotas`);
+      ``strength`` and ``mode`` to choose (:func:`hf_drop.core.quotas.drop_quotas`);
     * ``"drop_paper"``: exactly DRoP, Algorithm 1 of Vysogorets et al. (ICLR 2025): the kept fraction
-      of a class is proportional to its ``class_errors`` (see :func:`hf_drop.quotas.drop_quotas`);
+      of a class is proportional to its ``class_errors`` (see :func:`hf_drop.core.quotas.drop_quotas`);
     * ``"proportional"``: the same fraction of every class;
     * ``"uniform"``: the same number of every class;
     * ``"strategy"``: the class counts that keeping the globally hardest (``keep="hard"``) or

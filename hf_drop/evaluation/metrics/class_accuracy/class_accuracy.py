@@ -3,7 +3,7 @@
 Every value is a float (what ``transformers.Trainer`` logs as it is): the accuracy of class
 ``name`` is ``class_accuracy/<name>``. A class that does not occur in the references has no
 accuracy: it has no ``class_accuracy/<name>`` entry, never a 0 or a 1, and it takes no part in the
-worst class, the spread or the gap. The table by class is ``hf_drop.metrics.class_accuracy_table``.
+worst class, the spread or the gap. The table by class is ``hf_drop.evaluation.metrics.class_accuracy_table``.
 """
 
 import datasets
