@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hf_drop import DRoPFilter
-from hf_drop.pruning.stream import row_keys
+from hf_drop.pruning.stream import class_keys, row_keys
 
 NAMES = ["a", "b", "c", "d"]
 ERRORS = [0.1, 0.2, 0.3, 0.4]
@@ -201,12 +201,12 @@ def test_keys_depend_on_seed_class_and_id_only():
     import pyarrow as pa
 
     ids = pa.array([5, 6, 7])
-    first = row_keys(ids, np.array([0, 1, 2]), seed=3)
-    assert np.array_equal(first, row_keys(ids, np.array([0, 1, 2]), seed=3))
-    assert not np.any(first == row_keys(ids, np.array([1, 2, 0]), seed=3))
-    assert not np.any(first == row_keys(ids, np.array([0, 1, 2]), seed=4))
+    first = row_keys(ids, np.array([0, 1, 2]), class_keys(3, 3))
+    assert np.array_equal(first, row_keys(ids, np.array([0, 1, 2]), class_keys(3, 3)))
+    assert not np.any(first == row_keys(ids, np.array([1, 2, 0]), class_keys(3, 3)))
+    assert not np.any(first == row_keys(ids, np.array([0, 1, 2]), class_keys(4, 3)))
     # uniform: the top bit splits 100k keys evenly
-    many = row_keys(pa.array(np.arange(100_000)), np.zeros(100_000, np.int64), seed=0)
+    many = row_keys(pa.array(np.arange(100_000)), np.zeros(100_000, np.int64), class_keys(0, 1))
     assert abs(int((many >> np.uint64(63)).sum()) - 50_000) < 1_000
 
 

@@ -5,7 +5,7 @@ So any shard, any order, any shuffle buffer and any node of
 ``datasets.distributed.split_dataset_by_node`` decides the same way without talking to the
 others, and nothing is held per row: memory is O(classes).
 
-Each row gets a 64-bit key ``splitmix64(hash(id) ^ splitmix64(seed, class))``, uniform on
+Each row gets a 64-bit key ``splitmix64(hash(id) ^ key(seed, class))``, uniform on
 ``[0, 2**64)`` for distinct ids. Class ``k`` keeps a row when its key falls below a threshold:
 
 * ``"approximate"`` (one counting pass, or none with ``class_sizes``): the threshold is the
@@ -35,7 +35,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-__all__ = ["StreamDecision", "StreamMode", "count_classes", "exact_thresholds", "row_keys"]
+__all__ = [
+    "StreamDecision",
+    "StreamMode",
+    "class_keys",
+    "count_classes",
+    "exact_thresholds",
+    "row_keys",
+]
 
 StreamMode = Literal["approximate", "exact"]
 
@@ -49,12 +56,24 @@ _STRING_KEY = "hf-drop-row-ids!"  # 16 bytes, as SipHash takes
 
 
 def _splitmix64(x: NDArray[np.uint64]) -> NDArray[np.uint64]:
-    """The splitmix64 finaliser: a bijection of uint64 that scrambles every bit."""
+    """The splitmix64 finaliser, a bijection of uint64 that scrambles every bit; in place on
+    ``x`` (which it returns), since it runs on every row of a stream."""
+    scratch = np.empty_like(x)
     with np.errstate(over="ignore"):
-        z = x + _U64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> _U64(27))) * _U64(0x94D049BB133111EB)
-        return z ^ (z >> _U64(31))
+        np.add(x, _U64(0x9E3779B97F4A7C15), out=x)
+        for shift, multiplier in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+            np.right_shift(x, _U64(shift), out=scratch)
+            np.bitwise_xor(x, scratch, out=x)
+            np.multiply(x, _U64(multiplier), out=x)
+        np.right_shift(x, _U64(31), out=scratch)
+        np.bitwise_xor(x, scratch, out=x)
+    return x
+
+
+def class_keys(seed: int, num_classes: int) -> NDArray[np.uint64]:
+    """One 64-bit key per class, from the seed: what a row's id is mixed with."""
+    salt = _splitmix64(np.asarray([seed], dtype=_U64))[0]
+    return _splitmix64(np.arange(num_classes, dtype=_U64) ^ salt)
 
 
 def _id_hashes(ids: pa.Array | pa.ChunkedArray, column: str) -> NDArray[np.uint64]:
@@ -71,12 +90,17 @@ def _id_hashes(ids: pa.Array | pa.ChunkedArray, column: str) -> NDArray[np.uint6
 
 
 def row_keys(
-    ids: pa.Array | pa.ChunkedArray, classes: NDArray[np.int64], seed: int, column: str = "id"
+    ids: pa.Array | pa.ChunkedArray,
+    classes: NDArray[np.int64],
+    keys_of_classes: NDArray[np.uint64],
+    column: str = "id",
 ) -> NDArray[np.uint64]:
-    """The decision key of each row: uniform 64-bit, a function of (seed, class, id) only."""
-    salt = _splitmix64(np.asarray([seed], dtype=_U64))[0]
-    class_keys = _splitmix64(salt ^ classes.astype(_U64))
-    return _splitmix64(_id_hashes(ids, column) ^ class_keys)
+    """The decision key of each row, uniform 64-bit: ``splitmix64(hash(id) ^ key[class])``, a
+    function of (seed, class, id) only (``keys_of_classes`` is :func:`class_keys` of the seed).
+    """
+    hashes = _id_hashes(ids, column)
+    # One fresh array to mix in place (the ids' own buffer may be Arrow's, read-only).
+    return _splitmix64(np.bitwise_xor(hashes, keys_of_classes[classes]))
 
 
 @dataclass(frozen=True)
@@ -173,14 +197,17 @@ class StreamDecision:
 
     reader: ClassReader
     id_column: str
-    seed: int
+    keys: NDArray[np.uint64]  # class_keys(seed, classes)
     thresholds: NDArray[np.uint64]
     keep_none: NDArray[np.bool_]
 
     def mask(self, table: pa.Table) -> NDArray[np.bool_]:
         classes = self.reader(table[self.reader.column])
-        keys = row_keys(table[self.id_column], classes, self.seed, self.id_column)
-        return (keys <= self.thresholds[classes]) & ~self.keep_none[classes]
+        keys = row_keys(table[self.id_column], classes, self.keys, self.id_column)
+        keep = keys <= self.thresholds[classes]
+        if self.keep_none.any():  # rare: a class that keeps nothing (no inclusive limit says so)
+            keep &= ~self.keep_none[classes]
+        return keep
 
     def __call__(self, table: pa.Table) -> pa.BooleanArray:
         """``IterableDataset.filter(decision, batched=True)`` on an Arrow-formatted stream."""
@@ -199,7 +226,8 @@ def approximate_decision(
         [2**64 - 1 if p >= 1 else max(math.floor(p * 2.0**64) - 1, 0) for p in share],
         dtype=_U64,
     )
-    return StreamDecision(reader, id_column, seed, thresholds, keep_none=share <= 0)
+    keys = class_keys(seed, len(sizes))
+    return StreamDecision(reader, id_column, keys, thresholds, keep_none=share <= 0)
 
 
 def exact_thresholds(
@@ -214,12 +242,13 @@ def exact_thresholds(
     Returns the class sizes seen and the decision that keeps exactly ``q_k`` rows of class ``k``.
     """
     num_classes = len(reader.names)
+    mixers = class_keys(seed, num_classes)
     bits = int(np.clip(math.floor(math.log2(_MAX_COUNTERS / max(num_classes, 1))), 1, 16))
     shift = _U64(64 - bits)
     histogram = np.zeros(num_classes << bits, dtype=np.int64)
     for batch in _arrow_batches(stream, [reader.column, id_column]):  # pass 1
         classes = reader(batch[reader.column])
-        keys = row_keys(batch[id_column], classes, seed, id_column)
+        keys = row_keys(batch[id_column], classes, mixers, id_column)
         slots = (classes.astype(_U64) << _U64(bits)) | (keys >> shift)
         histogram += np.bincount(slots.astype(np.int64), minlength=len(histogram))
     per_class = histogram.reshape(num_classes, 1 << bits)
@@ -235,7 +264,7 @@ def exact_thresholds(
     found: list[list[NDArray[np.uint64]]] = [[] for _ in range(num_classes)]
     for batch in _arrow_batches(stream, [reader.column, id_column]):  # pass 2
         classes = reader(batch[reader.column])
-        keys = row_keys(batch[id_column], classes, seed, id_column)
+        keys = row_keys(batch[id_column], classes, mixers, id_column)
         inside = (keys >> shift).astype(np.int64) == bucket[classes]
         for k in np.unique(classes[inside]):
             found[k].append(keys[inside & (classes == k)])
@@ -248,5 +277,5 @@ def exact_thresholds(
         if not 0 <= rank < len(keys):
             raise ValueError("the stream changed between passes: a class's keys moved")
         thresholds[k] = keys[rank]
-    decision = StreamDecision(reader, id_column, seed, thresholds, keep_none=quotas == 0)
+    decision = StreamDecision(reader, id_column, mixers, thresholds, keep_none=quotas == 0)
     return sizes, decision
