@@ -12,6 +12,8 @@ peak memory is its own), plain and filtered interleaved ``--repeats`` times:
 * filtered, all kept: the same at density 1, so that the stream carries as many rows as the plain
   one: the decision's own cost, without the saving of passing on fewer rows (datasets re-batches
   the Arrow tables it yields, which costs in proportion to the rows and bytes passed on);
+* python rows: the first ``--python-rows`` rows as Python dicts, row by row (what a training
+  loop's ``for row in stream`` does), plain and filtered;
 * fit passes: the counting pass (approximate mode without ``class_sizes``) and the two passes of
   the exact mode.
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import statistics
@@ -101,7 +104,7 @@ def _class_sizes(files: list[str]) -> list[int]:
     return sizes.tolist()
 
 
-def phase(name: str, files: list[str], density: float, sizes: list[int]) -> dict:
+def phase(name: str, files: list[str], density: float, sizes: list[int], python_rows: int) -> dict:
     """One timed phase, in this (fresh) process."""
     from hf_drop import DRoPFilter
 
@@ -119,6 +122,13 @@ def phase(name: str, files: list[str], density: float, sizes: list[int]) -> dict
         for batch in drop.apply(stream).with_format("arrow").iter(batch_size=BATCH):
             counts += np.bincount(batch["label"].to_numpy(), minlength=CLASSES)
         result.update(rows=int(sum(sizes)), kept=counts.tolist(), quotas=drop.quotas_.tolist())
+    elif name in ("plain rows", "filtered rows"):
+        head = stream.take(python_rows)
+        if name == "filtered rows":
+            drop = DRoPFilter(density, class_errors=ERRORS, id_column="id", class_sizes=sizes)
+            head = drop.fit(stream).apply(head)
+        result["kept"] = sum(1 for _ in head)
+        result["rows"] = python_rows
     elif name in ("count pass", "exact passes"):
         mode = "approximate" if name == "count pass" else "exact"
         drop = DRoPFilter(density, class_errors=ERRORS, id_column="id", stream_mode=mode)
@@ -132,7 +142,7 @@ def phase(name: str, files: list[str], density: float, sizes: list[int]) -> dict
 def _run_phase(name: str, args: argparse.Namespace, sizes: list[int]) -> dict:
     command = [sys.executable, __file__, "--phase", name, "--rows", str(args.rows)]
     command += ["--data-dir", str(args.data_dir), "--density", str(args.density)]
-    command += ["--sizes", json.dumps(sizes)]
+    command += ["--sizes", json.dumps(sizes), "--python-rows", str(args.python_rows)]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     seconds, rss = result["seconds"], result["max_rss_mb"]
@@ -145,6 +155,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000_000)
     parser.add_argument("--density", type=float, default=0.3)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--python-rows", type=int, default=2_000_000)
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/hf-drop-stream-shards"))
     parser.add_argument("--output", type=Path)
     parser.add_argument("--phase", help=argparse.SUPPRESS)
@@ -152,15 +163,24 @@ def main() -> None:
     args = parser.parse_args()
     files = write_shards(args.data_dir / str(args.rows), args.rows)
     if args.phase:
-        print(json.dumps(phase(args.phase, files, args.density, args.sizes)))
-        return
+        print(json.dumps(phase(args.phase, files, args.density, args.sizes, args.python_rows)))
+        sys.stdout.flush()
+        # Streaming readers leave threads behind; tearing the interpreter down under them can
+        # abort (SIGABRT, seen once in five runs). The result is out: leave at once.
+        os._exit(0)
 
     sizes = _class_sizes(files)
     runs: dict[str, list[dict]] = {"plain": [], "filtered": [], "filtered, all kept": []}
     for _ in range(args.repeats):  # interleaved: drift of the machine hits both alike
         for name in runs:
             runs[name].append(_run_phase(name, args, sizes))
+    rows = {"plain rows": [], "filtered rows": []}
+    for _ in range(args.repeats):
+        for name in rows:
+            rows[name].append(_run_phase(name, args, sizes))
     passes = {name: _run_phase(name, args, sizes) for name in ("count pass", "exact passes")}
+    plain_rows = statistics.median(r["seconds"] for r in rows["plain rows"])
+    filtered_rows = statistics.median(r["seconds"] for r in rows["filtered rows"])
     plain = statistics.median(r["seconds"] for r in runs["plain"])
     filtered = statistics.median(r["seconds"] for r in runs["filtered"])
     all_kept = statistics.median(r["seconds"] for r in runs["filtered, all kept"])
@@ -185,6 +205,11 @@ def main() -> None:
         "overhead_all_kept": round(all_kept / plain - 1, 4),
         "target_overhead": 0.10,
         "met": max(filtered, all_kept) / plain - 1 <= 0.10,
+        "python_rows": args.python_rows,
+        "python_rows_seconds": {
+            name: [round(r["seconds"], 2) for r in runs_] for name, runs_ in rows.items()
+        },
+        "python_rows_overhead": round(filtered_rows / plain_rows - 1, 4),
         "max_rss_mb": {
             "plain": round(max(r["max_rss_mb"] for r in runs["plain"])),
             "filtered": round(max(r["max_rss_mb"] for r in runs["filtered"])),
