@@ -93,6 +93,36 @@ def read_labels(dataset: datasets.Dataset, column: str) -> Labels:
     return Labels(ids=ids, names=names, column=column)
 
 
+def read_groups(dataset: datasets.Dataset, columns: str | list[str]) -> Labels:
+    """Group ids and names of one column or of the combinations of several.
+
+    Each column is read as a label column (``ClassLabel``, integer or string; see
+    :func:`read_labels`). One column gives its classes as groups; several give every combination
+    that occurs, named by its values joined with ``"/"`` (``"dress/1"`` for label ``dress`` and
+    frame ``1``), numbered in the order of the columns' class ids.
+    """
+    names = [columns] if isinstance(columns, str) else list(columns)
+    if not names or not all(isinstance(c, str) for c in names) or len(set(names)) < len(names):
+        raise ValueError(
+            f"group_column must be a column name or a list of distinct names, got {columns!r}"
+        )
+    parts = [read_labels(dataset, column) for column in names]
+    if len(parts) == 1:
+        return Labels(ids=parts[0].ids, names=parts[0].names, column=names[0])
+    code = np.zeros(len(dataset), dtype=np.int64)
+    for part in parts:  # mixed radix: the combination's position in the product of classes
+        code = code * len(part.names) + part.ids
+    observed, ids = np.unique(code, return_inverse=True)
+    labels = []
+    for value in observed:
+        values = []
+        for part in reversed(parts):
+            value, k = divmod(int(value), len(part.names))
+            values.append(part.names[k])
+        labels.append("/".join(reversed(values)))
+    return Labels(ids=ids.astype(np.int64), names=labels, column="+".join(names))
+
+
 # Integer labels may leave classes empty, but not more than this many (or 10x the labels seen).
 _MAX_DENSE_CLASSES = 100_000
 

@@ -39,6 +39,7 @@ from ..data.columns import (
     check_identity,
     column_to_numpy,
     dataset_identity,
+    read_groups,
     read_labels,
     read_scores,
 )
@@ -130,6 +131,12 @@ class DRoPFilter:
             labels, none with ``class_sizes``; kept counts Binomial around the quotas) or
             ``"exact"`` (two passes over labels and ids; kept counts equal to the quotas).
             Either way each row's fate depends only on ``seed``, its id and its class.
+        group_column: quotas per group instead of per class (the paper's group robustness, e.g.
+            Waterbirds' class x background): one column, or a list of columns whose combinations
+            are the groups, named ``"value/value"`` (:func:`hf_drop.data.columns.read_groups`).
+            ``class_errors``, ``class_support`` and ``report()`` are then per group, by group
+            name, and selection (random or by score) runs within each group. The label column
+            still identifies the dataset.
 
     Arguments that do not apply to the configuration (``keep`` without a score, ``mode`` with
     another rule than DRoP, ``strategy_scores`` without ``quota="strategy"``, CCS settings
@@ -166,6 +173,7 @@ class DRoPFilter:
         id_column: str | None = None,
         class_sizes: ArrayLike | Mapping[str | int, int] | None = None,
         stream_mode: ST.StreamMode = "approximate",
+        group_column: str | list[str] | None = None,
     ) -> None:
         self.density = density
         self.class_errors = class_errors
@@ -189,6 +197,7 @@ class DRoPFilter:
         self.id_column = id_column
         self.class_sizes = class_sizes
         self.stream_mode = stream_mode
+        self.group_column = group_column
 
     @classmethod
     def from_probe(
@@ -289,6 +298,7 @@ class DRoPFilter:
         identity = dataset_identity(dataset, self.label_column, labels=labels)
         if self.source is not None:
             self._check_source(dataset, labels, identity)
+        labels, classes = self._units(dataset), labels  # the quotas' units: classes or groups
         num_classes = len(labels.names)
         sizes = np.bincount(labels.ids, minlength=num_classes)
         errors = self._resolve_errors(labels, sizes)
@@ -322,7 +332,7 @@ class DRoPFilter:
         if rule.needs_errors:
             self._warn_diagnostics()
         self.num_rows_ = len(dataset)
-        self.label_hash_ = labels.hash
+        self.label_hash_ = classes.hash
         self.source_fingerprint_ = dataset._fingerprint
         self.identity_ = (
             identity
@@ -366,9 +376,43 @@ class DRoPFilter:
 
     @property
     def input_columns(self) -> list[str]:
-        """What to pass as ``Dataset.filter(drop, input_columns=...)``: the label column, and the
-        id column when there is one (in this order), so that no image is decoded."""
-        return [self.label_column] + ([self.id_column] if self.id_column else [])
+        """What to pass as ``Dataset.filter(drop, input_columns=...)``: the label column (the
+        group columns, with ``group_column``), and the id column when there is one (in this
+        order), so that no image is decoded."""
+        return self._unit_columns + ([self.id_column] if self.id_column else [])
+
+    @property
+    def _unit_columns(self) -> list[str]:
+        if self.group_column is None:
+            return [self.label_column]
+        return (
+            [self.group_column] if isinstance(self.group_column, str) else list(self.group_column)
+        )
+
+    def _units(self, dataset: datasets.Dataset) -> Labels:
+        """What the quotas count: the classes of the label column, or the groups."""
+        if self.group_column is None:
+            return read_labels(dataset, self.label_column)
+        groups = read_groups(dataset, self.group_column)
+        self._group_value_names = {  # how a batch's raw values name the groups (__call__)
+            column: read_labels(dataset, column).names
+            if isinstance(dataset.features[column], datasets.ClassLabel)
+            else None
+            for column in self._unit_columns
+        }
+        return groups
+
+    def _batch_units(self, columns: Mapping[str, Any]) -> Any:
+        """A batch's class labels, or its group names (``group_column``)."""
+        if self.group_column is None:
+            return columns[self.label_column]
+        parts = []
+        for column in self._unit_columns:
+            values = np.asarray(columns[column], dtype=object).reshape(-1)
+            names = self._group_value_names[column]
+            parts.append([str(names[v]) if names is not None else str(v) for v in values])
+        joined = np.array(["/".join(row) for row in zip(*parts, strict=True)], dtype=object)
+        return joined if np.ndim(columns[self._unit_columns[0]]) else joined.reshape(())
 
     def __call__(self, *args: Any) -> bool | NDArray[np.bool_]:
         """Keep/drop mask for ``dataset.filter(drop, with_indices=True, batched=True)``.
@@ -402,7 +446,7 @@ class DRoPFilter:
                 )
         else:
             rows = self._rows_of_ids(np.asarray(columns[self.id_column], dtype=object))
-        self._check_batch_labels(columns[self.label_column], rows)
+        self._check_batch_labels(self._batch_units(columns), rows)
         kept = self._kept[rows.ravel()]
         return bool(kept[0]) if rows.ndim == 0 else kept
 
@@ -412,6 +456,11 @@ class DRoPFilter:
         """Quotas of a stream from its class sizes (counted, or ``class_sizes``); the rows are
         decided by ``apply`` (:mod:`hf_drop.pruning.stream`)."""
         rule = R.quota_rule(self.quota)
+        if self.group_column is not None:
+            raise ValueError(
+                "group_column applies to a Dataset; a stream is pruned by the classes of its "
+                "label column (combine the group columns into one label column to stream groups)"
+            )
         if self.id_column is None:
             raise ValueError(
                 "a stream (IterableDataset) needs id_column=, a column of unique, stable row ids: "
@@ -556,7 +605,8 @@ class DRoPFilter:
                 f"this dataset holds {len(rows)} of the {self.num_rows_} rows this DRoPFilter "
                 "was fitted on: its class quotas would not hold; fit it on this dataset"
             )
-        self._check_batch_labels(labels.ids, rows, names=labels.names)
+        units = labels if self.group_column is None else self._units(dataset)
+        self._check_batch_labels(units.ids, rows, names=units.names)
         return np.flatnonzero(self._kept[rows])
 
     def _apply_dict(self, splits: datasets.DatasetDict) -> datasets.DatasetDict:
@@ -784,7 +834,8 @@ class DRoPFilter:
         settings["shrunk"] = bool(settings.get("shrink")) and (
             self.class_support is not None or isinstance(self.class_errors, U.ClassErrors)
         )
-        return f"{within}+{rule.method_label(settings)}"
+        per = "" if self.group_column is None else f" per {'+'.join(self._unit_columns)}"
+        return f"{within}+{rule.method_label(settings)}{per}"
 
     def _score_label(self, scores: object) -> str:
         """A score's name: the column name, or ``score_name`` for an array."""
@@ -1034,6 +1085,7 @@ _PARAMS = (
     "id_column",
     "class_sizes",
     "stream_mode",
+    "group_column",
 )
 # What a recorded source holds that identifies its rows (columns.dataset_identity).
 _IDENTITY_KEYS = ("num_rows", "label_column", "label_hash", "content")

@@ -1,0 +1,120 @@
+"""Groups beyond classes: quotas per group (one column, or combinations of several), selection
+within groups, and the same subset as classes when the group column is the label column."""
+
+import datasets
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hf_drop import DRoPFilter
+from hf_drop.data.columns import read_groups
+
+
+def grouped(n: int = 400, seed: int = 0) -> datasets.Dataset:
+    """Labels in 4 classes, a 'frame' that goes with the class 90% of the time, and ids."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 4, n)
+    frame = np.where(rng.random(n) < 0.9, labels % 2, 1 - labels % 2)
+    features = datasets.Features(
+        {
+            "label": datasets.ClassLabel(names=["tshirt", "trouser", "pullover", "dress"]),
+            "frame": datasets.Value("int64"),
+            "place": datasets.Value("string"),
+            "score": datasets.Value("float64"),
+            "id": datasets.Value("int64"),
+        }
+    )
+    columns = {
+        "label": labels,
+        "frame": frame,
+        "place": np.where(frame == 1, "water", "land").tolist(),
+        "score": rng.random(n),
+        "id": np.arange(n),
+    }
+    return datasets.Dataset.from_dict(columns, features=features)
+
+
+DATA = grouped()
+
+
+def test_groups_are_the_observed_combinations_named_by_their_values():
+    groups = read_groups(DATA, ["label", "place"])
+    labels, places = np.asarray(DATA["label"]), np.asarray(DATA["place"])
+    names = ["tshirt", "trouser", "pullover", "dress"]
+    expected = [f"{names[k]}/{p}" for k, p in zip(labels, places, strict=True)]
+    assert [groups.names[g] for g in groups.ids] == expected
+    assert groups.names == sorted(set(expected), key=lambda s: (names.index(s.split("/")[0]), s))
+    assert read_groups(DATA, "label").names == names
+
+
+@pytest.mark.parametrize("within", ["random", "score"])
+@pytest.mark.parametrize("quota", ["drop", "drop_paper", "proportional", "uniform"])
+def test_the_label_column_as_group_column_gives_the_same_subset(quota, within):
+    errors = {"tshirt": 0.1, "trouser": 0.3, "pullover": 0.2, "dress": 0.4}
+    errors = errors if quota.startswith("drop") else None
+    by_class = DRoPFilter(0.4, class_errors=errors, quota=quota, within=within).fit(DATA)
+    by_group = DRoPFilter(
+        0.4, class_errors=errors, quota=quota, within=within, group_column="label"
+    ).fit(DATA)
+    assert by_group.indices_.tolist() == by_class.indices_.tolist()
+    assert by_group.quotas_.tolist() == by_class.quotas_.tolist()
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(0.05, 0.95), st.integers(0, 1000), st.sampled_from(["random", "score"]))
+def test_group_quotas_follow_group_errors_and_selection_stays_within_groups(density, seed, within):
+    groups = read_groups(DATA, ["label", "frame"])
+    rng = np.random.default_rng(seed)
+    errors = dict(zip(groups.names, rng.uniform(0.05, 0.6, len(groups.names)), strict=True))
+    drop = DRoPFilter(
+        density, class_errors=errors, group_column=["label", "frame"], seed=seed, within=within
+    ).fit(DATA)
+    assert drop.classes_ == groups.names
+    kept = np.bincount(groups.ids[drop.indices_], minlength=len(groups.names))
+    assert kept.tolist() == drop.quotas_.tolist()
+    assert drop.quotas_.sum() == int(np.floor(density * len(DATA) + 0.5))
+    if within == "score":  # the highest scores of each group
+        scores = np.asarray(DATA["score"])
+        for g in range(len(groups.names)):
+            mine = np.flatnonzero(groups.ids == g)
+            chosen = np.intersect1d(mine, drop.indices_)
+            rest = np.setdiff1d(mine, chosen)
+            assert not len(rest) or not len(chosen) or scores[chosen].min() >= scores[rest].max()
+
+
+def test_groups_in_report_method_apply_and_dataset_filter():
+    groups = read_groups(DATA, ["label", "place"])
+    errors = {name: 0.5 if name.endswith("water") else 0.1 for name in groups.names}
+    drop = DRoPFilter(0.3, class_errors=errors, group_column=["label", "place"], id_column="id")
+    drop.fit(DATA)
+    assert drop.method.endswith(" per label+place")
+    assert drop.report().index.tolist() == list(range(len(groups.names)))
+    expected = sorted(drop.apply(DATA)["id"])
+    shuffled = DATA.shuffle(seed=3)
+    assert sorted(drop.apply(shuffled)["id"]) == expected
+    assert drop.input_columns == ["label", "place", "id"]
+    filtered = shuffled.filter(drop, input_columns=drop.input_columns, batched=True)
+    assert sorted(filtered["id"]) == expected
+    positional = DRoPFilter(0.3, class_errors=errors, group_column=["label", "place"]).fit(DATA)
+    by_filter = DATA.filter(
+        positional, input_columns=positional.input_columns, with_indices=True, batched=True
+    )
+    assert by_filter["id"] == positional.indices_.tolist()
+
+
+def test_group_errors_by_name_and_refusals():
+    with pytest.raises(ValueError, match="names class 'tshirt/sky'"):
+        DRoPFilter(0.3, class_errors={"tshirt/sky": 0.1}, group_column=["label", "place"]).fit(DATA)
+    with pytest.raises(ValueError, match="no error for classes"):
+        DRoPFilter(0.3, class_errors={"tshirt/land": 0.1}, group_column=["label", "place"]).fit(
+            DATA
+        )
+    with pytest.raises(ValueError, match="group_column must be a column name"):
+        DRoPFilter(0.3, quota="uniform", group_column=["label", "label"]).fit(DATA)
+    with pytest.raises(ValueError, match="not a column"):
+        DRoPFilter(0.3, quota="uniform", group_column="nope").fit(DATA)
+    with pytest.raises(ValueError, match="group_column applies to a Dataset"):
+        DRoPFilter(0.3, quota="uniform", group_column="frame", id_column="id").fit(
+            DATA.to_iterable_dataset()
+        )
