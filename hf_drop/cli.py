@@ -418,73 +418,214 @@ def probe_training_data(result, dataset: str | None = None):
 
 # --- train --------------------------------------------------------------------------------------
 
+_TRAIN_EPILOG = """\
+Any transformers.TrainingArguments field is accepted as well, as --<field> with underscores or
+hyphens, e.g.:
+
+  hf-drop train ... --report_to tensorboard --eval_strategy epoch --save_strategy epoch \\
+      --gradient_accumulation_steps 2
+
+hf-drop's flags set epochs, learning rate, batch size, weight decay and seed; the TrainingArguments
+names of those are their aliases (--num_train_epochs, --learning_rate,
+--per_device_train_batch_size, --weight_decay), and so is --output_dir of --output. One setting
+given twice under two names is refused. OUTPUT receives metrics.json, model/ (the trained model,
+its preprocessing and a model card; not with --no-save-model) and checkpoints/ (the Trainer's
+output_dir: checkpoints and reporters' logs, if any), all at once when training is done."""
+
+
+class _TrainParser(argparse.ArgumentParser):
+    """``hf-drop train``: its own flags, then any TrainingArguments field (with
+    ``transformers.HfArgumentParser``) into ``args.training_args``; anything else is refused."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        namespace.training_args, unknown = {}, extras
+        if extras:  # transformers is imported only when there is something for it
+            from .train.arguments import parse_training_args
+
+            try:
+                namespace.training_args, unknown = parse_training_args(extras)
+            except ValueError as error:
+                self.error(str(error))
+        if unknown:
+            self.error(
+                f"unrecognized arguments: {' '.join(unknown)} (hf-drop train takes its own flags "
+                "and any transformers.TrainingArguments field: see hf-drop train --help)"
+            )
+        return namespace, []
+
+    def format_help(self) -> str:
+        import textwrap
+
+        from .train.arguments import FIXED, training_argument_names
+
+        names = ", ".join(sorted(training_argument_names() - {"output_dir", *FIXED}))
+        return (
+            super().format_help()
+            + "\nTrainingArguments fields (as --<field>):\n"
+            + textwrap.fill(names, width=100, initial_indent="  ", subsequent_indent="  ")
+            + "\n"
+        )
+
+
+class _Once(argparse.Action):
+    """Store a value; refuse the same setting given under two of its names."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = vars(namespace).setdefault("_given_as", {})
+        earlier = given.setdefault(self.dest, option_string)
+        if earlier.replace("-", "_") != option_string.replace("-", "_"):
+            parser.error(f"{earlier} and {option_string} set the same thing: give one of them")
+        setattr(namespace, self.dest, values)
+
+
+def _train_flag(p: argparse.ArgumentParser, *names: str, **kwargs) -> None:
+    """A flag under ``names``, each also spelt with underscores for hyphens and vice versa."""
+    spellings = []
+    for name in names:
+        stem = name[2:]
+        spellings += [name, f"--{stem.replace('-', '_')}", f"--{stem.replace('_', '-')}"]
+    kwargs.setdefault("action", _Once)
+    p.add_argument(*dict.fromkeys(spellings), **kwargs)
+
 
 def _add_train(commands) -> None:
     p = commands.add_parser(
         "train",
         help="train a classifier on a (pruned) dataset with transformers.Trainer",
         description="Train with transformers.Trainer and write metrics.json: accuracy, "
-        "worst-class accuracy and the accuracy of every class.",
+        "worst-class accuracy and the accuracy of every class; save the model with its card.",
+        epilog=_TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # --optim (TrainingArguments) is not an abbreviation of --optimizer
     )
-    p.add_argument(
+    p.__class__ = _TrainParser  # add_parser makes a plain parser: this one takes TrainingArguments
+    import functools
+
+    flag = functools.partial(_train_flag, p)
+    flag(
         "--dataset",
         required=True,
         help="training data: a pruned subset folder, or any dataset name or path",
     )
-    p.add_argument("--split", default="train")
-    p.add_argument("--eval-dataset", help="evaluation data (name or path)")
-    p.add_argument("--eval-split", default="test")
-    p.add_argument(
+    flag("--split", default="train")
+    flag("--eval-dataset", help="evaluation data (name or path)")
+    flag("--eval-split", default="test")
+    flag(
         "--eval-from-probe",
         metavar="DIR",
         help="evaluate on the probe's reported split (the rows it did not validate on)",
     )
-    p.add_argument("--model", required=True)
-    p.add_argument("--pretrained", action="store_true")
-    p.add_argument("--model-kwargs", type=json.loads, default={}, metavar="JSON")
-    p.add_argument(
-        "--epochs", type=int, required=True, help="epochs (full-data epochs with --compute-matched)"
+    flag("--model", required=True)
+    flag("--pretrained", action="store_true")
+    flag("--model-kwargs", type=json.loads, default={}, metavar="JSON")
+    flag(
+        "--epochs",
+        "--num_train_epochs",
+        type=int,
+        required=True,
+        help="epochs (full-data epochs with --compute-matched)",
     )
-    p.add_argument(
+    flag(
         "--compute-matched",
         action="store_true",
         help="train round((0.5 + 0.5 d) E / d) epochs at density d",
     )
-    p.add_argument(
+    flag(
         "--density",
         type=float,
         help="density of the training set (default: from its pruning.json, else 1)",
     )
-    p.add_argument("--optimizer", choices=["sgd", "trainer"], default="sgd")
-    p.add_argument("--lr", type=float, default=0.05)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--augment", action="store_true")
-    p.add_argument("--image-column", default="image")
-    p.add_argument("--label-column", default="label")
-    p.add_argument("--output", required=True, help="folder of metrics.json: new or empty")
-    p.add_argument(
-        "--overwrite", action="store_true", help="replace a previous training run in --output"
+    flag(
+        "--optimizer",
+        choices=["sgd", "trainer"],
+        default="sgd",
+        help="sgd: momentum and step decay (hf-drop's); trainer: the Trainer's --optim and "
+        "--lr_scheduler_type (default: sgd)",
     )
+    flag("--lr", "--learning_rate", type=float, default=0.05)
+    flag("--batch-size", "--per_device_train_batch_size", type=int, default=128)
+    flag("--weight-decay", type=float, default=5e-4)
+    flag("--seed", type=int, default=0)
+    flag("--augment", action="store_true")
+    flag("--image-column", default="image")
+    flag("--label-column", default="label")
+    flag(
+        "--no-save-model",
+        dest="save_model",
+        action="store_false",
+        help="save no model/ (metrics.json only)",
+    )
+    flag(
+        "--output",
+        "--output-dir",
+        required=True,
+        help="the run's folder: new or empty (or a previous run, with --overwrite)",
+    )
+    flag("--overwrite", action="store_true", help="replace a previous training run in --output")
     p.set_defaults(run=_train)
 
 
 def _train(args: argparse.Namespace) -> None:
-    from .data.sources import load_source
-    from .io.files import read_json
     from .io.outputs import prepare_output
-    from .pruning.artifacts import PRUNING_FILE
     from .train import TrainConfig, train_and_evaluate
 
     if args.density is not None and not 0 < args.density <= 1:
         raise ValueError(f"--density must lie in (0, 1], got {args.density}")
-
     inputs = [
         *_local_paths(args.dataset),
         *_local_paths(args.eval_dataset),
         *_local_paths(args.eval_from_probe),
     ]
     prepare_output(args.output, "train", overwrite=args.overwrite, inputs=inputs, what="--output")
+    train, provenance = _training_data(args)
+    density = args.density
+    if density is None:
+        density = provenance["params"]["density"] if provenance else 1.0
+    config = TrainConfig(
+        model=args.model,
+        epochs=args.epochs,
+        compute_matched=args.compute_matched,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        augment=args.augment,
+        pretrained=args.pretrained,
+        model_kwargs=args.model_kwargs,
+        image_column=args.image_column,
+        label_column=args.label_column,
+        save_model=args.save_model,
+    )
+    metrics = train_and_evaluate(
+        train,
+        _evaluation_data(args),
+        config,
+        args.output,
+        training_args=args.training_args,
+        density=density,
+        provenance=provenance,
+        dataset_name=str(args.dataset),
+        reproduce=_subset_commands(provenance),
+        overwrite=args.overwrite,
+        inputs=inputs,
+    )
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:
+        print(
+            f"accuracy {metrics['accuracy']:.4f}, worst class {metrics['worst_class']} "
+            f"{metrics['worst_class_accuracy']:.4f} -> {args.output}/metrics.json"
+        )
+
+
+def _training_data(args: argparse.Namespace):
+    """The training split, and the subset's pruning.json if --dataset is a subset folder."""
+    from .data.sources import load_source
+    from .io.files import read_json
+    from .pruning.artifacts import PRUNING_FILE
+
     train = _split(load_source(args.dataset), args.split, "--split")
     pruning_file = Path(args.dataset) / PRUNING_FILE
     provenance = (
@@ -507,9 +648,12 @@ def _train(args: argparse.Namespace) -> None:
                 else ""
             )
         )
-    density = args.density
-    if density is None:
-        density = provenance["params"]["density"] if provenance else 1.0
+    return train, provenance
+
+
+def _evaluation_data(args: argparse.Namespace):
+    """--eval-dataset's split, or the probe's reported split (--eval-from-probe)."""
+    from .data.sources import load_source
 
     if args.eval_from_probe:
         from .probe import ProbeResult
@@ -522,45 +666,24 @@ def _train(args: argparse.Namespace) -> None:
                 "--val-from-test); pass --eval-dataset"
             )
         data = load_source(result.source["name"], result.source.get("config"))
-        eval_dataset = _split(data, splits["val_split"], "the probe's split").select(
+        return _split(data, splits["val_split"], "the probe's split").select(
             splits["report_indices"]
         )
-    elif args.eval_dataset:
-        eval_dataset = _split(load_source(args.eval_dataset), args.eval_split, "--eval-split")
-    else:
-        raise ValueError("pass --eval-dataset or --eval-from-probe")
+    if args.eval_dataset:
+        return _split(load_source(args.eval_dataset), args.eval_split, "--eval-split")
+    raise ValueError("pass --eval-dataset or --eval-from-probe")
 
-    config = TrainConfig(
-        model=args.model,
-        epochs=args.epochs,
-        compute_matched=args.compute_matched,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        augment=args.augment,
-        pretrained=args.pretrained,
-        model_kwargs=args.model_kwargs,
-        image_column=args.image_column,
-        label_column=args.label_column,
-    )
-    metrics = train_and_evaluate(
-        train,
-        eval_dataset,
-        config,
-        args.output,
-        density=density,
-        provenance=provenance,
-        overwrite=args.overwrite,
-        inputs=inputs,
-    )
-    from accelerate import PartialState
 
-    if PartialState().is_main_process:
-        print(
-            f"accuracy {metrics['accuracy']:.4f}, worst class {metrics['worst_class']} "
-            f"{metrics['worst_class_accuracy']:.4f} -> {args.output}/metrics.json"
-        )
+def _subset_commands(provenance: dict | None) -> list[str] | None:
+    """The commands that rebuild a subset (for the model card), if its record says enough."""
+    if not provenance:
+        return None
+    from .hub import reproduce_commands
+
+    try:
+        return reproduce_commands(provenance)
+    except (KeyError, TypeError, ValueError):  # an older or hand-made pruning.json
+        return None
 
 
 def _local_paths(*names: str | None) -> list[Path]:

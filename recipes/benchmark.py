@@ -71,7 +71,12 @@ PRESETS = {
             model="test_resnet", epochs=5, batch_size=128, lr=0.05, embeddings=True, du_window=3
         ),
         final=TrainConfig(
-            model="test_resnet", epochs=2, compute_matched=True, batch_size=128, lr=0.05
+            model="test_resnet",
+            epochs=2,
+            compute_matched=True,
+            batch_size=128,
+            lr=0.05,
+            save_model=False,  # the benchmark compares metrics; no model per run
         ),
     ),
     # For online users with a GPU: the paper's CIFAR-10 / VGG-16 setting.
@@ -96,6 +101,7 @@ PRESETS = {
             lr=0.1,
             augment=True,
             image_column="img",
+            save_model=False,
         ),
         seeds=3,
     ),
@@ -103,7 +109,9 @@ PRESETS = {
     "digits": Preset(
         dataset="digits",
         probe=ProbeConfig(model="test_resnet", epochs=2, batch_size=64, embeddings=True),
-        final=TrainConfig(model="test_resnet", epochs=1, compute_matched=True, batch_size=64),
+        final=TrainConfig(
+            model="test_resnet", epochs=1, compute_matched=True, batch_size=64, save_model=False
+        ),
         densities=(0.5,),
         seeds=1,
     ),

@@ -73,12 +73,16 @@ class Shape:
 
 
 _FMNIST_PROBE = ProbeConfig(model="test_resnet", epochs=5, batch_size=128, lr=0.05, du_window=3)
-_FMNIST_FINAL = TrainConfig(model="test_resnet", epochs=2, compute_matched=True, batch_size=128)
+_FMNIST_FINAL = TrainConfig(
+    model="test_resnet", epochs=2, compute_matched=True, batch_size=128, save_model=False
+)
 SHAPES = {
     "digits": Shape(
         "digits",
         ProbeConfig(model="test_resnet", epochs=10, batch_size=64, lr=0.05, du_window=3),
-        TrainConfig(model="test_resnet", epochs=10, compute_matched=True, batch_size=64),
+        TrainConfig(
+            model="test_resnet", epochs=10, compute_matched=True, batch_size=64, save_model=False
+        ),
     ),
     "fmnist": Shape("fashion_mnist", _FMNIST_PROBE, _FMNIST_FINAL, per_class=1200),
     "fmnist_small_val": Shape(

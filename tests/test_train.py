@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-import hf_drop.train
+import hf_drop.train.run
 from hf_drop import DRoPFilter
 from hf_drop.data.sources import digits_splits
 from hf_drop.modeling.images import ImageBatches
@@ -35,7 +35,7 @@ def test_trainer_sees_exactly_the_pruned_rows_once_per_epoch(digits, tmp_path, m
     drop = DRoPFilter(0.3, quota="proportional", seed=1).fit(train)
     subset = drop.apply(train)
     seen = []
-    original = hf_drop.train.model_inputs
+    original = hf_drop.train.run.model_inputs
 
     def spy(batch):
         seen.append(
@@ -47,7 +47,7 @@ def test_trainer_sees_exactly_the_pruned_rows_once_per_epoch(digits, tmp_path, m
         )
         return original(batch)
 
-    monkeypatch.setattr(hf_drop.train, "model_inputs", spy)
+    monkeypatch.setattr(hf_drop.train.run, "model_inputs", spy)
     config = TrainConfig(model="test_resnet", epochs=2, batch_size=50, compute_matched=True)
     metrics = train_and_evaluate(subset, test, config, tmp_path, density=0.3)
     assert metrics["epochs"] == compute_matched_epochs(2, 0.3) == 4

@@ -1,0 +1,74 @@
+"""How the final model is trained: :class:`TrainConfig`, and the paper's compute-matched epochs."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["TrainConfig", "compute_matched_epochs"]
+
+
+def compute_matched_epochs(full_epochs: int, density: float) -> int:
+    """Epochs at density ``d`` that cost about as much as ``full_epochs`` on all the data, as in the
+    paper: ``round((0.5 + 0.5 d) * E / d)``, rounded half up."""
+    if not 0.0 < density <= 1.0:
+        raise ValueError(
+            f"density must lie in (0, 1] for a compute-matched schedule, got {density}"
+        )
+    # Half up, like the pruning budget: Python's round() would send 2.5 to 2 but 3.5 to 4.
+    return max(1, math.floor((0.5 + 0.5 * density) * full_epochs / density + 0.5))
+
+
+@dataclass
+class TrainConfig:
+    """How the final model is trained.
+
+    Args:
+        model: timm architecture, Hub checkpoint id or local ``save_pretrained`` folder.
+        epochs: training epochs; with ``compute_matched`` the full-data epochs ``E``.
+        compute_matched: train ``round((0.5 + 0.5 d) * E / d)`` epochs at density ``d``.
+        optimizer: ``"sgd"`` (momentum, step decay by ``lr_gamma`` at ``lr_milestones`` of the
+            schedule) or ``"trainer"`` (the Trainer's own: ``optim``, ``lr_scheduler_type``, ...
+            of the TrainingArguments, AdamW and linear decay by default).
+        save_model: save the trained model, its preprocessing and a model card in ``model/``.
+        lr, momentum, weight_decay, batch_size (per process), seed, augment, pretrained,
+        model_kwargs, image_column, label_column, num_workers: as in the probe.
+
+    ``epochs``, ``lr``, ``weight_decay``, ``batch_size``, ``seed`` and ``num_workers`` are the
+    defaults of the TrainingArguments fields they stand for (see :mod:`hf_drop.train.arguments`).
+    """
+
+    model: str
+    epochs: int = 10
+    compute_matched: bool = False
+    optimizer: Literal["sgd", "trainer"] = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    lr_milestones: tuple[float, ...] = (0.5, 0.75)
+    lr_gamma: float = 0.1
+    batch_size: int = 128
+    seed: int = 0
+    augment: bool = False
+    pretrained: bool = False
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    image_column: str = "image"
+    label_column: str = "label"
+    num_workers: int = 0
+    save_model: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ValueError(f"epochs must be a positive int, got {self.epochs!r}")
+        if self.optimizer not in ("sgd", "trainer"):
+            raise ValueError(f"optimizer must be 'sgd' or 'trainer', got {self.optimizer!r}")
+
+    def epochs_at(self, density: float | None) -> int:
+        """The epochs to train: ``epochs``, or with ``compute_matched`` those matched to
+        ``density`` (which it then needs)."""
+        if not self.compute_matched:
+            return self.epochs
+        if density is None:
+            raise ValueError("compute_matched needs the density of the training subset")
+        return compute_matched_epochs(self.epochs, density)
