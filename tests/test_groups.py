@@ -118,3 +118,48 @@ def test_group_errors_by_name_and_refusals():
         DRoPFilter(0.3, quota="uniform", group_column="frame", id_column="id").fit(
             DATA.to_iterable_dataset()
         )
+
+
+def test_group_errors_from_predictions_feed_a_group_filter():
+    from hf_drop import class_errors_from_predictions
+
+    groups = read_groups(DATA, ["label", "place"])
+    labels = np.asarray(DATA["label"])
+    rng = np.random.default_rng(1)
+    predictions = np.where(rng.random(len(labels)) < 0.8, labels, (labels + 1) % 4)
+    errors = class_errors_from_predictions(
+        labels, predictions, groups=groups.ids, group_names=groups.names
+    )
+    for g, name in enumerate(groups.names):
+        mine = groups.ids == g
+        assert errors.names[g] == name
+        assert errors.support[g] == mine.sum()
+        assert errors.errors[g] == pytest.approx(np.mean(predictions[mine] != labels[mine]))
+    drop = DRoPFilter(0.3, class_errors=errors, group_column=["label", "place"]).fit(DATA)
+    assert drop.class_support_.tolist() == errors.support.tolist()
+    with pytest.raises(ValueError, match="groups has 3 values"):
+        class_errors_from_predictions(labels, predictions, groups=[0, 1, 2])
+
+
+def test_the_metric_reports_worst_group_accuracy():
+    from hf_drop.evaluation.metrics import class_accuracy_scores, load_class_accuracy
+
+    groups = read_groups(DATA, ["label", "frame"])
+    labels = np.asarray(DATA["label"])
+    predictions = np.where(np.asarray(DATA["frame"]) == labels % 2, labels, (labels + 1) % 4)
+    scores = class_accuracy_scores(
+        predictions, labels, 4, groups=groups.ids, group_names=groups.names
+    )
+    by_group = {
+        name: np.mean(predictions[groups.ids == g] == labels[groups.ids == g])
+        for g, name in enumerate(groups.names)
+    }
+    assert scores["worst_group_accuracy"] == min(by_group.values()) == 0.0
+    assert all(scores[f"group_accuracy/{n}"] == pytest.approx(v) for n, v in by_group.items())
+    assert all(isinstance(v, float) for v in scores.values())
+    metric = load_class_accuracy().compute(
+        predictions=predictions, references=labels, groups=groups.ids, group_names=groups.names
+    )
+    assert metric == pytest.approx(scores)
+    with pytest.raises(ValueError, match="groups has 2 values"):
+        class_accuracy_scores(predictions, labels, groups=[0, 1])

@@ -290,8 +290,14 @@ def class_errors_from_predictions(
     logits: ArrayLike | None = None,
     num_classes: int | None = None,
     class_names: Sequence[str] | None = None,
+    groups: ArrayLike | None = None,
+    group_names: Sequence[str] | None = None,
 ) -> ClassErrors:
     """Per-class validation errors of your own model, with their support and mistakes.
+
+    With ``groups`` (a group id per validation sample, e.g. ``read_groups(val, cols).ids``) the
+    errors are per group instead, named by ``group_names``: ready for
+    ``DRoPFilter(group_column=...)``. A sample's mistake is still a wrong class.
 
     ``labels`` are the validation labels (class ids); give the model's output as exactly one of
     ``predictions`` (class ids), ``pred_probs`` or ``logits`` (2-D, one column per class; the
@@ -363,6 +369,22 @@ def class_errors_from_predictions(
                 f"{name} must be class ids in [0, {num_classes}); got {ids[out][:5].tolist()} at "
                 f"positions {np.flatnonzero(out)[:5].tolist()}"
             )
+    if groups is not None:
+        return _group_errors(y, p, groups, group_names)
     support = np.bincount(y, minlength=num_classes)
     mistakes = np.bincount(y[p != y], minlength=num_classes)
     return ClassErrors.from_counts(mistakes, support, class_names)
+
+
+def _group_errors(
+    y: NDArray[np.int64], p: NDArray[np.int64], groups: ArrayLike, names: Sequence[str] | None
+) -> ClassErrors:
+    g = _integers("groups", groups)
+    if len(g) != len(y):
+        raise ValueError(f"groups has {len(g)} values but labels has {len(y)}: one per sample")
+    count = len(names) if names is not None else int(g.max()) + 1
+    if g.min() < 0 or g.max() >= count:
+        raise ValueError(f"groups must be group ids in [0, {count}); got {g.min()}..{g.max()}")
+    support = np.bincount(g, minlength=count)
+    mistakes = np.bincount(g[p != y], minlength=count)
+    return ClassErrors.from_counts(mistakes, support, None if names is None else list(names))

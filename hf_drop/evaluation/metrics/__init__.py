@@ -34,13 +34,20 @@ def class_accuracy_scores(
     references: Sequence[int],
     num_classes: int | None = None,
     class_names: Sequence[str] | None = None,
+    groups: Sequence[int] | None = None,
+    group_names: Sequence[str] | None = None,
 ) -> dict[str, float]:
     """What the class-accuracy metric's ``compute`` returns, without ``evaluate``: ``accuracy``,
     ``worst_class_accuracy``, ``class_accuracy_std``, ``best_minus_worst`` and
-    ``class_accuracy/<name>`` for each class present in ``references``; every value a float."""
-    from .class_accuracy.class_accuracy import class_counts, scalar_scores
+    ``class_accuracy/<name>`` for each class present in ``references``; with ``groups`` (a group
+    id per reference, e.g. ``read_groups(...).ids``) also ``worst_group_accuracy`` and
+    ``group_accuracy/<name>``; every value a float."""
+    from .class_accuracy.class_accuracy import class_counts, group_scores, scalar_scores
 
-    return scalar_scores(*class_counts(predictions, references, num_classes, class_names))
+    scores = scalar_scores(*class_counts(predictions, references, num_classes, class_names))
+    if groups is not None:
+        scores.update(group_scores(predictions, references, groups, group_names))
+    return scores
 
 
 def class_accuracy_table(

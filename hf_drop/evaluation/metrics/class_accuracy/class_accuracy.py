@@ -29,6 +29,10 @@ Returns (every value a float):
     best_minus_worst: highest minus lowest present-class accuracy.
     class_accuracy/<name>: accuracy of each class present in the references, by its name in
         class_names (else its id); a class absent from the references has no entry.
+    With groups (list of int, optional: a group id per reference, e.g. class x background) and
+    group_names (list of str, optional), also:
+    worst_group_accuracy: lowest accuracy of a group present in the references.
+    group_accuracy/<name>: accuracy of each group present.
 Examples:
     >>> metric = evaluate.load("hf_drop/metrics/class_accuracy")
     >>> metric.compute(predictions=[0, 1, 1, 2], references=[0, 1, 2, 2])["worst_class_accuracy"]
@@ -73,8 +77,46 @@ class ClassAccuracy(evaluate.Metric):
             reference = _class_ids(reference, "reference", scalar=True)
         return super().add(prediction=prediction, reference=reference, **kwargs)
 
-    def _compute(self, predictions, references, num_classes=None, class_names=None):
-        return scalar_scores(*class_counts(predictions, references, num_classes, class_names))
+    def _compute(
+        self,
+        predictions,
+        references,
+        num_classes=None,
+        class_names=None,
+        groups=None,
+        group_names=None,
+    ):
+        scores = scalar_scores(*class_counts(predictions, references, num_classes, class_names))
+        if groups is not None:
+            scores.update(group_scores(predictions, references, groups, group_names))
+        return scores
+
+
+def group_scores(predictions, references, groups, group_names=None) -> dict[str, float]:
+    """``worst_group_accuracy`` and ``group_accuracy/<name>`` of the groups present: a group is
+    judged like a class, by the fraction of its samples predicted as their own class."""
+    p = np.asarray(_class_ids(predictions, "predictions"), dtype=np.int64)
+    y = np.asarray(_class_ids(references, "references"), dtype=np.int64)
+    g = np.asarray(_class_ids(groups, "groups"), dtype=np.int64)
+    _check_lengths(p, y)
+    if len(g) != len(y):
+        raise ValueError(f"groups has {len(g)} values for {len(y)} references: one per reference")
+    if len(g) and g.min() < 0:
+        raise ValueError(f"groups must be group ids >= 0, got {g.min()}")
+    count = len(group_names) if group_names is not None else (int(g.max()) + 1 if len(g) else 0)
+    if len(g) and g.max() >= count:
+        raise ValueError(f"groups must lie in [0, {count}) (group_names has {count} names)")
+    names = (
+        [str(n) for n in group_names] if group_names is not None else [str(k) for k in range(count)]
+    )
+    support = np.bincount(g, minlength=count)
+    correct = np.bincount(g[p == y], minlength=count)
+    present = support > 0
+    accuracy = correct[present] / support[present]
+    scores = {"worst_group_accuracy": float(accuracy.min())}
+    for name, value in zip(np.asarray(names, dtype=object)[present], accuracy, strict=True):
+        scores[f"group_accuracy/{name}"] = float(value)
+    return scores
 
 
 def class_counts(predictions, references, num_classes=None, class_names=None):
