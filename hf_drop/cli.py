@@ -118,6 +118,13 @@ def _add_probe(commands) -> None:
     scores.add_argument("--full-grand", action="store_true", help="also full-parameter GraNd")
     scores.add_argument("--embeddings", action="store_true", help="keep penultimate embeddings")
     scores.add_argument("--class-errors-from", choices=["final", "best"], default="final")
+    scores.add_argument(
+        "--group-column",
+        nargs="+",
+        metavar="COLUMN",
+        help="also measure validation errors per group: a column, or several whose combinations "
+        "are the groups (for hf-drop prune --group-column)",
+    )
     p.add_argument(
         "--output",
         required=True,
@@ -153,6 +160,7 @@ def _probe(args: argparse.Namespace) -> None:
         image_column=args.image_column,
         label_column=args.label_column,
         num_workers=args.num_workers,
+        group_column=_group_column(args.group_column),
     )
     data = load_source(args.dataset, args.config, args.revision)
     if args.split not in data:
@@ -290,6 +298,13 @@ def _add_prune(commands) -> None:
     )
     p.add_argument("--min-per-class", type=int, default=0, help="floor per class (default: 0)")
     p.add_argument(
+        "--group-column",
+        nargs="+",
+        metavar="COLUMN",
+        help="quotas per group (a column, or the combinations of several) instead of per class; "
+        "with --probe, the probe must have measured them (hf-drop probe --group-column)",
+    )
+    p.add_argument(
         "--missing-error", type=float, help="error of a class the validation split lacks"
     )
     p.add_argument("--ccs-beta", type=float, help="CCS: hardest fraction dropped (default 0.1)")
@@ -334,6 +349,7 @@ def _prune(args: argparse.Namespace) -> None:
             "ccs_beta": args.ccs_beta,
             "ccs_strata": args.ccs_strata,
             "seed": args.seed,
+            "group_column": _group_column(args.group_column),
         }.items()
         if value is not None
     }
@@ -684,6 +700,13 @@ def _subset_commands(provenance: dict | None) -> list[str] | None:
         return reproduce_commands(provenance)
     except (KeyError, TypeError, ValueError):  # an older or hand-made pruning.json
         return None
+
+
+def _group_column(columns: list[str] | None) -> str | list[str] | None:
+    """``--group-column``: one column as a name, several as a list."""
+    if not columns:
+        return None
+    return columns[0] if len(columns) == 1 else list(columns)
 
 
 def _local_paths(*names: str | None) -> list[Path]:

@@ -735,10 +735,13 @@ def reproduce_commands(provenance: dict[str, Any]) -> list[str]:
         "--missing-error": params.get("missing_error"),
         "--ccs-beta": None if params.get("ccs_beta", 0.1) == 0.1 else params["ccs_beta"],
         "--ccs-strata": None if params.get("ccs_strata", 50) == 50 else params["ccs_strata"],
+        "--group-column": params.get("group_column"),
     }
     for flag, value in optional.items():
         if value is True:
             prune.append(flag)
+        elif isinstance(value, list):
+            prune += [flag, *map(str, value)]
         elif value is not None:
             prune += [flag, str(value)]
     commands.append(shlex.join([*prune, "--output", "subset"]))
@@ -783,6 +786,9 @@ def _probe_command(source: dict[str, Any], probe: dict[str, Any]) -> str:
             tokens.append(f"--{flag.replace('_', '-')}")
     if c.get("model_kwargs"):
         tokens += ["--model-kwargs", json.dumps(c["model_kwargs"])]
+    group = c.get("group_column")
+    if group:
+        tokens += ["--group-column", *([group] if isinstance(group, str) else group)]
     return shlex.join([*tokens, "--output", "probe"])
 
 

@@ -1,6 +1,8 @@
 """Groups beyond classes: quotas per group (one column, or combinations of several), selection
 within groups, and the same subset as classes when the group column is the label column."""
 
+import dataclasses
+
 import datasets
 import numpy as np
 import pytest
@@ -163,3 +165,68 @@ def test_the_metric_reports_worst_group_accuracy():
     assert metric == pytest.approx(scores)
     with pytest.raises(ValueError, match="groups has 2 values"):
         class_accuracy_scores(predictions, labels, groups=[0, 1])
+
+
+@pytest.fixture(scope="module")
+def grouped_probe(tmp_path_factory):
+    """A probe on digits with a 'parity' column: groups label x parity, and label alone."""
+    from hf_drop.data.sources import digits_splits
+    from hf_drop.probe import ProbeConfig, run_probe
+
+    splits = digits_splits()
+    train, val = splits["train"].select(range(400)), splits["test"].select(range(200))
+    parity = lambda d: d.add_column("parity", [int(y) % 2 for y in d["label"]])  # noqa: E731
+    train, val = parity(train), parity(val)
+    root = tmp_path_factory.mktemp("grouped")
+    config = ProbeConfig(model="test_resnet", epochs=1, batch_size=64, num_inits=2)
+    results = {
+        "pair": run_probe(
+            train,
+            val,
+            dataclasses.replace(config, group_column=["label", "parity"]),
+            root / "pair",
+        ),
+        "label": run_probe(
+            train, val, dataclasses.replace(config, group_column="label"), root / "label"
+        ),
+    }
+    return train, val, results
+
+
+def test_the_probe_measures_group_errors(grouped_probe):
+    train, val, results = grouped_probe
+    by_label = results["label"]
+    groups, classes = by_label.group_errors_with_support, by_label.class_errors_with_support
+    assert list(groups.names) == list(classes.names)
+    assert groups.support.tolist() == classes.support.tolist()
+    assert groups.mistakes.tolist() == classes.mistakes.tolist()
+    assert np.allclose(groups.errors, classes.errors, equal_nan=True)
+    pair = results["pair"].group_errors_with_support
+    assert list(pair.names) == read_groups(val, ["label", "parity"]).names
+    assert pair.support.sum() == len(val) and pair.mistakes.sum() > 0
+    assert DRoPFilter.from_probe(results["pair"], 0.5).fit(train).classes_ == list(classes.names)
+
+
+def test_a_probe_without_groups_says_so(grouped_probe, tmp_path):
+    import json
+    import shutil
+
+    from hf_drop.probe import ProbeResult
+
+    folder = tmp_path / "probe"
+    shutil.copytree(grouped_probe[2]["label"].folder, folder)
+    metrics = json.loads((folder / "class_metrics.json").read_text())
+    del metrics["groups"]
+    (folder / "class_metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(ValueError, match="measured no group errors"):
+        ProbeResult.load(folder).group_errors_with_support  # noqa: B018
+
+
+def test_from_probe_prunes_by_the_probes_groups(grouped_probe):
+    train, _, results = grouped_probe
+    drop = DRoPFilter.from_probe(results["pair"], 0.5, group_column=["label", "parity"])
+    drop.fit(train)
+    assert drop.classes_ == read_groups(train, ["label", "parity"]).names
+    assert drop.method.endswith("per label+parity")
+    with pytest.raises(ValueError, match="measured group errors for \\['label', 'parity'\\]"):
+        DRoPFilter.from_probe(results["pair"], 0.5, group_column="parity")

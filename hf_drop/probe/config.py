@@ -39,6 +39,9 @@ class ProbeConfig:
             validation accuracy).
         image_column, label_column: column names.
         num_workers: DataLoader workers.
+        group_column: also measure validation errors per group: one column, or a list of columns
+            whose combinations are the groups (:func:`hf_drop.data.columns.read_groups`), for
+            ``DRoPFilter.from_probe(..., group_column=...)``.
     """
 
     model: str
@@ -63,6 +66,7 @@ class ProbeConfig:
     image_column: str = "image"
     label_column: str = "label"
     num_workers: int = 0
+    group_column: str | list[str] | None = None
 
     def __post_init__(self) -> None:
         if self.global_batch_size is not None and (

@@ -138,6 +138,30 @@ class ProbeResult:
             num_inits=num_inits,
         )
 
+    @property
+    def group_errors_with_support(self) -> ClassErrors:
+        """The validation errors per group of a probe run with ``group_column`` (names, errors,
+        support, mistakes), for ``DRoPFilter(group_column=...)``."""
+        groups = self.class_metrics.get("groups")
+        if groups is None:
+            raise ValueError(
+                f"the probe in {self.folder} measured no group errors: run it with group_column= "
+                "(hf-drop probe --group-column ...)"
+            )
+        errors = np.array([np.nan if e is None else e for e in groups["errors"]], dtype=float)
+        return ClassErrors(
+            list(groups["names"]),
+            errors,
+            np.array(groups["support"], dtype=np.int64),
+            np.array(groups["mistakes"], dtype=np.int64),
+            num_inits=groups["num_inits"],
+        )
+
+    @property
+    def group_column(self) -> str | list[str] | None:
+        """The probe's ``group_column`` (``None`` if it measured no group errors)."""
+        return self.record["config"].get("group_column")
+
     def class_table(self, confidence: float = 0.95) -> pd.DataFrame:
         """One row per class, indexed by class id: name, train_size, support, mistakes (summed
         over initialisations), error, and its Wilson interval ``error_low``, ``error_high`` at
@@ -257,6 +281,7 @@ def write_result(
     record: dict[str, Any],
     embeddings: NDArray | None = None,
     splits: dict[str, list[int]] | None = None,
+    group_names: Sequence[str] | None = None,
 ) -> list[str]:
     """Write a probe result into ``out``: scores, class metrics, splits, then ``probe_config.json``
     (``record``) last, whose presence marks a complete result. Returns the warnings recorded.
@@ -264,7 +289,8 @@ def write_result(
     ``scores`` holds one value per training row, in row order (already averaged over
     initialisations); ``labels`` the rows' class ids. ``history`` holds, per initialisation, one
     validation entry per epoch: ``accuracy``, per-class ``recall`` and ``support``, and
-    ``train_loss``. The one who calls this writes ``out`` (``run_probe``, ``ProbeCallback``): it
+    ``train_loss``; with ``group_names``, also each group's ``group_support`` and
+    ``group_hits``, from which the group errors are recorded. The one who calls this writes ``out`` (``run_probe``, ``ProbeCallback``): it
     is used by a single process.
     """
     out.mkdir(parents=True, exist_ok=True)
@@ -325,6 +351,8 @@ def write_result(
         "train_loss_by_epoch": [[m["train_loss"] for m in epochs] for epochs in history],
         "warnings": _sanity(float(np.mean(accuracies)), mean_recall, support, list(names)),
     }
+    if group_names is not None:
+        metrics["groups"] = _group_metrics(history, class_errors_from, list(group_names))
     (out / METRICS_FILE).write_text(json.dumps(metrics, indent=1) + "\n")
     if splits:
         (out / SPLITS_FILE).write_text(json.dumps(splits) + "\n")
@@ -332,6 +360,30 @@ def write_result(
     tmp.write_text(json.dumps(record, indent=1) + "\n")
     tmp.rename(out / CONFIG_FILE)
     return metrics["warnings"]
+
+
+def _group_metrics(
+    history: list[list[dict[str, Any]]], class_errors_from: str, names: list[str]
+) -> dict[str, Any]:
+    """Group errors at the same epoch as the class errors: mistakes summed over
+    initialisations, errors their mean (every init is judged on the same images)."""
+    support = np.zeros(len(names), dtype=np.int64)
+    mistakes = np.zeros(len(names), dtype=np.int64)
+    for epochs in history:
+        chosen = epochs[-1]
+        if class_errors_from == "best":
+            chosen = max(epochs, key=lambda m: m["accuracy"])
+        support = np.array(chosen["group_support"], dtype=np.int64)
+        mistakes += support - np.array(chosen["group_hits"], dtype=np.int64)
+    total = support * len(history)
+    errors = [None if n == 0 else float(m / n) for m, n in zip(mistakes, total, strict=True)]
+    return {
+        "names": names,
+        "support": support.tolist(),
+        "mistakes": mistakes.tolist(),
+        "errors": errors,
+        "num_inits": len(history),
+    }
 
 
 def _sanity(accuracy: float, recall: np.ndarray, support: np.ndarray, names: list) -> list[str]:

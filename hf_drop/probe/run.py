@@ -29,7 +29,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
-from ..data.columns import check_identity, dataset_identity, read_labels
+from ..data.columns import check_identity, dataset_identity, read_groups, read_labels
 from ..io.environment import machine, versions
 from ..io.outputs import dataset_folders, prepare_output, start_output
 from ..modeling.images import ImageBatches, check_image_split, describe_sizes, image_sizes, loader
@@ -145,7 +145,9 @@ def run_probe(
                 )
                 if config.full_grand and epoch == config.resolved_score_epoch:
                     _full_grand(accelerator, model, train_loader, dynamics, config.grand_chunk)
-                metrics = _evaluate(accelerator, model, val_loader, plan["num_classes"])
+                metrics = _evaluate(
+                    accelerator, model, val_loader, plan["num_classes"], plan["val_groups"]
+                )
             except _NonFinite as what:
                 where = f"at init {init + 1} epoch {epoch + 1} ({what})"
                 raise _diverged(config, out, where) from None
@@ -263,22 +265,34 @@ class _Training:
 
 
 @torch.no_grad()
-def _evaluate(accelerator, model, val_loader, num_classes) -> dict[str, Any]:
-    """Accuracy, per-class recall and support on the validation split."""
+def _evaluate(accelerator, model, val_loader, num_classes, groups=None) -> dict[str, Any]:
+    """Accuracy, per-class recall and support on the validation split; with ``groups`` (group
+    ids of the validation rows), each group's support and hits too."""
     model.eval()
-    predictions, labels, finite = [], [], []
+    predictions, labels, finite, rows = [], [], [], []
     for batch in val_loader:
         logits = model(batch["pixel_values"])
-        p, y, ok = accelerator.gather_for_metrics(
-            (logits.argmax(1), batch["labels"], torch.isfinite(logits).all(1).long())
+        p, y, ok, index = accelerator.gather_for_metrics(
+            (
+                logits.argmax(1),
+                batch["labels"],
+                torch.isfinite(logits).all(1).long(),
+                batch["index"],
+            )
         )
         predictions.append(p.cpu().numpy())
         labels.append(y.cpu().numpy())
         finite.append(ok.cpu().numpy())
+        rows.append(index.cpu().numpy())
     p, y, ok = np.concatenate(predictions), np.concatenate(labels), np.concatenate(finite) > 0
     if not ok.all():
         raise _NonFinite(f"NaN or infinite validation logits for {int((~ok).sum())} images")
-    return _class_recall(p, y, num_classes)
+    metrics = _class_recall(p, y, num_classes)
+    if groups is not None:  # by row index: the gathered order need not be the rows' order
+        g = groups.ids[np.concatenate(rows)]
+        metrics["group_support"] = np.bincount(g, minlength=len(groups.names)).tolist()
+        metrics["group_hits"] = np.bincount(g[p == y], minlength=len(groups.names)).tolist()
+    return metrics
 
 
 def _class_recall(predictions: np.ndarray, labels: np.ndarray, num_classes: int) -> dict[str, Any]:
@@ -369,6 +383,9 @@ def _check_inputs(train: datasets.Dataset, val: datasets.Dataset, config: ProbeC
     check_image_split(val, "validation split", config.image_column)
     return {
         **_label_plan(train, val, config.label_column),
+        "val_groups": None
+        if config.group_column is None
+        else read_groups(val, config.group_column),
         "channels": channels,
         # From the image headers: checked against the model's preprocessing once it is built.
         "sizes": {
@@ -639,6 +656,7 @@ def _write_result(
         record=record,
         embeddings=embeddings,
         splits=splits,
+        group_names=None if plan["val_groups"] is None else plan["val_groups"].names,
     )
     for message in alerts:
         warnings.warn(message, ProbeWarning, stacklevel=3)

@@ -227,6 +227,17 @@ class DRoPFilter:
             "class_errors": result.class_errors,
             "class_support": result.class_errors_with_support.support,
         }
+        group_column = kwargs.get("group_column")
+        if group_column is not None:  # quotas per group: the probe's group errors
+            wanted = [group_column] if isinstance(group_column, str) else list(group_column)
+            measured = result.group_column
+            measured = [measured] if isinstance(measured, str) else measured
+            if measured != wanted:
+                raise ValueError(
+                    f"group_column={group_column!r}, but the probe in {result.folder} measured "
+                    f"group errors for {measured!r}: probe with --group-column {' '.join(wanted)}"
+                )
+            options.update(class_errors=result.group_errors_with_support, class_support=None)
         if within == "embedding":
             options.update(within=result.score("embedding"), keep=keep or "k_center")
         elif within != "random":
@@ -936,9 +947,7 @@ class DRoPFilter:
         """Errors as an array by class id; a missing one is ``missing_error`` or an error."""
         if self.class_errors is None:
             return None
-        given = self.class_errors
-        if isinstance(given, U.ClassErrors):  # class_errors_from_predictions, class_table()
-            given = given.errors
+        given = self._per_unit(self.class_errors, "errors", labels)
         errors = _per_class(given, labels, "class_errors", _error_value)
         names = labels.names
         missing = np.isnan(errors)
@@ -958,10 +967,21 @@ class DRoPFilter:
         """Validation support by class id (NaN where unknown), or None."""
         given = self.class_support
         if given is None and isinstance(self.class_errors, U.ClassErrors):
-            given = self.class_errors.support
+            given = self._per_unit(self.class_errors, "support", labels)
         if given is None:
             return None
         return _per_class(given, labels, "class_support", _support_value)
+
+    def _per_unit(self, given: Any, field: str, labels: Labels) -> Any:
+        """A ``ClassErrors``' errors or support: by class id for classes (as the probe and
+        ``class_errors_from_predictions`` number them), by name for groups, whose validation
+        split may hold groups the training rows lack (they keep nothing: left out here)."""
+        if not isinstance(given, U.ClassErrors):
+            return given
+        values = getattr(given, field)
+        if self.group_column is None:
+            return values
+        return {n: v for n, v in zip(given.names, values, strict=True) if n in labels.names}
 
     @property
     def drop_settings(self) -> dict[str, Any] | None:
