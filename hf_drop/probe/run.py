@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from ..data.columns import check_identity, dataset_identity, read_labels
 from ..io.environment import machine, versions
+from ..io.logs import get_logger, progress_bars_enabled
 from ..io.outputs import atomic_output, dataset_folders, prepare_output, start_output
 from ..modeling.images import ImageBatches, check_image_split, describe_sizes, image_sizes, loader
 from ..modeling.models import build_model
@@ -41,6 +42,8 @@ from .dynamics import STATISTICS, Dynamics, batch_statistics
 from .result import CONFIG_FILE, METRICS_FILE, SCORES_DIR, SPLITS_FILE, ProbeResult
 
 __all__ = ["ProbeDivergedError", "ProbeWarning", "run_probe"]
+
+logger = get_logger(__name__)  # the main process logs (hf_drop.io.logs)
 
 
 class ProbeDivergedError(ValueError, FloatingPointError):
@@ -77,13 +80,21 @@ def run_probe(
     out = Path(output_dir)
     plan = _check_inputs(train, val, config)  # every input error before any training
     if (out / CONFIG_FILE).exists():
-        return _existing_result(out, config, plan, train, val)
+        result = _existing_result(out, config, plan, train, val)
+        logger.info(f"{out} already holds this probe's result: nothing to train")
+        return result
     plan["batch"] = _batch(config, len(train), accelerator.num_processes)  # may refuse
     _claim_output(out, accelerator, train, val, inputs)  # refused, or ours, before training
 
     checkpoints = out / "checkpoints"
     progress = _load_progress(checkpoints, config, plan, train, val, accelerator.num_processes)
-    _print_batch(accelerator, plan["batch"])
+    _log_batch(plan["batch"])
+    if "path" in progress:
+        epoch = 0 if progress["epoch"] is None else progress["epoch"] + 1
+        logger.info(
+            f"resuming from epoch {epoch + 1} of init {progress['init'] + 1} "
+            f"(checkpoint {progress['path']})"
+        )
     totals: dict[str, np.ndarray] = progress["totals"]
     history: list[list[dict]] = progress["history"]
     embeddings = progress["embeddings"]
@@ -154,7 +165,7 @@ def run_probe(
             dynamics.end_epoch(epoch)
             metrics["train_loss"], metrics["train_accuracy"] = _train_summary(dynamics)
             history[init].append(metrics)
-            accelerator.print(
+            logger.info(
                 f"init {init + 1}/{config.num_inits} epoch {epoch + 1}/{config.epochs}: "
                 f"train loss {metrics['train_loss']:.4f} acc {metrics['train_accuracy']:.4f} | "
                 f"val acc {metrics['accuracy']:.4f}, worst class {np.nanmin(metrics['recall']):.4f}"
@@ -227,7 +238,7 @@ class _Training:
                     self.train_loader,
                     desc=desc,
                     leave=False,
-                    disable=not accelerator.is_local_main_process,
+                    disable=not accelerator.is_local_main_process or not progress_bars_enabled(),
                 )
             ):
                 logits = model(batch["pixel_values"])
@@ -307,7 +318,10 @@ def _full_grand(accelerator, model, train_loader, dynamics, chunk):
 
     per_sample = vmap(grad(sample_loss), in_dims=(None, None, 0, 0))
     for batch in tqdm(
-        train_loader, desc="full GraNd", leave=False, disable=not accelerator.is_local_main_process
+        train_loader,
+        desc="full GraNd",
+        leave=False,
+        disable=not accelerator.is_local_main_process or not progress_bars_enabled(),
     ):
         norms = []
         for x, y in zip(
@@ -421,14 +435,14 @@ def _batch(config: ProbeConfig, num_rows: int, processes: int) -> dict[str, int]
     }
 
 
-def _print_batch(accelerator: Accelerator, batch: dict[str, int]) -> None:
+def _log_batch(batch: dict[str, int]) -> None:
     n, b, g = batch["processes"], batch["per_process_batch_size"], batch["global_batch_size"]
-    accelerator.print(
+    logger.info(
         f"probe: {n} process(es) x batch {b} = global batch {g}, "
         f"{batch['steps_per_epoch']} steps per epoch"
     )
     if n > 1:
-        accelerator.print(
+        logger.info(
             f"note: the global batch is {n} x {b}; lr is not rescaled. To train the same way on "
             "any number of processes, pass --global-batch-size G (split evenly among them)"
         )
@@ -544,6 +558,7 @@ def _load_progress(
         return {
             "init": init + 1,
             "epoch": None,
+            "path": path,
             "totals": totals,
             "history": progress["history"],
             "embeddings": embeddings,
@@ -685,7 +700,7 @@ def _write_result(
     }
     for message in metrics["warnings"]:
         warnings.warn(message, ProbeWarning, stacklevel=3)
-        accelerator.print(f"WARNING: {message}")
+        logger.warning(message)
     (out / METRICS_FILE).write_text(json.dumps(metrics, indent=1) + "\n")
     if splits:
         (out / SPLITS_FILE).write_text(json.dumps(splits) + "\n")
