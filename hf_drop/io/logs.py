@@ -162,15 +162,15 @@ def progress_bars_enabled() -> bool:
 
 @contextlib.contextmanager
 def logging_options(log_level: str | None = None, disable_tqdm: bool = False) -> Iterator[None]:
-    """hf-drop's verbosity and progress bars for one command (``--log_level``,
-    ``--disable_tqdm``), and ``datasets``' bars hidden with hf-drop's; restored afterwards."""
+    """hf-drop's verbosity and progress bars for one command: ``log_level`` (``None``:
+    ``HF_DROP_VERBOSITY``, else info) and ``disable_tqdm``; ``datasets``' bars are hidden with
+    hf-drop's. Restored afterwards."""
     global _bars_disabled
     root = _root()
     saved_level, saved_bars = root.level, _bars_disabled
     datasets_bars = None
     try:
-        if log_level is not None:
-            set_verbosity(log_level)
+        set_verbosity(log_level)
         _bars_disabled = _bars_disabled or disable_tqdm
         if not progress_bars_enabled():
             import datasets

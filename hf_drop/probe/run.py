@@ -90,11 +90,7 @@ def run_probe(
     progress = _load_progress(checkpoints, config, plan, train, val, accelerator.num_processes)
     _log_batch(plan["batch"])
     if "path" in progress:
-        epoch = 0 if progress["epoch"] is None else progress["epoch"] + 1
-        logger.info(
-            f"resuming from epoch {epoch + 1} of init {progress['init'] + 1} "
-            f"(checkpoint {progress['path']})"
-        )
+        _log_resume(progress, config)
     totals: dict[str, np.ndarray] = progress["totals"]
     history: list[list[dict]] = progress["history"]
     embeddings = progress["embeddings"]
@@ -445,6 +441,17 @@ def _log_batch(batch: dict[str, int]) -> None:
         logger.info(
             f"note: the global batch is {n} x {b}; lr is not rescaled. To train the same way on "
             "any number of processes, pass --global-batch-size G (split evenly among them)"
+        )
+
+
+def _log_resume(progress: dict[str, Any], config: ProbeConfig) -> None:
+    """Say where a run picks up again (1-based, as the epoch lines count)."""
+    init, epoch = progress["init"], 0 if progress["epoch"] is None else progress["epoch"] + 1
+    if init >= config.num_inits:
+        logger.info(f"every epoch is done (checkpoint {progress['path']}): writing the result")
+    else:
+        logger.info(
+            f"resuming from epoch {epoch + 1} of init {init + 1} (checkpoint {progress['path']})"
         )
 
 
