@@ -55,6 +55,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         argv, from_file = _read_config_file(command, argv)
     args = parser.parse_args(argv)
     if command is not None:
+        if args.config_file is not None and args.config_file != from_file:
+            # An abbreviation (--config_f) that argparse took but the file reader did not.
+            command.error(f"spell --config_file out in full ({args.config_file} was not read)")
         _check_exclusive(command, args)
         if from_file:  # the command as it ran, without the file (which the record cannot hold)
             recorded = _command_line(command, args, defaults)
@@ -66,16 +69,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         with logging_options(getattr(args, "log_level", None), args.disable_tqdm):
             args.run(args)
-    except (ValueError, FileNotFoundError, TypeError) as error:
-        if not interrupt.seen:  # an error of a process whose peers were interrupted: see below
-            parser.exit(2, f"hf-drop {args.command}: error: {error}\n")
-        _interrupted(args.command)
     except KeyboardInterrupt:
         _interrupted(args.command)
-    except Exception:
-        if not interrupt.seen:
-            raise
-        _interrupted(args.command)
+    except Exception as error:
+        if interrupt.seen:  # e.g. a collective whose peer was stopped: the same way out
+            _interrupted(args.command)
+        if isinstance(error, ValueError | FileNotFoundError | TypeError):
+            parser.exit(2, f"hf-drop {args.command}: error: {error}\n")
+        raise
     finally:
         if not program:  # a caller in Python gets its own Ctrl-C back
             interrupt.uninstall()
@@ -242,10 +243,10 @@ def _check_exclusive(command, args: argparse.Namespace) -> None:
 # --- files of options ---------------------------------------------------------------------------
 
 
-def _read_config_file(command, argv: list[str]) -> tuple[list[str], bool]:
+def _read_config_file(command, argv: list[str]) -> tuple[list[str], str | None]:
     """Set ``command``'s defaults from the file of options on ``argv`` (its first argument after
     the command, or ``--config_file``), so that flags still override them; returns ``argv``
-    without a first-argument file, and whether there was a file."""
+    without a first-argument file, and the file read (or ``None``)."""
     path, rest = None, argv[1:]
     if rest and Path(rest[0]).suffix.lower() in CONFIG_SUFFIXES and not Path(rest[0]).is_dir():
         path, rest = rest[0], rest[1:]
@@ -256,9 +257,9 @@ def _read_config_file(command, argv: list[str]) -> tuple[list[str], bool]:
         command.error(f"one file of options at a time: {path} and --config_file {flagged[-1]}")
     path = path or (flagged[-1] if flagged else None)
     if path is None:
-        return argv, False
+        return argv, None
     values = _load_options(command, path)
-    actions = {a.dest: a for a in command._actions if a.dest not in _NOT_RECORDED}
+    actions = {a.dest: a for a in command._actions if a.dest not in ("help", "config_file")}
     for key, value in values.items():
         dest = str(key).replace("-", "_")
         if dest not in actions:
@@ -267,6 +268,8 @@ def _read_config_file(command, argv: list[str]) -> tuple[list[str], bool]:
                 f"{path}: unknown option {key!r}: {command.prog} takes {', '.join(known)}"
             )
         action = actions[dest]
+        if value is None and action.required:
+            command.error(f"{path}: {key} needs a value")
         if action.choices is not None and not isinstance(value, list | dict):
             if value not in action.choices:
                 command.error(
@@ -276,7 +279,7 @@ def _read_config_file(command, argv: list[str]) -> tuple[list[str], bool]:
         action.required = False
         if not action.option_strings:  # a positional the file gives: the command line need not
             action.nargs = "*" if action.nargs == "+" else "?"
-    return [argv[0], *rest], True
+    return [argv[0], *rest], path
 
 
 def _load_options(command, path: str) -> dict[str, Any]:

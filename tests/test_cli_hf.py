@@ -241,6 +241,7 @@ def test_a_json_file_of_options_for_prune(sliced, capsys):
     [
         ('{"probe": "p", "densty": 0.5}', "prune.json: unknown option 'densty'"),
         ('{"quota": "most"}', "quota 'most' is not one of drop, drop_paper"),
+        ('{"density": null}', "prune.json: density needs a value"),
         ("[1, 2]", "must hold a mapping"),
         ("{not json", "is not readable as JSON"),
     ],
