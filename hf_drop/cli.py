@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report(commands)
     _add_push(commands)
     for command in _commands(parser).values():
-        command.add_dataclass(CommonArguments, "output and configuration")
+        command.add_dataclass(CommonArguments, "file of options and logging")
     return parser
 
 
@@ -110,7 +110,8 @@ class CommonArguments:
         metadata={
             "help": "a JSON or YAML file of options, keys named as the options (image_column: "
             "img); flags on the command line override it. Also: the first argument, "
-            "hf-drop COMMAND FILE.yaml"
+            "hf-drop COMMAND FILE.yaml",
+            "metavar": "FILE",
         },
     )
     log_level: Literal["debug", "info", "warning", "error"] | None = field(
@@ -375,7 +376,7 @@ def _interrupted(command: str) -> None:
     from .io.logs import is_main_process
 
     if is_main_process():
-        # A probe resumes from its last checkpoint; the other commands write their output whole.
+        # Only a probe keeps its progress (a checkpoint per epoch) and picks it up again.
         again = "; rerun the same command to resume" if command == "probe" else ""
         sys.stderr.write(f"interrupted{again}\n")
         sys.stderr.flush()
@@ -404,7 +405,7 @@ class ProbeDataArguments:
         },
     )
     max_train_samples: int | None = field(
-        default=None, metadata={"help": "train on the first N rows of --split only"}
+        default=None, metadata={"help": "train on the first N rows of --split only", "metavar": "N"}
     )
     val_split: str | None = field(
         default=None, metadata={"help": "use this split (or slice) of the dataset as validation"}
