@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import difflib
 import functools
 import json
 import os
@@ -49,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.print_help()
         sys.exit(2)
     command = _commands(parser).get(argv[0])
-    recorded = argv
+    recorded = _without_talk(argv)
     if command is not None:
         defaults = {action.dest: action.default for action in command._actions}
         argv, from_file = _read_config_file(command, argv)
@@ -264,10 +265,9 @@ def _read_config_file(command, argv: list[str]) -> tuple[list[str], str | None]:
     for key, value in values.items():
         dest = str(key).replace("-", "_")
         if dest not in actions:
-            known = sorted(d for d, a in actions.items() if a.option_strings or a.nargs)
-            command.error(
-                f"{path}: unknown option {key!r}: {command.prog} takes {', '.join(known)}"
-            )
+            close = difflib.get_close_matches(dest, list(actions), n=3)
+            hint = f"did you mean {' or '.join(close)}?" if close else f"see {command.prog} --help"
+            command.error(f"{path}: unknown option {key!r} ({hint})")
         action = actions[dest]
         if value is None and action.required:
             command.error(f"{path}: {key} needs a value")
@@ -288,26 +288,41 @@ def _load_options(command, path: str) -> dict[str, Any]:
     and ``parse_yaml_file`` read them)."""
     file = Path(path)
     if file.suffix.lower() not in CONFIG_SUFFIXES:
-        command.error(f"--config_file {path}: a .json, .yaml or .yml file of options, please")
+        command.error(f"--config_file {path}: expected a .json, .yaml or .yml file")
     if not file.is_file():
         command.error(f"no such file of options: {path}")
     text = file.read_text(encoding="utf-8")
-    try:
-        if file.suffix.lower() == ".json":
+    if file.suffix.lower() == ".json":
+        try:
             values = json.loads(text)
-        else:
-            import yaml
+        except json.JSONDecodeError as error:
+            command.error(f"{path} is not readable as JSON: {error}")
+    else:
+        import yaml  # installed with transformers and datasets
 
+        try:
             values = yaml.safe_load(text)
-    except (json.JSONDecodeError, ValueError, ImportError) as error:
-        command.error(f"{path} is not readable as {file.suffix[1:].upper()}: {error}")
-    except Exception as error:  # yaml.YAMLError, without importing yaml for JSON files
-        command.error(f"{path} is not readable as YAML: {error}")
+        except yaml.YAMLError as error:
+            command.error(f"{path} is not readable as YAML: {error}")
     if values is None:
         return {}
     if not isinstance(values, dict):
         command.error(f"{path} must hold a mapping of option names to values, not a list or value")
     return values
+
+
+def _without_talk(argv: list[str]) -> list[str]:
+    """``argv`` without ``--log_level X`` and ``--disable_tqdm``: they change no result."""
+    kept, skip = [], False
+    for token in argv:
+        name = token.split("=", 1)[0].replace("-", "_")
+        if skip:
+            skip = False
+        elif name == "__log_level":
+            skip = "=" not in token
+        elif name != "__disable_tqdm":
+            kept.append(token)
+    return kept
 
 
 def _command_line(command, args: argparse.Namespace, defaults: dict[str, Any]) -> list[str]:

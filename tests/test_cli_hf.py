@@ -154,7 +154,8 @@ def sliced(tmp_path_factory):
     probe = root / "probe"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TQDM_DISABLE", "1")
-        captured = _run(["probe", str(config), "--epochs", "1", "--output_dir", str(probe)])
+        captured = _run(["probe", str(config), "--epochs", "1", "--output_dir", str(probe),
+                         "--log-level", "info"])  # fmt: skip
     captured["prune"] = _run(["prune", "--probe", str(probe), "--density", "0.5",
                               "--output-dir", str(root / "subset")])  # fmt: skip
     return root, captured
@@ -186,6 +187,7 @@ def test_the_record_holds_the_slice_and_the_row_limit(sliced):
     assert source["num_rows"] == 400
     command = source["command"]
     assert "probe.yaml" not in command, "the record holds the options, not the file"
+    assert "--log" not in command, "nor how much the run said"
     for part in ("--split 'train[10%:90%]'", "--max-train-samples 400", "--epochs 1",
                  "--batch-size 64", "--embeddings"):  # fmt: skip
         assert part in command
@@ -239,7 +241,8 @@ def test_a_json_file_of_options_for_prune(sliced, capsys):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('{"probe": "p", "densty": 0.5}', "prune.json: unknown option 'densty'"),
+        ('{"probe": "p", "densty": 0.5}', "prune.json: unknown option 'densty' (did you mean"),
+        ("quota: [drop", "prune.yaml is not readable as YAML"),
         ('{"quota": "most"}', "quota 'most' is not one of drop, drop_paper"),
         ('{"density": null}', "prune.json: density needs a value"),
         ("[1, 2]", "must hold a mapping"),
@@ -247,7 +250,7 @@ def test_a_json_file_of_options_for_prune(sliced, capsys):
     ],
 )
 def test_a_bad_file_of_options_is_refused(tmp_path, capsys, text, message):
-    options = tmp_path / "prune.json"
+    options = tmp_path / ("prune.yaml" if "yaml" in message else "prune.json")
     options.write_text(text)
     code, err = _exit(["prune", str(options), "--density", "0.5", "--output",
                        str(tmp_path / "out")], capsys)  # fmt: skip
