@@ -3,7 +3,7 @@
 The package is layered, one folder per pipeline stage; each imports only from those before it:
 
     core        numpy: quotas (Algorithm 1 and its robust form), selection, error intervals, rules
-    io          safe outputs, damaged-file errors, provenance, portable names
+    io          safe outputs, damaged-file errors, provenance, portable names, logging
     data        sources, label and identity columns, carved splits
     evaluation  the class-wise accuracy metric, run reports, plots
     modeling    models (timm, transformers), the pixel path, transforms for your own scripts

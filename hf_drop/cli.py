@@ -1,171 +1,481 @@
 """The ``hf-drop`` command line.
 
 hf-drop probe --dataset digits --model test_resnet --epochs 10 --output runs/probe
+hf-drop probe probe.yaml --epochs 3           # options from a file; flags override it
 accelerate launch -m hf_drop probe ...        # the same, on several processes
+
+The options of ``probe``, ``prune``, ``report`` and ``push`` are declared once, as the fields of
+dataclasses (:class:`~hf_drop.probe.config.ProbeConfig` and the ``*Arguments`` below), and read by
+``transformers.HfArgumentParser``: every multi-word option has both spellings (``--image_column``,
+``--image-column``), and ``--help`` shows each default. A JSON or YAML file of options (keys are
+the option names) gives the defaults of one run, as TRL's ``--config`` does; flags given on the
+command line override it.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
+import difflib
+import functools
 import json
+import os
 import shlex
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
+
+from ._version import __version__
 
 __all__ = ["main"]
+
+# Files of options: `hf-drop probe run.yaml` or `--config_file run.json`.
+CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
+# Options that say how a command talks, not what it computes: not part of a recorded command.
+_NOT_RECORDED = ("help", "config_file", "log_level", "disable_tqdm")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Parse ``argv`` (default: the process's arguments) and run the command."""
+    program = argv is None  # the hf-drop process itself, not a caller in Python
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
-    if not getattr(args, "command", None):
+    if not argv:
         parser.print_help()
         sys.exit(2)
+    command = _commands(parser).get(argv[0])
+    recorded = _without_talk(argv)
+    if command is not None:
+        defaults = {action.dest: action.default for action in command._actions}
+        argv, from_file = _read_config_file(command, argv)
+    args = parser.parse_args(argv)
+    if command is not None:
+        if args.config_file is not None and args.config_file != from_file:
+            # An abbreviation (--config_f) that argparse took but the file reader did not.
+            command.error(f"spell --config_file out in full ({args.config_file} was not read)")
+        _check_exclusive(command, args)
+        if from_file:  # the command as it ran, without the file (which the record cannot hold)
+            recorded = _command_line(command, args, defaults)
+    args.argv = recorded
+
+    from .io.logs import logging_options
+
+    interrupt = _Interrupt.install()
     try:
-        args.run(args)
-    except (ValueError, FileNotFoundError, TypeError) as error:
-        parser.exit(2, f"hf-drop {args.command}: error: {error}\n")
+        with logging_options(getattr(args, "log_level", None), args.disable_tqdm):
+            args.run(args)
+    except KeyboardInterrupt:
+        _interrupted(args.command)
+    except Exception as error:
+        if interrupt.seen:  # e.g. a collective whose peer was stopped: the same way out
+            _interrupted(args.command)
+        if isinstance(error, ValueError | FileNotFoundError | TypeError):
+            parser.exit(2, f"hf-drop {args.command}: error: {error}\n")
+        raise
+    finally:
+        if not program:  # a caller in Python gets its own Ctrl-C back
+            interrupt.uninstall()
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hf-drop", description="Distributionally robust data pruning (DRoP) for HF datasets."
     )
-    commands = parser.add_subparsers(dest="command")
+    parser.add_argument("--version", action="version", version=f"hf-drop {__version__}")
+    commands = parser.add_subparsers(dest="command", parser_class=_parser_class())
     _add_probe(commands)
     _add_prune(commands)
     _add_train(commands)
     _add_report(commands)
     _add_push(commands)
+    for command in _commands(parser).values():
+        command.add_dataclass(CommonArguments, "file of options and logging")
     return parser
+
+
+# --- the parser: options from dataclass fields ----------------------------------------------
+
+
+@dataclass
+class CommonArguments:
+    """Options of every command: a file of options, and how much the command says."""
+
+    config_file: str | None = field(
+        default=None,
+        metadata={
+            "help": "a JSON or YAML file of options, keys named as the options (image_column: "
+            "img); flags on the command line override it. Also: the first argument, "
+            "hf-drop COMMAND FILE.yaml",
+            "metavar": "FILE",
+        },
+    )
+    log_level: Literal["debug", "info", "warning", "error"] | None = field(
+        default=None,
+        metadata={"help": "how much hf-drop logs on stderr (default: $HF_DROP_VERBOSITY, or info)"},
+    )
+    disable_tqdm: bool = field(
+        default=False,
+        metadata={
+            "help": "no progress bars (also: TQDM_DISABLE=1, HF_DATASETS_DISABLE_PROGRESS_BARS=1, "
+            "--log_level error)"
+        },
+    )
+
+
+class _Defaults(argparse.ArgumentDefaultsHelpFormatter):
+    """``(default: x)`` after an option's help, unless there is no default to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        default = action.default
+        if action.required or default is None or default is False or default in ([], {}):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+@functools.cache
+def _parser_class() -> type[argparse.ArgumentParser]:
+    """``HfArgumentParser`` with argument groups, JSON values, positionals and plain flags.
+
+    Built on first use: ``import hf_drop.cli`` must not import transformers."""
+    from transformers import HfArgumentParser
+
+    class Parser(HfArgumentParser):
+        def __init__(self, **kwargs: Any) -> None:
+            kwargs.setdefault("formatter_class", _Defaults)
+            super().__init__(**kwargs)
+
+        def add_dataclass(self, dtype: type, title: str | None = None) -> None:
+            """Options from the fields of ``dtype`` (their ``metadata["help"]``), in a group."""
+            self.dataclass_types.append(dtype)
+            group = self.add_argument_group(title) if title else self
+            hints = typing.get_type_hints(dtype)
+            for each in dataclasses.fields(dtype):
+                if each.init:
+                    # A copy: HfArgumentParser rewrites field.type, the dataclass keeps its own.
+                    each = copy.copy(each)
+                    each.type = hints[each.name]
+                    self._parse_dataclass_field(group, each)
+
+        @staticmethod
+        def _parse_dataclass_field(parser, each: dataclasses.Field) -> None:
+            meta = dict(each.metadata)
+            if each.type is bool and each.default is False:
+                # A plain switch, as before: `--overwrite RUN` never reads RUN as its value.
+                parser.add_argument(*_spellings(each), action="store_true", help=meta.get("help"))
+            elif meta.keys() & {"json", "nargs", "positional"}:
+                _add_special(parser, each, meta)
+            else:
+                HfArgumentParser._parse_dataclass_field(parser, each)
+
+    return Parser
+
+
+def _spellings(each: dataclasses.Field) -> list[str]:
+    """``--name``, ``--name-with-dashes``, and the field's ``aliases``."""
+    names = [f"--{each.name}"]
+    if "_" in each.name:
+        names.append(f"--{each.name.replace('_', '-')}")
+    aliases = each.metadata.get("aliases", [])
+    return names + ([aliases] if isinstance(aliases, str) else list(aliases))
+
+
+def _add_special(parser, each: dataclasses.Field, meta: dict[str, Any]) -> None:
+    """A JSON value, a list of any length, or a positional argument."""
+    kwargs = {k: v for k, v in meta.items() if k not in ("json", "positional", "aliases")}
+    if meta.get("json"):
+        kwargs.update(type=_json_value, metavar="JSON")
+    if meta.get("positional"):
+        parser.add_argument(each.name, **kwargs)
+        return
+    if each.default is not dataclasses.MISSING:
+        kwargs["default"] = each.default
+    elif each.default_factory is not dataclasses.MISSING:
+        kwargs["default"] = each.default_factory()
+    else:
+        kwargs["required"] = True
+    parser.add_argument(*_spellings(each), **kwargs)
+
+
+def _json_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not JSON ({error}): {text!r}") from None
+
+
+def _commands(parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """The parser of each command, by name."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _dataclass(dtype: Callable[..., Any], args: argparse.Namespace) -> Any:
+    """An instance of the dataclass ``dtype`` from the parsed options named as its fields."""
+    return dtype(**{f.name: getattr(args, f.name) for f in dataclasses.fields(dtype) if f.init})
+
+
+# Options that exclude each other, by command; the first group of prune needs one of them.
+_EXCLUSIVE = {
+    "probe": [(("val_split", "val_from_test", "val_fraction"), False)],
+    "prune": [(("probe", "class_errors"), True)],
+}
+
+
+def _check_exclusive(command, args: argparse.Namespace) -> None:
+    """argparse's mutually exclusive groups, checked after a file's values are in."""
+    flags = {a.dest: a.option_strings[-1] for a in command._actions if a.option_strings}
+    for names, required in _EXCLUSIVE.get(args.command, []):
+        given = [name for name in names if getattr(args, name) is not None]
+        if len(given) > 1:
+            command.error(
+                f"argument {flags[given[1]]}: not allowed with argument {flags[given[0]]}"
+            )
+        if required and not given:
+            command.error(f"one of the arguments {' '.join(flags[n] for n in names)} is required")
+
+
+# --- files of options ---------------------------------------------------------------------------
+
+
+def _read_config_file(command, argv: list[str]) -> tuple[list[str], str | None]:
+    """Set ``command``'s defaults from the file of options on ``argv`` (its first argument after
+    the command, or ``--config_file``), so that flags still override them; returns ``argv``
+    without a first-argument file, and the file read (or ``None``)."""
+    path, rest = None, argv[1:]
+    if rest and Path(rest[0]).suffix.lower() in CONFIG_SUFFIXES and not Path(rest[0]).is_dir():
+        path, rest = rest[0], rest[1:]
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    pre.add_argument("--config_file", "--config-file", action="append", default=[])
+    flagged = pre.parse_known_args(rest)[0].config_file
+    if flagged and path:
+        command.error(f"one file of options at a time: {path} and --config_file {flagged[-1]}")
+    path = path or (flagged[-1] if flagged else None)
+    if path is None:
+        return argv, None
+    values = _load_options(command, path)
+    actions = {a.dest: a for a in command._actions if a.dest not in ("help", "config_file")}
+    for key, value in values.items():
+        dest = str(key).replace("-", "_")
+        if dest not in actions:
+            close = difflib.get_close_matches(dest, list(actions), n=3)
+            hint = f"did you mean {' or '.join(close)}?" if close else f"see {command.prog} --help"
+            command.error(f"{path}: unknown option {key!r} ({hint})")
+        action = actions[dest]
+        if value is None and action.required:
+            command.error(f"{path}: {key} needs a value")
+        if action.choices is not None and not isinstance(value, list | dict):
+            if value not in action.choices:
+                command.error(
+                    f"{path}: {key} {value!r} is not one of {', '.join(map(str, action.choices))}"
+                )
+        action.default = value
+        action.required = False
+        if not action.option_strings:  # a positional the file gives: the command line need not
+            action.nargs = "*" if action.nargs == "+" else "?"
+    return [argv[0], *rest], path
+
+
+def _load_options(command, path: str) -> dict[str, Any]:
+    """The mapping of options in a JSON or YAML file (as ``HfArgumentParser.parse_json_file``
+    and ``parse_yaml_file`` read them)."""
+    file = Path(path)
+    if file.suffix.lower() not in CONFIG_SUFFIXES:
+        command.error(f"--config_file {path}: expected a .json, .yaml or .yml file")
+    if not file.is_file():
+        command.error(f"no such file of options: {path}")
+    text = file.read_text(encoding="utf-8")
+    if file.suffix.lower() == ".json":
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as error:
+            command.error(f"{path} is not readable as JSON: {error}")
+    else:
+        import yaml  # installed with transformers and datasets
+
+        try:
+            values = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            command.error(f"{path} is not readable as YAML: {error}")
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        command.error(f"{path} must hold a mapping of option names to values, not a list or value")
+    return values
+
+
+def _without_talk(argv: list[str]) -> list[str]:
+    """``argv`` without ``--log_level X`` and ``--disable_tqdm``: they change no result."""
+    kept, skip = [], False
+    for token in argv:
+        name = token.split("=", 1)[0].replace("-", "_")
+        if skip:
+            skip = False
+        elif name == "__log_level":
+            skip = "=" not in token
+        elif name != "__disable_tqdm":
+            kept.append(token)
+    return kept
+
+
+def _command_line(command, args: argparse.Namespace, defaults: dict[str, Any]) -> list[str]:
+    """The command line of ``args`` (every value that is not a default), for the record."""
+    tokens = [args.command]
+    for action in command._actions:
+        if action.dest in _NOT_RECORDED:
+            continue
+        value = getattr(args, action.dest, None)
+        if not action.option_strings:
+            tokens += [str(v) for v in (value if isinstance(value, list) else [value])]
+            continue
+        if value is None or (
+            value == defaults.get(action.dest) and type(value) is type(defaults.get(action.dest))
+        ):
+            continue
+        flag = next((o for o in action.option_strings if "-" in o[2:]), action.option_strings[0])
+        if isinstance(action, argparse._StoreTrueAction):
+            tokens += [flag] if value else []
+        elif action.type is _json_value or isinstance(value, dict):
+            tokens += [flag, json.dumps(value)]
+        elif isinstance(value, list):
+            tokens += [flag, *map(str, value)]
+        else:
+            tokens += [flag, str(value)]
+    return tokens
+
+
+# --- Ctrl-C -------------------------------------------------------------------------------------
+
+
+class _Interrupt:
+    """SIGINT while a command runs. The first raises KeyboardInterrupt; the second (under
+    ``accelerate launch``, the launcher forwards each Ctrl-C to its processes) is ignored, so
+    that the way out prints no traceback; a third ends the process at once."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.previous: Any = None
+
+    @property
+    def seen(self) -> bool:
+        return self.count > 0
+
+    @classmethod
+    def install(cls) -> _Interrupt:
+        interrupt = cls()
+        if threading.current_thread() is threading.main_thread():
+            interrupt.previous = signal.signal(signal.SIGINT, interrupt)
+        return interrupt
+
+    def uninstall(self) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+    def __call__(self, signum, frame) -> None:
+        self.count += 1
+        if self.count == 1:
+            raise KeyboardInterrupt
+        if self.count > 2:
+            os._exit(130)
+
+
+def _interrupted(command: str) -> None:
+    """One line from the main process, exit status 130 (128 + SIGINT) from each."""
+    from .io.logs import is_main_process
+
+    if is_main_process():
+        # Only a probe keeps its progress (a checkpoint per epoch) and picks it up again.
+        again = "; rerun the same command to resume" if command == "probe" else ""
+        sys.stderr.write(f"interrupted{again}\n")
+        sys.stderr.flush()
+    sys.exit(130)
 
 
 # --- probe --------------------------------------------------------------------------------------
 
 
+@dataclass(kw_only=True)
+class ProbeDataArguments:
+    """What ``hf-drop probe`` trains and validates on, and where its result goes."""
+
+    dataset: str = field(
+        metadata={"help": "fashion_mnist, digits, a local folder or file, or a Hub dataset name"}
+    )
+    config: str | None = field(default=None, metadata={"help": "dataset configuration (Hub)"})
+    revision: str | None = field(
+        default=None, metadata={"help": "dataset revision: branch, tag or commit (Hub datasets)"}
+    )
+    split: str = field(
+        default="train",
+        metadata={
+            "help": "training split, or a slice of it in datasets' syntax: 'train[:1000]', "
+            "'train[10%%:20%%]'"
+        },
+    )
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "train on the first N rows of --split only", "metavar": "N"}
+    )
+    val_split: str | None = field(
+        default=None, metadata={"help": "use this split (or slice) of the dataset as validation"}
+    )
+    val_from_test: float | None = field(
+        default=None,
+        metadata={
+            "help": "validate on a fraction F of each class of --test-split (the paper: 0.5; "
+            "the default if the dataset has no validation split)",
+            "metavar": "F",
+        },
+    )
+    val_fraction: float | None = field(
+        default=None,
+        metadata={"help": "carve a fraction F of each class out of --split", "metavar": "F"},
+    )
+    test_split: str = field(default="test", metadata={"help": "split for --val-from-test"})
+    split_seed: int = field(default=0, metadata={"help": "seed of carved splits"})
+    output: str = field(
+        metadata={
+            "help": "result folder: new or empty, or an unfinished run of this probe (resumed)",
+            "aliases": ["--output_dir", "--output-dir"],
+        }
+    )
+
+
 def _add_probe(commands) -> None:
+    from .probe.config import ProbeConfig
+
     p = commands.add_parser(
         "probe",
         help="train a probe model; record per-sample scores and per-class errors",
         description="Train a probe (timm or transformers) on a dataset under Accelerate and write "
-        "its per-sample scores and per-class validation errors to --output.",
+        "its per-sample scores and per-class validation errors to --output. Stopped (Ctrl-C), "
+        "the same command resumes from the last finished epoch.",
     )
-    data = p.add_argument_group("data")
-    data.add_argument(
-        "--dataset",
-        required=True,
-        help="fashion_mnist, digits, a local folder or file, or a Hub dataset name",
-    )
-    data.add_argument("--config", help="dataset configuration (Hub datasets)")
-    data.add_argument("--revision", help="dataset revision: branch, tag or commit (Hub datasets)")
-    data.add_argument("--split", default="train", help="training split (default: train)")
-    val = data.add_mutually_exclusive_group()
-    val.add_argument("--val-split", help="use this split of the dataset as validation")
-    val.add_argument(
-        "--val-from-test",
-        type=float,
-        metavar="F",
-        help="validate on a fraction F of each class of --test-split (the paper: 0.5)",
-    )
-    val.add_argument(
-        "--val-fraction",
-        type=float,
-        metavar="F",
-        help="carve a fraction F of each class out of the training split",
-    )
-    data.add_argument("--test-split", default="test", help="split for --val-from-test")
-    data.add_argument("--image-column", default="image")
-    data.add_argument("--label-column", default="label")
-    data.add_argument("--split-seed", type=int, default=0, help="seed of carved splits")
-
-    model = p.add_argument_group("model and training")
-    model.add_argument(
-        "--model",
-        required=True,
-        help="timm architecture, Hub checkpoint id, or local save_pretrained folder",
-    )
-    model.add_argument("--pretrained", action="store_true", help="start from pretrained weights")
-    model.add_argument(
-        "--model-kwargs",
-        type=json.loads,
-        default={},
-        metavar="JSON",
-        help="extra model arguments, e.g. '{\"img_size\": 28}'",
-    )
-    model.add_argument("--epochs", type=int, required=True)
-    model.add_argument("--batch-size", type=int, default=128, help="per process (default: 128)")
-    model.add_argument(
-        "--global-batch-size",
-        type=int,
-        help="batch of one step over all processes, split evenly among them (replaces "
-        "--batch-size; the same training on any number of processes)",
-    )
-    model.add_argument("--lr", type=float, default=0.05)
-    model.add_argument("--momentum", type=float, default=0.9)
-    model.add_argument("--weight-decay", type=float, default=5e-4)
-    model.add_argument("--schedule", choices=["cosine", "constant"], default="cosine")
-    model.add_argument("--augment", action="store_true")
-    model.add_argument("--num-inits", type=int, default=1)
-    model.add_argument("--seed", type=int, default=0)
-    model.add_argument("--num-workers", type=int, default=0)
-
-    scores = p.add_argument_group("scores")
-    scores.add_argument("--score-epoch", type=int, help="epoch of EL2N and GraNd (default: 10%%)")
-    scores.add_argument("--du-window", type=int, default=10)
-    scores.add_argument("--full-grand", action="store_true", help="also full-parameter GraNd")
-    scores.add_argument("--embeddings", action="store_true", help="keep penultimate embeddings")
-    scores.add_argument("--class-errors-from", choices=["final", "best"], default="final")
-    scores.add_argument(
-        "--group-column",
-        nargs="+",
-        metavar="COLUMN",
-        help="also measure validation errors per group: a column, or several whose combinations "
-        "are the groups (for hf-drop prune --group-column)",
-    )
-    p.add_argument(
-        "--output",
-        required=True,
-        help="result folder: new or empty, or an unfinished run of this probe (resumed)",
-    )
+    p.add_dataclass(ProbeDataArguments, "data")
+    p.add_dataclass(ProbeConfig, "model, training and scores")
     p.set_defaults(run=_probe)
 
 
 def _probe(args: argparse.Namespace) -> None:
-    from .data.sources import load_source
+    from .data.sources import first_rows, load_source, select_split
     from .data.splits import stratified_indices
     from .probe import ProbeConfig, run_probe
 
-    config = ProbeConfig(
-        model=args.model,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        global_batch_size=args.global_batch_size,
-        lr=args.lr,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        schedule=args.schedule,
-        num_inits=args.num_inits,
-        seed=args.seed,
-        score_epoch=args.score_epoch,
-        du_window=args.du_window,
-        full_grand=args.full_grand,
-        embeddings=args.embeddings,
-        augment=args.augment,
-        pretrained=args.pretrained,
-        model_kwargs=args.model_kwargs,
-        class_errors_from=args.class_errors_from,
-        image_column=args.image_column,
-        label_column=args.label_column,
-        num_workers=args.num_workers,
-        group_column=_group_column(args.group_column),
-    )
+    config = _dataclass(ProbeConfig, args)
+    config.group_column = _group_column(config.group_column)
+    count = args.max_train_samples
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+        raise ValueError(f"--max_train_samples must be a positive int, got {count!r}")
     data = load_source(args.dataset, args.config, args.revision)
-    if args.split not in data:
-        raise ValueError(f"--split {args.split!r} is not a split of {args.dataset}: {list(data)}")
-    train = data[args.split]
+    train = first_rows(
+        select_split(data, args.split, "--split"), args.max_train_samples, "--max_train_samples"
+    )
     source = {
         "name": args.dataset,
         "config": args.config,
@@ -173,12 +483,14 @@ def _probe(args: argparse.Namespace) -> None:
         "revision": args.revision,
         "command": shlex.join(["hf-drop", *args.argv]),
     }
+    if args.max_train_samples is not None:  # reloaded the same way: prune, the card's command
+        source["max_train_samples"] = args.max_train_samples
     splits: dict = {}
 
     if args.val_split is None and args.val_from_test is None and args.val_fraction is None:
         if "validation" in data:
             args.val_split = "validation"
-        elif args.test_split in data:
+        elif _has_split(data, args.test_split):
             args.val_from_test = 0.5  # the paper's protocol
         else:
             raise ValueError(
@@ -186,16 +498,12 @@ def _probe(args: argparse.Namespace) -> None:
                 f"({list(data)}): pass --val-split, --val-from-test or --val-fraction"
             )
     if args.val_split is not None:
-        if args.val_split not in data:
-            raise ValueError(f"--val-split {args.val_split!r} is not a split: {list(data)}")
-        val = data[args.val_split]
+        val = select_split(data, args.val_split, "--val-split")
         splits = {"val_split": args.val_split}
     elif args.val_from_test is not None:
-        if args.test_split not in data:
-            raise ValueError(f"--test-split {args.test_split!r} is not a split: {list(data)}")
-        test = data[args.test_split]
+        test = select_split(data, args.test_split, "--test-split")
         chosen, rest = stratified_indices(
-            test, args.val_from_test, seed=args.split_seed, label_column=args.label_column
+            test, args.val_from_test, seed=args.split_seed, label_column=config.label_column
         )
         val = test.select(chosen)
         splits = {
@@ -205,7 +513,7 @@ def _probe(args: argparse.Namespace) -> None:
         }
     else:
         chosen, rest = stratified_indices(
-            train, args.val_fraction, seed=args.split_seed, label_column=args.label_column
+            train, args.val_fraction, seed=args.split_seed, label_column=config.label_column
         )
         val, train = train.select(chosen), train.select(rest)
         splits = {
@@ -233,11 +541,122 @@ def _probe(args: argparse.Namespace) -> None:
     print(f"probe result in {result.folder}\nclass errors: {errors}")
 
 
+def _has_split(data, spec: str) -> bool:
+    from .data.sources import select_split
+
+    try:
+        select_split(data, spec)
+    except ValueError:
+        return False
+    return True
+
+
 # --- prune --------------------------------------------------------------------------------------
 
 
+@dataclass(kw_only=True)
+class PruneArguments:
+    """How ``hf-drop prune`` chooses the rows to keep, and where the subset goes."""
+
+    probe: str | None = field(default=None, metadata={"help": "folder of a finished hf-drop probe"})
+    class_errors: Any = field(
+        default=None,
+        metadata={
+            "help": "per-class errors given by hand, a JSON list by class id or object by class "
+            "name (with --dataset; no probe)",
+            "json": True,
+        },
+    )
+    density: float = field(metadata={"help": "fraction of the data to keep"})
+    within: str = field(
+        default="random",
+        metadata={
+            "help": "random, a probe score (el2n, grand, forgetting, aum, ...), embedding, or "
+            "with --class-errors a score column of --dataset"
+        },
+    )
+    # Choices and help of keep and quota come from the rule registry (hf_drop.core.rules) when
+    # the parser is built: a rule registered later is offered too.
+    keep: str | None = field(default=None, metadata={"help": "with a score: "})
+    quota: str | None = field(default=None, metadata={"help": "how many per class: "})
+    strategy_score: str | None = field(
+        default=None, metadata={"help": "score whose global selection sets the class counts"}
+    )
+    mode: Literal["paper", "count"] | None = field(
+        default=None,
+        metadata={
+            "help": "--quota drop: kept fraction (paper, default) or kept count (count) "
+            "proportional to error"
+        },
+    )
+    floor: float | None = field(
+        default=None,
+        metadata={"help": "--quota drop: share of each class's share always kept (default: 0.5)"},
+    )
+    strength: float | None = field(
+        default=None, metadata={"help": "--quota drop: 0 proportional ... 1 DRoP (default: 1)"}
+    )
+    no_shrink: bool = field(
+        default=False,
+        metadata={
+            "help": "--quota drop: use the probe's errors as measured, not shrunk by their support"
+        },
+    )
+    min_per_class: int = field(default=0, metadata={"help": "floor per class"})
+    group_column: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "quotas per group (a column, or the combinations of several) instead of per "
+            "class; with --probe, the probe must have measured them (hf-drop probe "
+            "--group_column)",
+            "nargs": "+",
+            "metavar": "COLUMN",
+        },
+    )
+    missing_error: float | None = field(
+        default=None, metadata={"help": "error of a class the validation split lacks"}
+    )
+    ccs_beta: float | None = field(
+        default=None, metadata={"help": "CCS: hardest fraction dropped (default: 0.1)"}
+    )
+    ccs_strata: int | None = field(
+        default=None, metadata={"help": "CCS: number of strata (default: 50)"}
+    )
+    seed: int = field(default=0, metadata={"help": "seed of random choices"})
+    dataset: str | None = field(
+        default=None,
+        metadata={
+            "help": "with --probe: the probe's training data, if not reloadable from its record; "
+            "with --class-errors: the dataset to prune"
+        },
+    )
+    split: str | None = field(
+        default=None,
+        metadata={
+            "help": "with --class-errors: the split (or slice) of --dataset (default: train)"
+        },
+    )
+    with_scores: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "save the probe's scores as columns of the subset (these, or all if none "
+            "named)",
+            "nargs": "*",
+            "metavar": "SCORE",
+        },
+    )
+    output: str = field(
+        metadata={
+            "help": "folder of the subset: new or empty (never the probe folder or the dataset's)",
+            "aliases": ["--output_dir", "--output-dir"],
+        }
+    )
+    overwrite: bool = field(
+        default=False, metadata={"help": "replace a previous subset in --output"}
+    )
+
+
 def _add_prune(commands) -> None:
-    from .core import rules
 
     p = commands.add_parser(
         "prune",
@@ -246,89 +665,22 @@ def _add_prune(commands) -> None:
         "--class-errors) and save it (save_to_disk) with pruning.json, the record of how it was "
         "made. Options that do not apply to the chosen rule are refused, not ignored.",
     )
-    errors = p.add_mutually_exclusive_group(required=True)
-    errors.add_argument("--probe", help="folder of a finished hf-drop probe")
-    errors.add_argument(
-        "--class-errors",
-        type=json.loads,
-        metavar="JSON",
-        help="per-class errors given by hand, a JSON list by class id or object by class name "
-        "(with --dataset; no probe)",
-    )
-    p.add_argument("--density", type=float, required=True, help="fraction of the data to keep")
-    p.add_argument(
-        "--within",
-        default="random",
-        help="random (default), a probe score (el2n, grand, forgetting, aum, ...), embedding, "
-        "or with --class-errors a score column of --dataset",
-    )
-    p.add_argument(
-        "--keep",
-        choices=list(rules.KEEP_RULES),
-        help="with a score: "
-        + "; ".join(f"{rule.name}: {rule.help}" for rule in rules.KEEP_RULES.values()),
-    )
-    p.add_argument(
-        "--quota",
-        choices=list(rules.QUOTA_RULES),
-        help="how many per class: "
-        + "; ".join(f"{rule.name}: {rule.help}" for rule in rules.QUOTA_RULES.values()),
-    )
-    p.add_argument("--strategy-score", help="score whose global selection sets the class counts")
-    p.add_argument(
-        "--mode",
-        choices=["paper", "count"],
-        help="--quota drop: kept fraction (paper, default) "
-        "or kept count (count) proportional to error",
-    )
-    p.add_argument(
-        "--floor",
-        type=float,
-        help="--quota drop: share of each class's share always kept (default: 0.5)",
-    )
-    p.add_argument(
-        "--strength", type=float, help="--quota drop: 0 proportional ... 1 DRoP (default: 1)"
-    )
-    p.add_argument(
-        "--no-shrink",
-        dest="shrink",
-        action="store_const",
-        const=False,
-        help="--quota drop: use the probe's errors as measured, not shrunk by their support",
-    )
-    p.add_argument("--min-per-class", type=int, default=0, help="floor per class (default: 0)")
-    p.add_argument(
-        "--group-column",
-        nargs="+",
-        metavar="COLUMN",
-        help="quotas per group (a column, or the combinations of several) instead of per class; "
-        "with --probe, the probe must have measured them (hf-drop probe --group-column)",
-    )
-    p.add_argument(
-        "--missing-error", type=float, help="error of a class the validation split lacks"
-    )
-    p.add_argument("--ccs-beta", type=float, help="CCS: hardest fraction dropped (default 0.1)")
-    p.add_argument("--ccs-strata", type=int, help="CCS: number of strata (default 50)")
-    p.add_argument("--seed", type=int, default=0, help="seed of random choices (default: 0)")
-    p.add_argument(
-        "--dataset",
-        help="with --probe: the probe's training data, if not reloadable from its record; "
-        "with --class-errors: the dataset to prune",
-    )
-    p.add_argument("--split", help="with --class-errors: the split of --dataset (default: train)")
-    p.add_argument(
-        "--with-scores",
-        nargs="*",
-        metavar="SCORE",
-        help="save the probe's scores as columns of the subset (these, or all if none named)",
-    )
-    p.add_argument(
-        "--output",
-        required=True,
-        help="folder of the subset: new or empty (never the probe folder or the dataset's)",
-    )
-    p.add_argument("--overwrite", action="store_true", help="replace a previous subset in --output")
+    p.add_dataclass(PruneArguments)
+    _offer_rules(p)
     p.set_defaults(run=_prune)
+
+
+def _offer_rules(command: argparse.ArgumentParser) -> None:
+    """``--keep`` and ``--quota`` choices and help from the registry of rules."""
+    from .core import rules
+
+    registry = {"keep": rules.KEEP_RULES, "quota": rules.QUOTA_RULES}
+    for action in command._actions:
+        if action.dest in registry:
+            action.choices = list(registry[action.dest])
+            action.help = (action.help or "") + "; ".join(
+                f"{rule.name}: {rule.help}" for rule in registry[action.dest].values()
+            )
 
 
 def _prune(args: argparse.Namespace) -> None:
@@ -343,7 +695,7 @@ def _prune(args: argparse.Namespace) -> None:
             "mode": args.mode,
             "floor": args.floor,
             "strength": args.strength,
-            "shrink": args.shrink,
+            "shrink": False if args.no_shrink else None,
             "min_per_class": args.min_per_class,
             "missing_error": args.missing_error,
             "ccs_beta": args.ccs_beta,
@@ -403,7 +755,7 @@ def _hand_filter(args: argparse.Namespace, options: dict):
     if args.with_scores is not None:
         raise ValueError("--with-scores needs --probe: there are no probe scores to add")
     split = args.split or "train"
-    train = _split(load_source(args.dataset), split, "--split")
+    train = _split(load_source(args.dataset), split, "--split")  # a slice is kept in the record
     if args.strategy_score is not None:
         options.setdefault("quota", "strategy")
     drop = DRoPFilter(
@@ -419,15 +771,11 @@ def _hand_filter(args: argparse.Namespace, options: dict):
 
 def probe_training_data(result, dataset: str | None = None):
     """The training set a probe saw, reloaded from its record (or from ``dataset``)."""
-    from .data.sources import load_source
+    from .data.sources import source_rows
 
-    source = result.source
-    data = load_source(dataset or source.get("name") or "", source.get("config"))
-    split = source.get("split") or "train"
-    if split not in data:
-        raise ValueError(f"the probe trained on split {split!r}, which {list(data)} lacks")
-    train = data[split]
-    if source.get("train_indices"):  # the probe carved its validation rows out of this split
+    # Its split (a slice kept as given) and max_train_samples, as the probe cut them.
+    train = source_rows(result.source, dataset)
+    if result.source.get("train_indices"):  # the probe carved its validation rows out of this split
         train = train.select(result.splits()["train_indices"])
     return train
 
@@ -449,9 +797,10 @@ its preprocessing and a model card; not with --no-save-model) and checkpoints/ (
 output_dir: checkpoints and reporters' logs, if any), all at once when training is done."""
 
 
-class _TrainParser(argparse.ArgumentParser):
-    """``hf-drop train``: its own flags, then any TrainingArguments field (with
-    ``transformers.HfArgumentParser``) into ``args.training_args``; anything else is refused."""
+class _TrainParsing:
+    """``hf-drop train``'s parsing, over the commands' parser class: its own flags, then any
+    TrainingArguments field (with ``transformers.HfArgumentParser``) into ``args.training_args``;
+    anything else is refused."""
 
     def parse_known_args(self, args=None, namespace=None):
         namespace, extras = super().parse_known_args(args, namespace)
@@ -505,6 +854,11 @@ def _train_flag(p: argparse.ArgumentParser, *names: str, **kwargs) -> None:
     p.add_argument(*dict.fromkeys(spellings), **kwargs)
 
 
+@functools.cache
+def _train_parser_class(base: type) -> type:
+    return type("TrainParser", (_TrainParsing, base), {})
+
+
 def _add_train(commands) -> None:
     p = commands.add_parser(
         "train",
@@ -515,8 +869,8 @@ def _add_train(commands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,  # --optim (TrainingArguments) is not an abbreviation of --optimizer
     )
-    p.__class__ = _TrainParser  # add_parser makes a plain parser: this one takes TrainingArguments
-    import functools
+    # add_parser makes the commands' parser; this one also takes TrainingArguments fields.
+    p.__class__ = _train_parser_class(type(p))
 
     flag = functools.partial(_train_flag, p)
     flag(
@@ -717,12 +1071,24 @@ def _local_paths(*names: str | None) -> list[Path]:
 
 
 def _split(data, split: str, what: str):
-    if split not in data:
-        raise ValueError(f"{what} {split!r} is not a split: {list(data)}")
-    return data[split]
+    """The split (or slice, ``train[:1000]``) ``split`` of ``data``; ``what`` names the option."""
+    from .data.sources import select_split
+
+    return select_split(data, split, what)
 
 
 # --- report -------------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class ReportArguments:
+    """The runs ``hf-drop report`` compares, and the picture it draws."""
+
+    runs: list[str] = field(
+        metadata={"help": "folders written by hf-drop train", "positional": True, "nargs": "+"}
+    )
+    output: str = field(default="report.png", metadata={"help": "the PNG to write (a new file)"})
+    overwrite: bool = field(default=False, metadata={"help": "replace an existing --output file"})
 
 
 def _add_report(commands) -> None:
@@ -732,9 +1098,7 @@ def _add_report(commands) -> None:
         description="Read the metrics.json of each run folder; print a table by method and "
         "density (mean and sd over seeds) and draw it.",
     )
-    p.add_argument("runs", nargs="+", help="folders written by hf-drop train")
-    p.add_argument("--output", default="report.png", help="the PNG to write (a new file)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
+    p.add_dataclass(ReportArguments)
     p.set_defaults(run=_report)
 
 
@@ -757,6 +1121,47 @@ def _report(args: argparse.Namespace) -> None:
 # --- push ---------------------------------------------------------------------------------------
 
 
+@dataclass(kw_only=True)
+class PushArguments:
+    """What ``hf-drop push`` exports and uploads, and the card it writes."""
+
+    folder: str = field(
+        metadata={
+            "help": "a subset folder (hf-drop prune), a probe folder (hf-drop probe), or an "
+            "exported folder (uploaded as it is)",
+            "positional": True,
+        }
+    )
+    repo_id: str = field(metadata={"help": "the Hub dataset repository, user/name"})
+    private: bool = field(default=False, metadata={"help": "make the repository private"})
+    indices_only: bool = field(
+        default=False,
+        metadata={"help": "publish the kept row indices of the source, not its images"},
+    )
+    export_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "where the export is written (default: FOLDER-hub); new or empty, never FOLDER"
+        },
+    )
+    overwrite: bool = field(
+        default=False, metadata={"help": "replace a previous export in --export-dir"}
+    )
+    license: str | None = field(
+        default=None,
+        metadata={
+            "help": "the card's license, e.g. mit (default for a subset: its source's, if known)"
+        },
+    )
+    tags: list[str] = field(
+        default_factory=list,
+        metadata={"help": "tags for the card, beside hf-drop's own", "nargs": "*"},
+    )
+    pretty_name: str | None = field(
+        default=None, metadata={"help": "the card's human-readable name"}
+    )
+
+
 def _add_push(commands) -> None:
     p = commands.add_parser(
         "push",
@@ -766,34 +1171,7 @@ def _add_push(commands) -> None:
         "that is already such an export is uploaded as it is. The export is written locally "
         "first, so a failed upload loses nothing.",
     )
-    p.add_argument(
-        "folder",
-        help="a subset folder (hf-drop prune), a probe folder (hf-drop probe), or an exported "
-        "folder (uploaded as it is)",
-    )
-    p.add_argument("--repo-id", required=True, help="the Hub dataset repository, user/name")
-    p.add_argument("--private", action="store_true")
-    p.add_argument(
-        "--indices-only",
-        action="store_true",
-        help="publish the kept row indices of the source, not its images",
-    )
-    p.add_argument(
-        "--export-dir",
-        help="where the export is written (default: FOLDER-hub); new or empty, never FOLDER",
-    )
-    p.add_argument(
-        "--overwrite", action="store_true", help="replace a previous export in --export-dir"
-    )
-    card = p.add_argument_group("dataset card (of a new export)")
-    card.add_argument(
-        "--license",
-        help="the card's license, e.g. mit (default for a subset: its source's, if known)",
-    )
-    card.add_argument(
-        "--tags", nargs="*", default=[], help="tags for the card, beside hf-drop's own"
-    )
-    card.add_argument("--pretty-name", help="the card's human-readable name")
+    p.add_dataclass(PushArguments)
     p.set_defaults(run=_push)
 
 

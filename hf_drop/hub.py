@@ -332,19 +332,18 @@ def _reload_source(expected: dict[str, Any], name: str) -> datasets.Dataset:
             f"the card of {name} names no reloadable source dataset (it was pruned from an "
             f"in-memory dataset): {fix}"
         )
-    from .data.sources import load_source
+    from .data.sources import first_rows, load_source, select_split
 
     try:
         data = load_source(expected["name"], expected.get("config"))
     except (ValueError, FileNotFoundError) as error:
         raise ValueError(f"could not reload the source of {name}: {error}; {fix}") from error
     split = expected.get("split") or "train"
-    if split not in data:
-        raise ValueError(
-            f"the source of {name}, {expected['name']}, has no split {split!r} ({list(data)}): "
-            f"{fix}"
-        )
-    return data[split]
+    try:
+        rows = select_split(data, split, f"the source of {name}, {expected['name']}: split")
+    except ValueError as error:
+        raise ValueError(f"{error}: {fix}") from error
+    return first_rows(rows, expected.get("max_train_samples"), "max_train_samples")
 
 
 def push(
@@ -593,6 +592,7 @@ def _drop_block(provenance: dict[str, Any], mode: str) -> dict[str, Any]:
             "name": source.get("name"),
             "config": source.get("config"),
             "split": source.get("split") or "train",
+            "max_train_samples": source.get("max_train_samples"),
             "train_indices": source.get("train_indices"),
             "revision": source.get("revision"),
             "fingerprint": source.get("fingerprint"),
@@ -775,6 +775,8 @@ def _probe_command(source: dict[str, Any], probe: dict[str, Any]) -> str:
         )
     tokens = ["hf-drop", "probe", "--dataset", source.get("name") or "DATASET"]
     tokens += ["--split", source.get("split") or "train", "--model", str(c["model"])]
+    if source.get("max_train_samples") is not None:
+        tokens += ["--max-train-samples", str(source["max_train_samples"])]
     for name in ("epochs", "batch_size", "lr", "momentum", "weight_decay", "schedule",
                  "num_inits", "seed", "du_window", "class_errors_from", "image_column",
                  "label_column"):  # fmt: skip

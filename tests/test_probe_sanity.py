@@ -138,9 +138,9 @@ def test_resume_refuses_other_data_and_other_process_counts(
 
     capsys.readouterr()
     result = run_probe(train, test, CONFIG, tmp_path)  # the same data: resumes and finishes
-    assert (
-        "1 process(es) x batch 64 = global batch 64, 23 steps per epoch" in capsys.readouterr().out
-    )
+    logged = capsys.readouterr().err  # status goes to the hf_drop logger, on stderr
+    assert "1 process(es) x batch 64 = global batch 64, 23 steps per epoch" in logged
+    assert f"every epoch is done (checkpoint {checkpoint}): writing the result" in logged
     assert result.record["source"]["num_rows"] == 1437
     assert not (tmp_path / "checkpoints").exists()
 

@@ -24,7 +24,10 @@ __all__ = [
     "FASHION_MNIST_ROOT",
     "digits",
     "fashion_mnist",
+    "first_rows",
     "load_source",
+    "select_split",
+    "source_rows",
 ]
 
 # Debian's dataset-fashion-mnist package puts the original IDX files here.
@@ -61,6 +64,44 @@ def load_source(
     if isinstance(loaded, datasets.Dataset):
         loaded = datasets.DatasetDict({"train": loaded})
     return loaded
+
+
+def select_split(data: datasets.DatasetDict, spec: str, what: str = "--split") -> datasets.Dataset:
+    """The split ``spec`` of ``data``: a name (``train``), or a slice in ``datasets``' split syntax
+    (``train[:1000]``, ``train[10%:20%]``, ``train[:50%]+test``), cut from the loaded splits,
+    so the same spec always gives the same rows. ``what`` names the option in errors."""
+    if spec in data:
+        return data[spec]
+    if "[" not in spec and "+" not in spec:
+        raise ValueError(f"{what} {spec!r} is not a split: {list(data)}")
+    try:
+        instruction = datasets.ReadInstruction.from_spec(spec)
+        parts = instruction.to_absolute({name: len(split) for name, split in data.items()})
+    except (ValueError, AssertionError) as error:
+        raise ValueError(
+            f"{what} {spec!r} is neither a split ({list(data)}) nor a slice of one, such as "
+            f"train[:1000] or train[10%:20%] ({error})"
+        ) from error
+    rows = [data[part.splitname].select(range(part.from_, part.to)) for part in parts]
+    return rows[0] if len(rows) == 1 else datasets.concatenate_datasets(rows)
+
+
+def first_rows(dataset: datasets.Dataset, count: int | None, what: str) -> datasets.Dataset:
+    """The first ``count`` rows of ``dataset`` (all if ``None`` or more than it has)."""
+    if count is None:
+        return dataset
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"{what} must be a positive int, got {count!r}")
+    return dataset.select(range(min(count, len(dataset))))
+
+
+def source_rows(source: dict, dataset: str | None = None) -> datasets.Dataset:
+    """The rows a recorded ``source`` names, loaded again: its dataset (or ``dataset``), split
+    (a slice kept as given) and ``max_train_samples``."""
+    data = load_source(dataset or source.get("name") or "", source.get("config"))
+    split = source.get("split") or "train"
+    rows = select_split(data, split, "the recorded split")
+    return first_rows(rows, source.get("max_train_samples"), "max_train_samples")
 
 
 def fashion_mnist(

@@ -20,6 +20,10 @@ def portable_name(name: str | None) -> str | None:
     return PurePath(name).name or name
 
 
+# hf-drop's spellings of the output folder (--output_dir as in transformers' scripts).
+_OUTPUT_FLAGS = ("--output", "--output_dir", "--output-dir")
+
+
 def portable_command(command: str | None, output: str) -> str | None:
     """An ``hf-drop`` command line with absolute paths shortened and ``--output`` set to
     ``output``, so that the command can be run again in any folder."""
@@ -32,10 +36,10 @@ def portable_command(command: str | None, output: str) -> str | None:
         if skip:
             skip = False
             continue
-        if token == "--output" and index + 1 < len(tokens):
+        if token in _OUTPUT_FLAGS and index + 1 < len(tokens):
             result += ["--output", output]
             skip = True
-        elif token.startswith("--output="):
+        elif token.split("=", 1)[0] in _OUTPUT_FLAGS:
             result += ["--output", output]
         elif "=" in token and token.startswith("--"):
             flag, value = token.split("=", 1)

@@ -42,31 +42,72 @@ class ProbeConfig:
         group_column: also measure validation errors per group: one column, or a list of columns
             whose combinations are the groups (:func:`hf_drop.data.columns.read_groups`), for
             ``DRoPFilter.from_probe(..., group_column=...)``.
+
+    Each field's ``help`` is its ``hf-drop probe`` option's (``--batch_size``, ``--batch-size``).
     """
 
-    model: str
-    epochs: int = 10
-    batch_size: int = 128
-    global_batch_size: int | None = None
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    schedule: Literal["cosine", "constant"] = "cosine"
-    num_inits: int = 1
-    seed: int = 0
-    score_epoch: int | None = None
-    du_window: int = 10
-    full_grand: bool = False
-    grand_chunk: int = 32
-    embeddings: bool = False
-    augment: bool = False
-    pretrained: bool = False
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
-    class_errors_from: Literal["final", "best"] = "final"
-    image_column: str = "image"
-    label_column: str = "label"
-    num_workers: int = 0
-    group_column: str | list[str] | None = None
+    model: str = field(
+        metadata={"help": "timm architecture, Hub checkpoint id, or local save_pretrained folder"}
+    )
+    epochs: int = field(default=10, metadata={"help": "training epochs of each initialisation"})
+    batch_size: int = field(default=128, metadata={"help": "batch size per process"})
+    global_batch_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "batch of one step over all processes, split evenly among them (replaces "
+            "--batch-size: the same training on any number of processes)"
+        },
+    )
+    lr: float = field(default=0.05, metadata={"help": "SGD learning rate"})
+    momentum: float = field(default=0.9, metadata={"help": "SGD momentum"})
+    weight_decay: float = field(default=5e-4, metadata={"help": "SGD weight decay"})
+    schedule: Literal["cosine", "constant"] = field(
+        default="cosine", metadata={"help": "learning-rate schedule (cosine: per step)"}
+    )
+    num_inits: int = field(
+        default=1, metadata={"help": "initialisations; scores and errors are averaged over them"}
+    )
+    seed: int = field(default=0, metadata={"help": "seed of the first initialisation (then +1)"})
+    score_epoch: int | None = field(
+        default=None,
+        metadata={"help": "epoch (0-based) of EL2N and GraNd; default: a tenth of the schedule"},
+    )
+    du_window: int = field(default=10, metadata={"help": "window of dynamic uncertainty, epochs"})
+    full_grand: bool = field(
+        default=False, metadata={"help": "also full-parameter GraNd (one more pass; small models)"}
+    )
+    grand_chunk: int = field(
+        default=32, metadata={"help": "samples per vectorised per-sample-gradient call"}
+    )
+    embeddings: bool = field(
+        default=False, metadata={"help": "keep penultimate embeddings (last epoch, first init)"}
+    )
+    augment: bool = field(
+        default=False, metadata={"help": "padded random crop and horizontal flip in training"}
+    )
+    pretrained: bool = field(
+        default=False, metadata={"help": "start from pretrained weights (needs the Hub)"}
+    )
+    model_kwargs: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={"help": "extra model arguments, JSON, e.g. '{\"img_size\": 28}'", "json": True},
+    )
+    class_errors_from: Literal["final", "best"] = field(
+        default="final",
+        metadata={"help": "validation recall of the final epoch, or of the best (by accuracy)"},
+    )
+    image_column: str = field(default="image", metadata={"help": "column of the images"})
+    label_column: str = field(default="label", metadata={"help": "column of the labels"})
+    num_workers: int = field(default=0, metadata={"help": "DataLoader workers"})
+    group_column: str | list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "also measure validation errors per group: a column, or several whose "
+            "combinations are the groups (for hf-drop prune --group_column)",
+            "nargs": "+",
+            "metavar": "COLUMN",
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.global_batch_size is not None and (

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from ..data.columns import check_identity, dataset_identity, read_groups, read_labels
 from ..io.environment import machine, versions
+from ..io.logs import get_logger, progress_bars_enabled
 from ..io.outputs import dataset_folders, prepare_output, start_output
 from ..modeling.images import ImageBatches, check_image_split, describe_sizes, image_sizes, loader
 from ..modeling.models import build_model
@@ -39,6 +40,8 @@ from .dynamics import STATISTICS, Dynamics, batch_statistics
 from .result import CONFIG_FILE, ProbeResult, write_result
 
 __all__ = ["ProbeDivergedError", "ProbeWarning", "run_probe"]
+
+logger = get_logger(__name__)  # the main process logs (hf_drop.io.logs)
 
 
 class ProbeDivergedError(ValueError, FloatingPointError):
@@ -75,13 +78,17 @@ def run_probe(
     out = Path(output_dir)
     plan = _check_inputs(train, val, config)  # every input error before any training
     if (out / CONFIG_FILE).exists():
-        return _existing_result(out, config, plan, train, val)
+        result = _existing_result(out, config, plan, train, val)
+        logger.info(f"{out} already holds this probe's result: nothing to train")
+        return result
     plan["batch"] = _batch(config, len(train), accelerator.num_processes)  # may refuse
     _claim_output(out, accelerator, train, val, inputs)  # refused, or ours, before training
 
     checkpoints = out / "checkpoints"
     progress = _load_progress(checkpoints, config, plan, train, val, accelerator.num_processes)
-    _print_batch(accelerator, plan["batch"])
+    _log_batch(plan["batch"])
+    if "path" in progress:
+        _log_resume(progress, config)
     totals: dict[str, np.ndarray] = progress["totals"]
     history: list[list[dict]] = progress["history"]
     embeddings = progress["embeddings"]
@@ -154,7 +161,7 @@ def run_probe(
             dynamics.end_epoch(epoch)
             metrics["train_loss"], metrics["train_accuracy"] = _train_summary(dynamics)
             history[init].append(metrics)
-            accelerator.print(
+            logger.info(
                 f"init {init + 1}/{config.num_inits} epoch {epoch + 1}/{config.epochs}: "
                 f"train loss {metrics['train_loss']:.4f} acc {metrics['train_accuracy']:.4f} | "
                 f"val acc {metrics['accuracy']:.4f}, worst class {np.nanmin(metrics['recall']):.4f}"
@@ -227,7 +234,7 @@ class _Training:
                     self.train_loader,
                     desc=desc,
                     leave=False,
-                    disable=not accelerator.is_local_main_process,
+                    disable=not accelerator.is_local_main_process or not progress_bars_enabled(),
                 )
             ):
                 logits = model(batch["pixel_values"])
@@ -325,7 +332,10 @@ def _full_grand(accelerator, model, train_loader, dynamics, chunk):
 
     per_sample = vmap(grad(sample_loss), in_dims=(None, None, 0, 0))
     for batch in tqdm(
-        train_loader, desc="full GraNd", leave=False, disable=not accelerator.is_local_main_process
+        train_loader,
+        desc="full GraNd",
+        leave=False,
+        disable=not accelerator.is_local_main_process or not progress_bars_enabled(),
     ):
         norms = []
         for x, y in zip(
@@ -450,16 +460,27 @@ def _batch(config: ProbeConfig, num_rows: int, processes: int) -> dict[str, int]
     }
 
 
-def _print_batch(accelerator: Accelerator, batch: dict[str, int]) -> None:
+def _log_batch(batch: dict[str, int]) -> None:
     n, b, g = batch["processes"], batch["per_process_batch_size"], batch["global_batch_size"]
-    accelerator.print(
+    logger.info(
         f"probe: {n} process(es) x batch {b} = global batch {g}, "
         f"{batch['steps_per_epoch']} steps per epoch"
     )
     if n > 1:
-        accelerator.print(
+        logger.info(
             f"note: the global batch is {n} x {b}; lr is not rescaled. To train the same way on "
             "any number of processes, pass --global-batch-size G (split evenly among them)"
+        )
+
+
+def _log_resume(progress: dict[str, Any], config: ProbeConfig) -> None:
+    """Say where a run picks up again (1-based, as the epoch lines count)."""
+    init, epoch = progress["init"], 0 if progress["epoch"] is None else progress["epoch"] + 1
+    if init >= config.num_inits:
+        logger.info(f"every epoch is done (checkpoint {progress['path']}): writing the result")
+    else:
+        logger.info(
+            f"resuming from epoch {epoch + 1} of init {init + 1} (checkpoint {progress['path']})"
         )
 
 
@@ -573,6 +594,7 @@ def _load_progress(
         return {
             "init": init + 1,
             "epoch": None,
+            "path": path,
             "totals": totals,
             "history": progress["history"],
             "embeddings": embeddings,
@@ -660,4 +682,4 @@ def _write_result(
     )
     for message in alerts:
         warnings.warn(message, ProbeWarning, stacklevel=3)
-        accelerator.print(f"WARNING: {message}")
+        logger.warning(message)

@@ -252,7 +252,7 @@ class DRoPFilter:
         # The identity that fit() checks, and where the errors and scores came from (no
         # machine-local path: the record must mean the same thing on another machine).
         source = {key: result.source.get(key) for key in _IDENTITY_KEYS}
-        for key in ("config", "split", "revision", "train_indices"):
+        for key in ("config", "split", "max_train_samples", "revision", "train_indices"):
             source[key] = result.source.get(key)
         source["name"] = portable_name(result.source.get("name"))
         model = dict(result.record["model"], name=portable_name(result.record["model"]["name"]))
