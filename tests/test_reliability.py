@@ -26,7 +26,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from conftest import image_dataset, png_bytes
+from conftest import CLASS_NAMES, image_dataset, png_bytes
 
 ERRORS = [0.1, 0.4, 0.2, 0.3]
 
@@ -422,8 +422,8 @@ def _filter_cases() -> list[Case]:
              "integer labels must be class ids 0..K-1"),
         Case("filter", "a DatasetDict to fit", lambda _: drop_filter().fit(
             datasets.DatasetDict({"train": small()})), TypeError, "pass one split"),
-        Case("filter", "an IterableDataset", lambda _: drop_filter().fit(
-            small().to_iterable_dataset()), TypeError, "expected a datasets.Dataset"),
+        Case("filter", "a stream without id_column", lambda _: drop_filter().fit(
+            small().to_iterable_dataset()), ValueError, "needs id_column"),
         Case("filter", "apply before fit", lambda _: drop_filter().apply(small()),
              RuntimeError, "not fitted"),
         Case("filter", "Dataset.filter without indices", lambda _: small().filter(
@@ -830,6 +830,57 @@ def _source_cases() -> list[Case]:
     ]  # fmt: skip
 
 
+def _stream_and_group_cases() -> list[Case]:
+    from datasets.distributed import split_dataset_by_node
+
+    def with_ids():
+        return small().add_column("id", list(range(200)))
+
+    def nodes_agree(_):
+        stream = with_ids().to_iterable_dataset(num_shards=4)
+        drop = drop_filter(id_column="id", stream_mode="exact").fit(stream)
+        whole = sorted(r["id"] for r in drop.apply(stream).select_columns(["id"]))
+        parts = sorted(
+            r["id"]
+            for rank in range(3)
+            for r in drop.apply(split_dataset_by_node(stream, rank, 3)).select_columns(["id"])
+        )
+        assert whole == parts and len(whole) == int(drop.quotas_.sum())
+
+    def other_labels(_):
+        drop = drop_filter(id_column="id").fit(with_ids().to_iterable_dataset())
+        wider = with_ids().cast_column("label", datasets.ClassLabel(names=[*CLASS_NAMES, "x"]))
+        wider = wider.map(lambda r, i: {"label": 4 if i == 3 else r["label"]}, with_indices=True)
+        list(drop.apply(wider.to_iterable_dataset()))
+
+    def groups_as_classes(_):
+        by_class = drop_filter().fit(small())
+        assert drop_filter(group_column="label").fit(small()).indices_.tolist() == (
+            by_class.indices_.tolist()
+        )
+
+    return [
+        Case("stream", "shards, nodes and the whole stream keep the same rows", nodes_agree),
+        Case("stream", "scores within classes on a stream", lambda _: drop_filter(
+            id_column="id", within="el2n").fit(with_ids().to_iterable_dataset()), ValueError,
+            "pruned at random within each class"),
+        Case("stream", "a stream with labels the fit never saw", other_labels, ValueError,
+             "not classes of the fitted stream"),
+        Case("stream", "stream_mode on a Dataset", lambda _: drop_filter(
+            stream_mode="exact").fit(small()), ValueError, "stream_mode applies to a stream"),
+        Case("stream", "class_sizes of the wrong length", lambda _: drop_filter(
+            id_column="id", class_sizes=[1, 2]).fit(with_ids().to_iterable_dataset()),
+            ValueError, "class_sizes has shape"),
+        Case("groups", "the label column as group column: the class subset", groups_as_classes),
+        Case("groups", "a group error for a group that does not occur", lambda _: drop_filter(
+            class_errors={"tshirt/9": 0.1}, group_column=["label", "el2n"]).fit(small()),
+            ValueError, "label column 'el2n' must be a ClassLabel"),
+        Case("groups", "the same group column twice", lambda _: drop_filter(
+            group_column=["label", "label"]).fit(small()), ValueError,
+            "list of distinct names"),
+    ]  # fmt: skip
+
+
 CASES = [
     *_quota_cases(),
     *_select_cases(),
@@ -840,6 +891,7 @@ CASES = [
     *_train_cases(),
     *_metric_cases(),
     *_source_cases(),
+    *_stream_and_group_cases(),
 ]
 
 

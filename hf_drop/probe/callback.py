@@ -273,17 +273,17 @@ class ProbeCallback(TrainerCallback):
         if score_epoch >= epochs:
             raise ValueError(f"score_epoch must lie in [0, {epochs}), got {score_epoch}")
         self._dynamics = Dynamics(len(self.train_dataset), epochs, score_epoch, self.du_window)
-        self._train_ids = torch.tensor(self._plan["train_ids"])  # moved to the batches' device
+        self._train_ids = torch.tensor(self._plan.train_ids)  # moved to the batches' device
         self._epoch = 0
         self._history: list[dict[str, Any]] = []
         self._pending: dict[str, Any] | None = None  # the epoch awaiting its evaluation
         self._embeddings: np.ndarray | None = None
         self._record = self._describe(args, model, epochs, score_epoch, train_dataloader)
         self._strip_indices(model)
-        self._head = _head_or_none(model, self._plan["num_classes"])
+        self._head = _head_or_none(model, self._plan.num_classes)
         if self.embeddings and self._head is None:
             raise ValueError(
-                f"embeddings=True needs a final nn.Linear with {self._plan['num_classes']} "
+                f"embeddings=True needs a final nn.Linear with {self._plan.num_classes} "
                 f"outputs (its input is the embedding); {type(model).__name__} has none"
             )
         self._recording = [model.register_forward_hook(self._after_forward)]
@@ -340,8 +340,8 @@ class ProbeCallback(TrainerCallback):
                 f"{int((~finite[keep]).sum())} images after epoch {self._pending['epoch'] + 1}; "
                 f"nothing was written to {self.output_dir}"
             )
-        labels = self._plan["val_ids"][index[keep]]
-        recall = _class_recall(predicted[keep], labels, self._plan["num_classes"])
+        labels = self._plan.val_ids[index[keep]]
+        recall = _class_recall(predicted[keep], labels, self._plan.num_classes)
         self._history.append({**self._pending, **recall})
         self._pending = None
 
@@ -376,8 +376,8 @@ class ProbeCallback(TrainerCallback):
                 alerts = write_result(
                     tmp,
                     scores=scores,
-                    labels=self._plan["train_ids"],
-                    names=self._plan["names"],
+                    labels=self._plan.train_ids,
+                    names=self._plan.names,
                     history=[self._history],
                     class_errors_from=self.class_errors_from,
                     record=self._record,
@@ -434,10 +434,10 @@ class ProbeCallback(TrainerCallback):
             return
         kind, index, labels = batch
         logits = _logits(output, len(index))
-        if logits.shape[-1] != self._plan["num_classes"]:
+        if logits.shape[-1] != self._plan.num_classes:
             raise ValueError(
                 f"ProbeCallback: the model gives {logits.shape[-1]} logits per sample, and "
-                f"{self.label_column!r} has {self._plan['num_classes']} classes"
+                f"{self.label_column!r} has {self._plan.num_classes} classes"
             )
         if kind == EVAL_KEY and not module.training:
             finite = torch.isfinite(logits).all(-1)
@@ -484,7 +484,7 @@ class ProbeCallback(TrainerCallback):
         step, index, stats, labels, *features = _gather(local)
         keep = _first_seen(step, index)  # padding repeats rows already seen: the first counts
         index, stats, labels = index[keep], stats[keep], labels[keep]
-        expected = self._plan["train_ids"][index]
+        expected = self._plan.train_ids[index]
         wrong = (labels >= 0) & (labels != expected)
         if wrong.any():
             rows = index[wrong][:5].tolist()
@@ -592,9 +592,9 @@ class ProbeCallback(TrainerCallback):
             "source": {
                 **self.source,
                 "fingerprint": self.train_dataset.dataset._fingerprint,
-                **self._plan["identity"]["train"],
+                **self._plan.identity["train"],
             },
-            "validation": self._plan["identity"]["validation"],
+            "validation": self._plan.identity["validation"],
             "versions": versions("torch", "accelerate", "datasets", "transformers", "numpy"),
             "machine": machine(),
         }

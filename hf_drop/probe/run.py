@@ -10,6 +10,7 @@ with :class:`ProbeDivergedError`; nothing of that epoch is written.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -17,7 +18,7 @@ import re
 import shutil
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,9 @@ import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
+from transformers import get_scheduler
 
-from ..data.columns import check_identity, dataset_identity, read_groups, read_labels
+from ..data.columns import Labels, check_identity, dataset_identity, read_groups, read_labels
 from ..io.environment import machine, versions
 from ..io.logs import get_logger, progress_bars_enabled
 from ..io.outputs import dataset_folders, prepare_output, start_output
@@ -81,124 +83,205 @@ def run_probe(
         result = _existing_result(out, config, plan, train, val)
         logger.info(f"{out} already holds this probe's result: nothing to train")
         return result
-    plan["batch"] = _batch(config, len(train), accelerator.num_processes)  # may refuse
+    plan.batch = _batch(config, len(train), accelerator.num_processes)  # may refuse
     _claim_output(out, accelerator, train, val, inputs)  # refused, or ours, before training
 
-    checkpoints = out / "checkpoints"
-    progress = _load_progress(checkpoints, config, plan, train, val, accelerator.num_processes)
-    _log_batch(plan["batch"])
-    if "path" in progress:
+    run = _Run(accelerator, config, out, plan, train, val, source, splits)
+    progress = _load_progress(run)
+    _log_batch(plan.batch)
+    if progress.path is not None:
         _log_resume(progress, config)
-    totals: dict[str, np.ndarray] = progress["totals"]
-    history: list[list[dict]] = progress["history"]
-    embeddings = progress["embeddings"]
     spec = None
+    for init in range(progress.init, config.num_inits):
+        spec = _train_init(run, progress, init)
 
-    for init in range(progress["init"], config.num_inits):
-        set_seed(config.seed + init)
-        model, preprocess, spec = build_model(
-            config.model,
-            plan["num_classes"],
-            plan["channels"],
-            pretrained=config.pretrained,
-            model_kwargs=config.model_kwargs,
-            class_names=plan["names"],
-        )
-        _check_sizes(plan, preprocess, config.model)  # before any training: a batch must stack
-        train_loader = loader(
-            ImageBatches(train, config.image_column, plan["train_ids"], preprocess, config.augment),
-            plan["batch"]["per_process_batch_size"],
-            seed=config.seed + init,
-            num_workers=config.num_workers,
-        )
-        val_loader = loader(
-            ImageBatches(val, config.image_column, plan["val_ids"], preprocess),
-            plan["batch"]["per_process_batch_size"],
-            shuffle=False,
-            num_workers=config.num_workers,
-        )
-        optimizer = torch.optim.SGD(
-            model.parameters(),
-            lr=config.lr,
-            momentum=config.momentum,
-            weight_decay=config.weight_decay,
-        )
-        scheduler = _schedule(optimizer, config, steps=config.epochs * len(train_loader))
-        model, optimizer, scheduler, train_loader, val_loader = accelerator.prepare(
-            model, optimizer, scheduler, train_loader, val_loader
-        )
-        plan["batch"]["steps_per_epoch"] = len(train_loader)
-        dynamics = Dynamics(
-            len(train), config.epochs, config.resolved_score_epoch, config.du_window
-        )
-        first_epoch = 0
-        if progress["init"] == init and progress["epoch"] is not None:
-            accelerator.load_state(str(progress["path"]))
-            dynamics.load_state_dict(progress["dynamics"])
-            first_epoch = progress["epoch"] + 1
-        if init > len(history) - 1:
-            history.append([])
-
-        training = _Training(accelerator, model, optimizer, scheduler, train_loader, dynamics)
-        for epoch in range(first_epoch, config.epochs):
-            keep_embeddings = config.embeddings and init == 0 and epoch == config.epochs - 1
-            # Every process sees the same gathered values, so all of them stop together.
-            try:
-                embeddings = training.epoch(
-                    epoch,
-                    embeddings,
-                    keep_embeddings,
-                    desc=f"init {init + 1}/{config.num_inits} epoch {epoch + 1}/{config.epochs}",
-                )
-                if config.full_grand and epoch == config.resolved_score_epoch:
-                    _full_grand(accelerator, model, train_loader, dynamics, config.grand_chunk)
-                metrics = _evaluate(
-                    accelerator, model, val_loader, plan["num_classes"], plan["val_groups"]
-                )
-            except _NonFinite as what:
-                where = f"at init {init + 1} epoch {epoch + 1} ({what})"
-                raise _diverged(config, out, where) from None
-            dynamics.end_epoch(epoch)
-            metrics["train_loss"], metrics["train_accuracy"] = _train_summary(dynamics)
-            history[init].append(metrics)
-            logger.info(
-                f"init {init + 1}/{config.num_inits} epoch {epoch + 1}/{config.epochs}: "
-                f"train loss {metrics['train_loss']:.4f} acc {metrics['train_accuracy']:.4f} | "
-                f"val acc {metrics['accuracy']:.4f}, worst class {np.nanmin(metrics['recall']):.4f}"
-            )
-            _save_checkpoint(
-                accelerator,
-                checkpoints,
-                config,
-                init,
-                epoch,
-                dynamics,
-                totals,
-                history,
-                embeddings,
-                data=plan["identity"],
-            )
-
-        for name, values in dynamics.scores().items():
-            totals[name] = totals.get(name, 0.0) + values.astype(np.float64)
-        accelerator.free_memory(model, optimizer, scheduler, train_loader, val_loader)
-
-    _check_finite(config, out, totals, embeddings)
+    _check_finite(config, out, progress.totals, progress.embeddings)
     if spec is None:  # resumed after the last epoch of the last initialisation
-        spec = build_model(
-            config.model,
-            plan["num_classes"],
-            plan["channels"],
-            pretrained=config.pretrained,
-            model_kwargs=config.model_kwargs,
-        )[2]
+        spec = _build(run)[2]
     if accelerator.is_main_process:
-        _write_result(
-            out, config, plan, totals, history, embeddings, spec, accelerator, train, source, splits
-        )
-        _remove_checkpoints(checkpoints)
+        _write_result(run, progress, spec)
+        _remove_checkpoints(run.checkpoints)
     accelerator.wait_for_everyone()
     return ProbeResult.load(out)
+
+
+# --- the state of a run -------------------------------------------------------------------------
+
+
+@dataclass
+class _LabelPlan:
+    """The classes (the train split's), the class ids of both splits in them, and what
+    identifies both splits (recorded by checkpoints and the result, checked on resume and reuse)."""
+
+    labels: Labels
+    val_labels: Labels
+    train_ids: np.ndarray
+    val_ids: np.ndarray
+    identity: dict[str, dict[str, Any]]
+
+    @property
+    def names(self) -> list[str]:
+        return self.labels.names
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels.names)
+
+
+@dataclass
+class _Plan(_LabelPlan):
+    """Everything checked before training: labels, group ids of the validation rows, channels,
+    image sizes, and (once the process count is known) the effective batch."""
+
+    val_groups: Labels | None = None
+    channels: int = 3
+    sizes: dict[str, Any] = field(default_factory=dict)
+    batch: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Run:
+    """What a probe run works with, fixed from start to end."""
+
+    accelerator: Accelerator
+    config: ProbeConfig
+    out: Path
+    plan: _Plan
+    train: datasets.Dataset
+    val: datasets.Dataset
+    source: dict[str, Any] | None
+    splits: dict[str, list[int]] | None
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.out / "checkpoints"
+
+
+@dataclass
+class _Progress:
+    """Where a run stands: the next initialisation and the last finished epoch in it (``None``:
+    none yet), the scores summed over finished initialisations, the validation history, the
+    embeddings, and the checkpoint it was read from (with its dynamics, mid-initialisation)."""
+
+    init: int = 0
+    epoch: int | None = None
+    totals: dict[str, np.ndarray] = field(default_factory=dict)
+    history: list[list[dict[str, Any]]] = field(default_factory=list)
+    embeddings: np.ndarray | None = None
+    path: Path | None = None
+    dynamics: dict[str, np.ndarray] | None = None
+
+
+# --- one initialisation -------------------------------------------------------------------------
+
+
+def _build(run: _Run):
+    """The probe model (a fresh initialisation), its preprocessing and its spec."""
+    config, plan = run.config, run.plan
+    return build_model(
+        config.model,
+        plan.num_classes,
+        plan.channels,
+        pretrained=config.pretrained,
+        model_kwargs=config.model_kwargs,
+        class_names=plan.names,
+    )
+
+
+def _train_init(run: _Run, progress: _Progress, init: int):
+    """Train initialisation ``init`` from where ``progress`` stands; its scores are added to the
+    totals. Returns the model's spec."""
+    accelerator, config, plan = run.accelerator, run.config, run.plan
+    set_seed(config.seed + init)
+    model, preprocess, spec = _build(run)
+    _check_sizes(plan, preprocess, config.model)  # before any training: a batch must stack
+    train_loader = loader(
+        ImageBatches(run.train, config.image_column, plan.train_ids, preprocess, config.augment),
+        plan.batch["per_process_batch_size"],
+        seed=config.seed + init,
+        num_workers=config.num_workers,
+    )
+    val_loader = loader(
+        ImageBatches(run.val, config.image_column, plan.val_ids, preprocess),
+        plan.batch["per_process_batch_size"],
+        shuffle=False,
+        num_workers=config.num_workers,
+    )
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+    # transformers' schedules: "cosine" decays to 0 over every step of the run, per step.
+    scheduler = get_scheduler(
+        config.schedule,
+        optimizer,
+        num_warmup_steps=0,
+        num_training_steps=max(config.epochs * len(train_loader), 1),
+    )
+    model, optimizer, scheduler, train_loader, val_loader = accelerator.prepare(
+        model, optimizer, scheduler, train_loader, val_loader
+    )
+    plan.batch["steps_per_epoch"] = len(train_loader)
+    dynamics = Dynamics(
+        len(run.train), config.epochs, config.resolved_score_epoch, config.du_window
+    )
+    first_epoch = 0
+    if progress.init == init and progress.epoch is not None:
+        accelerator.load_state(str(progress.path))
+        dynamics.load_state_dict(progress.dynamics)
+        first_epoch = progress.epoch + 1
+    if init > len(progress.history) - 1:
+        progress.history.append([])
+
+    training = _Training(accelerator, model, optimizer, scheduler, train_loader, dynamics)
+    for epoch in range(first_epoch, config.epochs):
+        _train_epoch(run, progress, training, val_loader, init, epoch)
+    for name, values in dynamics.scores().items():
+        progress.totals[name] = progress.totals.get(name, 0.0) + values.astype(np.float64)
+    accelerator.free_memory(model, optimizer, scheduler, train_loader, val_loader)
+    return spec
+
+
+def _train_epoch(
+    run: _Run, progress: _Progress, training: _Training, val_loader, init: int, epoch: int
+) -> None:
+    """One epoch, its validation, its log line and its checkpoint."""
+    config = run.config
+    keep_embeddings = config.embeddings and init == 0 and epoch == config.epochs - 1
+    # Every process sees the same gathered values, so all of them stop together.
+    try:
+        progress.embeddings = training.epoch(
+            epoch,
+            progress.embeddings,
+            keep_embeddings,
+            desc=f"init {init + 1}/{config.num_inits} epoch {epoch + 1}/{config.epochs}",
+        )
+        if config.full_grand and epoch == config.resolved_score_epoch:
+            _full_grand(
+                run.accelerator,
+                training.model,
+                training.train_loader,
+                training.dynamics,
+                config.grand_chunk,
+            )
+        metrics = _evaluate(
+            run.accelerator,
+            training.model,
+            val_loader,
+            run.plan.num_classes,
+            run.plan.val_groups,
+        )
+    except _NonFinite as what:
+        where = f"at init {init + 1} epoch {epoch + 1} ({what})"
+        raise _diverged(config, run.out, where) from None
+    training.dynamics.end_epoch(epoch)
+    metrics["train_loss"], metrics["train_accuracy"] = _train_summary(training.dynamics)
+    progress.history[init].append(metrics)
+    logger.info(
+        f"init {init + 1}/{config.num_inits} epoch {epoch + 1}/{config.epochs}: "
+        f"train loss {metrics['train_loss']:.4f} acc {metrics['train_accuracy']:.4f} | "
+        f"val acc {metrics['accuracy']:.4f}, worst class {np.nanmin(metrics['recall']):.4f}"
+    )
+    _save_checkpoint(run, progress, init, epoch, training.dynamics)
 
 
 # --- one epoch ----------------------------------------------------------------------------------
@@ -378,34 +461,27 @@ def _train_summary(dynamics: Dynamics) -> tuple[float, float]:
     return float(np.mean(-np.log(np.clip(p_true, 1e-12, None)))), float(a["correct"].mean())
 
 
-def _schedule(optimizer, config: ProbeConfig, steps: int):
-    if config.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(steps, 1))
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
-
-
 # --- inputs -------------------------------------------------------------------------------------
 
 
-def _check_inputs(train: datasets.Dataset, val: datasets.Dataset, config: ProbeConfig) -> dict:
+def _check_inputs(train: datasets.Dataset, val: datasets.Dataset, config: ProbeConfig) -> _Plan:
     """Every input problem, as a clear error, before any model is built."""
     channels = check_image_split(train, "train split", config.image_column)
     check_image_split(val, "validation split", config.image_column)
-    return {
-        **_label_plan(train, val, config.label_column),
-        "val_groups": None
-        if config.group_column is None
-        else read_groups(val, config.group_column),
-        "channels": channels,
+    labels = _label_plan(train, val, config.label_column)
+    return _Plan(
+        **{f.name: getattr(labels, f.name) for f in dataclasses.fields(_LabelPlan)},
+        val_groups=None if config.group_column is None else read_groups(val, config.group_column),
+        channels=channels,
         # From the image headers: checked against the model's preprocessing once it is built.
-        "sizes": {
+        sizes={
             "train split": image_sizes(train, "train split", config.image_column),
             "validation split": image_sizes(val, "validation split", config.image_column),
         },
-    }
+    )
 
 
-def _label_plan(train: datasets.Dataset, val: datasets.Dataset, label_column: str) -> dict:
+def _label_plan(train: datasets.Dataset, val: datasets.Dataset, label_column: str) -> _LabelPlan:
     """The classes (the train split's), the class ids of both splits in them, and the identity
     of both splits; a validation class that train lacks is an error."""
     labels = read_labels(train, label_column)
@@ -417,26 +493,23 @@ def _label_plan(train: datasets.Dataset, val: datasets.Dataset, label_column: st
     if unknown:
         raise ValueError(f"validation classes {unknown} do not occur in the train split's labels")
     lookup = np.array([position.get(name, -1) for name in val_labels.names])
-    return {
-        "labels": labels,
-        "val_labels": val_labels,
-        "names": labels.names,
-        "num_classes": len(labels.names),
-        "train_ids": labels.ids,
-        "val_ids": lookup[val_labels.ids],
-        # What a checkpoint and the result record, and what resuming or reusing them checks.
-        "identity": {
+    return _LabelPlan(
+        labels=labels,
+        val_labels=val_labels,
+        train_ids=labels.ids,
+        val_ids=lookup[val_labels.ids],
+        identity={
             "train": dataset_identity(train, label_column, labels=labels),
             "validation": dataset_identity(val, label_column, labels=val_labels),
         },
-    }
+    )
 
 
-def _check_sizes(plan: dict, preprocess, model: str) -> None:
+def _check_sizes(plan: _Plan, preprocess, model: str) -> None:
     """Images of several sizes only with a model whose preprocessing resizes them to one."""
     if preprocess.image_size is not None:
         return
-    sizes = plan["sizes"]
+    sizes = plan.sizes
     if len({size for found in sizes.values() for size in found}) > 1:
         found = "; ".join(f"{role}: {describe_sizes(s)}" for role, s in sizes.items())
         raise ValueError(
@@ -473,14 +546,14 @@ def _log_batch(batch: dict[str, int]) -> None:
         )
 
 
-def _log_resume(progress: dict[str, Any], config: ProbeConfig) -> None:
+def _log_resume(progress: _Progress, config: ProbeConfig) -> None:
     """Say where a run picks up again (1-based, as the epoch lines count)."""
-    init, epoch = progress["init"], 0 if progress["epoch"] is None else progress["epoch"] + 1
+    init, epoch = progress.init, 0 if progress.epoch is None else progress.epoch + 1
     if init >= config.num_inits:
-        logger.info(f"every epoch is done (checkpoint {progress['path']}): writing the result")
+        logger.info(f"every epoch is done (checkpoint {progress.path}): writing the result")
     else:
         logger.info(
-            f"resuming from epoch {epoch + 1} of init {init + 1} (checkpoint {progress['path']})"
+            f"resuming from epoch {epoch + 1} of init {init + 1} (checkpoint {progress.path})"
         )
 
 
@@ -521,53 +594,54 @@ def _remove_checkpoints(checkpoints: Path) -> None:
 
 
 def _save_checkpoint(
-    accelerator, checkpoints, config, init, epoch, dynamics, totals, history, embeddings, *, data
-):
+    run: _Run, progress: _Progress, init: int, epoch: int, dynamics: Dynamics
+) -> None:
     """State after (init, epoch): the model, optimizer, scheduler and RNGs (Accelerate), the
-    bookkeeping with the identity of the ``data`` and the process count that resuming checks,
+    bookkeeping with the identity of the data and the process count that resuming checks,
     and a COMPLETE marker written last; older checkpoints are then removed."""
-    path = checkpoints / f"init{init:03d}-epoch{epoch:04d}"
+    accelerator = run.accelerator
+    path = run.checkpoints / f"init{init:03d}-epoch{epoch:04d}"
     accelerator.save_state(str(path))
     if accelerator.is_main_process:
         np.savez(path / "dynamics.npz", **dynamics.state_dict())
-        np.savez(path / "totals.npz", **totals)
-        if embeddings is not None:
-            np.save(path / "embeddings.npy", embeddings)
-        progress = {
+        np.savez(path / "totals.npz", **progress.totals)
+        if progress.embeddings is not None:
+            np.save(path / "embeddings.npy", progress.embeddings)
+        record = {
             "init": init,
             "epoch": epoch,
-            "config": config.to_dict(),
-            "data": data,
+            "config": run.config.to_dict(),
+            "data": run.plan.identity,
             "processes": accelerator.num_processes,
-            "history": history,
+            "history": progress.history,
         }
-        (path / "progress.json").write_text(json.dumps(progress))
+        (path / "progress.json").write_text(json.dumps(record))
         (path / "COMPLETE").touch()
-        for old in _checkpoint_folders(checkpoints):  # its own, never anything else there
+        for old in _checkpoint_folders(run.checkpoints):  # its own, never anything else there
             if old != path:
                 shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
 
 
-def _load_progress(
-    checkpoints: Path, config: ProbeConfig, plan: dict, train, val, processes: int
-) -> dict[str, Any]:
+def _load_progress(run: _Run) -> _Progress:
     """Where to start: the last complete checkpoint, or the beginning. Refused: a checkpoint of
     another configuration, of other data, or of another number of processes."""
+    checkpoints, config, processes = run.checkpoints, run.config, run.accelerator.num_processes
     done = sorted(p for p in checkpoints.glob("init*-epoch*") if (p / "COMPLETE").exists())
     if not done:
-        return {"init": 0, "epoch": None, "totals": {}, "history": [], "embeddings": None}
+        return _Progress()
     path = done[-1]
-    progress = json.loads((path / "progress.json").read_text())
-    saved = ProbeConfig.from_dict(progress["config"])
+    record = json.loads((path / "progress.json").read_text())
+    saved = ProbeConfig.from_dict(record["config"])
     if saved != config:
         raise ValueError(
             f"{checkpoints} holds a checkpoint of another probe configuration "
             f"({saved}); use another output folder or delete it"
         )
     out = checkpoints.parent
-    _check_data(progress.get("data"), plan, train, val, f"--output {out} holds an unfinished probe")
-    saved_processes = progress.get("processes")
+    holds = f"--output {out} holds an unfinished probe"
+    _check_data(record.get("data"), run.plan, run.train, run.val, holds)
+    saved_processes = record.get("processes")
     if saved_processes != processes:
         # Accelerate restores only the random states of the processes it finds, and the global
         # batch would change mid-run: the result would match no uninterrupted run.
@@ -578,7 +652,7 @@ def _load_progress(
             f"match no uninterrupted run. Resume with {saved_processes} process(es) "
             f"(accelerate launch --num_processes {saved_processes}), or use another --output"
         )
-    init, epoch = progress["init"], progress["epoch"]
+    init, epoch = record["init"], record["epoch"]
     with np.load(path / "totals.npz") as f:
         totals = {k: f[k] for k in f.files}
     with np.load(path / "dynamics.npz") as f:
@@ -591,26 +665,11 @@ def _load_progress(
         dynamics.load_state_dict(state)
         for name, values in dynamics.scores().items():
             totals[name] = totals.get(name, 0.0) + values.astype(np.float64)
-        return {
-            "init": init + 1,
-            "epoch": None,
-            "path": path,
-            "totals": totals,
-            "history": progress["history"],
-            "embeddings": embeddings,
-        }
-    return {
-        "init": init,
-        "epoch": epoch,
-        "path": path,
-        "dynamics": state,
-        "totals": totals,
-        "history": progress["history"],
-        "embeddings": embeddings,
-    }
+        return _Progress(init + 1, None, totals, record["history"], embeddings, path)
+    return _Progress(init, epoch, totals, record["history"], embeddings, path, state)
 
 
-def _existing_result(out: Path, config: ProbeConfig, plan: dict, train, val) -> ProbeResult:
+def _existing_result(out: Path, config: ProbeConfig, plan: _Plan, train, val) -> ProbeResult:
     """The finished result in ``out``, if it is one of this configuration on this data."""
     result = ProbeResult.load(out)
     if ProbeConfig.from_dict(result.record["config"]) != config:
@@ -624,12 +683,12 @@ def _existing_result(out: Path, config: ProbeConfig, plan: dict, train, val) -> 
     return result
 
 
-def _check_data(data: dict | None, plan: dict, train, val, holds: str) -> None:
+def _check_data(data: dict | None, plan: _LabelPlan, train, val, holds: str) -> None:
     """A ValueError unless the train and validation splits are those ``data`` records."""
     fix = "use another --output (or delete that folder to probe this data there)"
     for role, verb, split, labels in (
-        ("train", "trained on", train, plan["labels"]),
-        ("validation", "validated on", val, plan["val_labels"]),
+        ("train", "trained on", train, plan.labels),
+        ("validation", "validated on", val, plan.val_labels),
     ):
         recorded = (data or {}).get(role)
         if not recorded or "num_rows" not in recorded:
@@ -644,41 +703,40 @@ def _check_data(data: dict | None, plan: dict, train, val, holds: str) -> None:
             seen=f"{holds} {verb}",
             fix=fix,
             labels=labels,
-            actual=plan["identity"][role],  # digested once, in _check_inputs
+            actual=plan.identity[role],  # digested once, in _check_inputs
         )
 
 
-def _write_result(
-    out, config, plan, totals, history, embeddings, spec, accelerator, train, source, splits
-):
+def _write_result(run: _Run, progress: _Progress, spec) -> None:
     """The result of this run (see :func:`hf_drop.probe.result.write_result`): scores averaged
     over initialisations, and the record of what produced them."""
+    config, plan, accelerator = run.config, run.plan, run.accelerator
     record = {
         "config": config.to_dict(),
         "model": {"name": spec.name, "kind": spec.kind, "pretrained": spec.pretrained},
         "processes": accelerator.num_processes,
-        "batch": plan["batch"],
+        "batch": plan.batch,
         "device": str(accelerator.device),
         "source": {
-            **(source or {}),
-            "fingerprint": train._fingerprint,
-            **plan["identity"]["train"],
+            **(run.source or {}),
+            "fingerprint": run.train._fingerprint,
+            **plan.identity["train"],
         },
-        "validation": plan["identity"]["validation"],
+        "validation": plan.identity["validation"],
         "versions": versions("torch", "accelerate", "datasets", "timm", "transformers", "numpy"),
         "machine": machine(),
     }
     alerts = write_result(
-        out,
-        scores={name: total / config.num_inits for name, total in totals.items()},
-        labels=plan["train_ids"],
-        names=plan["names"],
-        history=history,
+        run.out,
+        scores={name: total / config.num_inits for name, total in progress.totals.items()},
+        labels=plan.train_ids,
+        names=plan.names,
+        history=progress.history,
         class_errors_from=config.class_errors_from,
         record=record,
-        embeddings=embeddings,
-        splits=splits,
-        group_names=None if plan["val_groups"] is None else plan["val_groups"].names,
+        embeddings=progress.embeddings,
+        splits=run.splits,
+        group_names=None if plan.val_groups is None else plan.val_groups.names,
     )
     for message in alerts:
         warnings.warn(message, ProbeWarning, stacklevel=3)
