@@ -599,6 +599,9 @@ def _save_checkpoint(
     """State after (init, epoch): the model, optimizer, scheduler and RNGs (Accelerate), the
     bookkeeping with the identity of the data and the process count that resuming checks,
     and a COMPLETE marker written last; older checkpoints are then removed."""
+    # Not Accelerate's ProjectConfiguration(automatic_checkpoint_naming, total_limit): its
+    # rotation deletes the oldest entries of the folder *before* writing the new checkpoint (a
+    # kill mid-save would leave no checkpoint) and deletes whatever else is in that folder.
     accelerator = run.accelerator
     path = run.checkpoints / f"init{init:03d}-epoch{epoch:04d}"
     accelerator.save_state(str(path))
