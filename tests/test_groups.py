@@ -2,6 +2,7 @@
 within groups, and the same subset as classes when the group column is the label column."""
 
 import dataclasses
+import json
 
 import datasets
 import numpy as np
@@ -228,5 +229,10 @@ def test_from_probe_prunes_by_the_probes_groups(grouped_probe):
     drop.fit(train)
     assert drop.classes_ == read_groups(train, ["label", "parity"]).names
     assert drop.method.endswith("per label+parity")
+    # Its provenance (pruning.json, metrics.json) is JSON: the group errors with their counts.
+    params = json.loads(json.dumps(drop.provenance()))["params"]
+    errors = results["pair"].group_errors_with_support
+    assert params["class_errors"]["names"] == list(errors.names)
+    assert params["class_errors"]["support"] == errors.support.tolist()
     with pytest.raises(ValueError, match="measured group errors for \\['label', 'parity'\\]"):
         DRoPFilter.from_probe(results["pair"], 0.5, group_column="parity")

@@ -1199,6 +1199,15 @@ def _read_ids(dataset: datasets.Dataset, column: str) -> pd.Index:
 
 
 def _jsonable(value: object) -> object:
+    if isinstance(value, U.ClassErrors):  # errors with their counts (from_probe, group errors)
+        return {
+            "names": list(value.names),
+            "errors": [None if np.isnan(e) else float(e) for e in value.errors],
+            "support": value.support.tolist(),
+            "mistakes": value.mistakes.tolist(),
+            "train_sizes": None if value.train_sizes is None else value.train_sizes.tolist(),
+            "num_inits": value.num_inits,
+        }
     if isinstance(value, np.ndarray):
         return f"<array of shape {list(value.shape)}>" if value.size > 1000 else value.tolist()
     if isinstance(value, Mapping):
