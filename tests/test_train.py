@@ -84,6 +84,33 @@ def test_metrics_file_reports_every_class(digits, tmp_path):
     assert 0.0 <= written["worst_class_accuracy"] <= written["accuracy"] <= 1.0
 
 
+def test_group_column_adds_group_accuracy_to_the_metrics(digits, tmp_path):
+    train, test = digits["train"], digits["test"]
+    half = (np.arange(len(test)) % 2).tolist()
+    grouped = test.add_column("half", half)
+    config = TrainConfig(
+        model="test_resnet", epochs=1, batch_size=64, group_column=["label", "half"]
+    )
+    metrics = train_and_evaluate(train, grouped, config, tmp_path / "g")
+    assert metrics["group_column"] == "label+half"
+    assert set(metrics["group_accuracy"]) == {f"{d}/{h}" for d in range(10) for h in (0, 1)}
+    assert sum(metrics["group_support"]) == len(test)
+    worst = min(metrics["group_accuracy"].values())
+    assert metrics["worst_group_accuracy"] == worst
+    assert metrics["group_accuracy"][metrics["worst_group"]] == worst
+    assert worst <= metrics["worst_class_accuracy"]
+    written = json.loads((tmp_path / "g" / "metrics.json").read_text())
+    assert written["group_accuracy"] == metrics["group_accuracy"]
+    # Without group_column the metrics are as before; a missing group column fails early.
+    plain = train_and_evaluate(
+        train, test, TrainConfig(model="test_resnet", epochs=1), tmp_path / "p"
+    )
+    assert "group_accuracy" not in plain and "worst_group_accuracy" not in plain
+    with pytest.raises(ValueError, match="half"):
+        train_and_evaluate(train, test, config, tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+
+
 def test_bad_inputs_fail_before_training(digits, tmp_path):
     train, test = digits["train"], digits["test"]
     renamed = test.cast_column(

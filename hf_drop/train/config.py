@@ -32,6 +32,10 @@ class TrainConfig:
             schedule) or ``"trainer"`` (the Trainer's own: ``optim``, ``lr_scheduler_type``, ...
             of the TrainingArguments, AdamW and linear decay by default).
         save_model: save the trained model, its preprocessing and a model card in ``model/``.
+        group_column: also judge the model per group of the evaluation dataset: a column, or a
+            list of columns whose combinations are the groups
+            (:func:`hf_drop.data.columns.read_groups`); the metrics then have
+            ``worst_group_accuracy``, ``worst_group`` and ``group_accuracy`` by group name.
         lr, momentum, weight_decay, batch_size (per process), seed, augment, pretrained,
         model_kwargs, image_column, label_column, num_workers: as in the probe.
 
@@ -57,6 +61,7 @@ class TrainConfig:
     label_column: str = "label"
     num_workers: int = 0
     save_model: bool = True
+    group_column: str | list[str] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:

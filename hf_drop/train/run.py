@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from ..data.columns import read_labels
+from ..data.columns import Labels, read_groups, read_labels
 from ..io.environment import machine, versions
 from ..io.outputs import atomic_output, dataset_folders, prepare_output
 from .arguments import training_arguments
@@ -61,12 +61,14 @@ CHECKPOINTS_DIR = "checkpoints"
 
 @dataclass(frozen=True)
 class _Data:
-    """The checked inputs: class ids of both splits, class names, image channels."""
+    """The checked inputs: class ids of both splits, class names, image channels, and the
+    evaluation rows' groups (with ``TrainConfig.group_column``)."""
 
     train_ids: NDArray[np.int64]
     eval_ids: NDArray[np.int64]
     names: list[str]
     channels: int
+    eval_groups: Labels | None = None
 
 
 @dataclass(frozen=True)
@@ -300,8 +302,12 @@ def _record(
     args = trainer.args
     # With max_steps, the epochs the steps came to (state.epoch: 0.5 is half an epoch).
     epochs = args.num_train_epochs if args.max_steps <= 0 else round(trainer.state.epoch, 4)
+    groups = {}
+    if data.eval_groups is not None:
+        groups = _group_accuracy_record(evaluation.predictions, data.eval_ids, data.eval_groups)
     return {
         **_class_accuracy_record(evaluation.predictions, data.eval_ids, data.names),
+        **groups,
         "eval_loss": evaluation.loss,
         "train_rows": len(data.train_ids),
         "eval_rows": len(data.eval_ids),
@@ -367,6 +373,24 @@ def _class_accuracy_record(predictions, references, names: list[str]) -> dict[st
     }
 
 
+def _group_accuracy_record(predictions, references, groups: Labels) -> dict[str, Any]:
+    """metrics.json's group keys: the worst group, its accuracy, and every group's accuracy and
+    support by name (a group is judged like a class: its rows predicted as their own class)."""
+    from ..evaluation.metrics import class_accuracy_scores
+
+    scores = class_accuracy_scores(
+        predictions, references, groups=groups.ids, group_names=groups.names
+    )
+    by_group = {name: scores[f"group_accuracy/{name}"] for name in groups.names}
+    return {
+        "group_column": groups.column,
+        "worst_group_accuracy": scores["worst_group_accuracy"],
+        "worst_group": min(by_group, key=by_group.__getitem__),
+        "group_accuracy": by_group,
+        "group_support": np.bincount(groups.ids, minlength=len(groups.names)).tolist(),
+    }
+
+
 def _check_inputs(train: datasets.Dataset, eval_dataset: datasets.Dataset, config: TrainConfig):
     """Every input problem as a clear error, before a model is built."""
     from ..modeling.images import check_image_split
@@ -380,4 +404,7 @@ def _check_inputs(train: datasets.Dataset, eval_dataset: datasets.Dataset, confi
             f"the evaluation dataset's classes {eval_labels.names[:12]} differ from the training "
             f"dataset's {labels.names[:12]}: both must use the same ClassLabel names"
         )
-    return _Data(labels.ids, eval_labels.ids, labels.names, channels)
+    groups = None
+    if config.group_column is not None:
+        groups = read_groups(eval_dataset, config.group_column)
+    return _Data(labels.ids, eval_labels.ids, labels.names, channels, groups)
