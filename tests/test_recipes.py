@@ -1,4 +1,4 @@
-"""The demo and the benchmark run end to end (tiny sizes; their figures are not checked here)."""
+"""The demo and the benchmarks run end to end (tiny sizes; their figures are not checked here)."""
 
 import json
 import sys
@@ -13,9 +13,11 @@ sys.path[:0] = [str(ROOT / "recipes"), str(ROOT / "benchmarks")]
 import benchmark  # noqa: E402
 import demo_digits  # noqa: E402
 import digits_logreg_study  # noqa: E402
+import groups  # noqa: E402
 import prune_speed  # noqa: E402
 
 from hf_drop.core.quotas import budget  # noqa: E402
+from hf_drop.data.columns import read_groups  # noqa: E402
 
 
 def test_main_job_probes_prunes_trains_and_compares(tmp_path):
@@ -102,3 +104,57 @@ def test_prune_speed_prints_one_json_line(tmp_path, capsys):
     assert result["rows"] == 20000 and result["kept"] == 10000
     assert result["per_row_speedup"] > 0 and result["with_images"]["per_row_speedup"] > 0
     assert json.loads(out.read_text()) == result
+
+
+def test_groups_recipe_frames_go_with_the_class_in_train_and_not_in_test():
+    train, val, reported, val_rows, report_rows = groups.build(groups.SETUPS["tiny"])
+    labels, frame = np.asarray(train["label"][:]), np.asarray(train["frame"][:])
+    assert np.bincount(labels).tolist() == [40] * 10
+    share = np.bincount(labels, weights=frame) / 40
+    assert share.tolist() == [0.95] * 5 + [0.05] * 5  # exact: 38 of 40, 2 of 40
+    for split in (val, reported):  # 10 per class in each half, 5 of them framed
+        split_labels = np.asarray(split["label"][:])
+        assert np.bincount(split_labels).tolist() == [10] * 10
+        assert np.bincount(split_labels, weights=split["frame"][:]).tolist() == [5.0] * 10
+    assert not set(val_rows) & set(report_rows)
+    # Groups: label x frame, every combination present; the minority ones are the rare ones.
+    names = train.features["label"].names
+    found = read_groups(train, ["label", "frame"]).names
+    assert found == [f"{c}/{f}" for c in names for f in ("plain", "framed")]
+    assert "Shirt/framed" in groups.minority_groups(names)
+    assert "Shirt/plain" not in groups.minority_groups(names)
+    # A frame is a 255 border of FRAME_WIDTH pixels over the image; a plain image is untouched.
+    images = np.stack(train.with_format("numpy")["image"][:])
+    w = groups.FRAME_WIDTH
+    border = np.ones((28, 28), bool)
+    border[w:-w, w:-w] = False
+    assert (images[frame == 1][:, border] == 255).all()
+    assert not (images[frame == 0][:, border] == 255).all(axis=1).any()
+    plain = np.arange(16, dtype=np.uint8).reshape(1, 4, 4) * 10
+    painted = groups.paint_frames(np.repeat(plain, 2, axis=0), np.array([0, 1]), width=1)
+    assert np.array_equal(painted[0], plain[0])
+    assert np.array_equal(painted[1, 1:3, 1:3], plain[0, 1:3, 1:3])
+    assert painted[1, 0].tolist() == [255] * 4 and painted[1, :, 3].tolist() == [255] * 4
+
+
+def test_groups_recipe_runs_every_method_and_resumes(tmp_path, capsys):
+    results = groups.main(["--setups", "tiny", "--output", str(tmp_path)])["tiny"]
+    assert results["method"].tolist() == [groups.FULL, *groups.METHODS]
+    rules = dict(zip(results["method"], results["rule"], strict=True))
+    assert rules["Random+DRoP (groups)"].endswith(" per label+frame")
+    assert (results.loc[results["method"] != groups.FULL, "train_rows"] == 200).all()
+    per_group = json.loads(results["group_accuracy"].iloc[0])
+    assert len(per_group) == 20
+    assert results["worst_group_accuracy"].iloc[0] == min(per_group.values())
+    assert (results["worst_group_accuracy"] <= results["worst_class_accuracy"]).all()
+    # DRoP over groups keeps the rare combinations (their probe error is high): at least as many
+    # as random sampling.
+    kept = dict(zip(results["method"], results["minority_rows"], strict=True))
+    assert kept[groups.FULL] == 20 and kept["Random+DRoP (groups)"] >= kept["Random"]
+    assert (tmp_path / "groups.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| Random+DRoP (groups) | 0.5 |" in (tmp_path / "verdict.md").read_text()
+    assert (tmp_path / "tiny" / "results.csv").exists()
+    capsys.readouterr()
+    again = groups.main(["--setups", "tiny", "--output", str(tmp_path)])["tiny"]
+    assert "4 of 4 runs done; 0 to go" in capsys.readouterr().err
+    assert again.drop(columns="train_seconds").equals(results.drop(columns="train_seconds"))
