@@ -13,10 +13,10 @@ from hf_drop.probe import ProbeResult
 
 ACCELERATE = str(Path(sys.executable).with_name("accelerate"))
 # No BatchNorm in test_vit: a sample's output does not depend on the rest of its batch, so with
-# lr=0 one process and two must agree exactly. 1,437 digits: the last batch needs padding.
-FROZEN = ["probe", "--dataset", "digits", "--model", "test_vit", "--model-kwargs",
-          '{"img_size": 8, "patch_size": 2}', "--epochs", "2", "--lr", "0", "--batch-size", "50",
-          "--full-grand", "--embeddings"]  # fmt: skip
+# lr=0 one process and two must agree exactly. 437 digits: the last batch needs padding.
+FROZEN = ["probe", "--dataset", "digits", "--max_train_samples", "437", "--model", "test_vit",
+          "--model-kwargs", '{"img_size": 8, "patch_size": 2}', "--epochs", "2", "--lr", "0",
+          "--batch-size", "50", "--full-grand", "--embeddings"]  # fmt: skip
 
 
 def run(command, **kwargs):
@@ -50,9 +50,9 @@ def test_two_processes_record_the_same_scores_as_one(tmp_path):
 
 
 def test_a_killed_probe_resumes_to_the_same_result(tmp_path):
-    command = [sys.executable, "-m", "hf_drop", "probe", "--dataset", "digits", "--model",
-               "test_resnet", "--epochs", "3", "--batch-size", "32", "--num-inits", "2",
-               "--augment"]  # fmt: skip
+    command = [sys.executable, "-m", "hf_drop", "probe", "--dataset", "digits",
+               "--max_train_samples", "480", "--model", "test_resnet", "--epochs", "3",
+               "--batch-size", "32", "--num-inits", "2", "--augment"]  # fmt: skip
     full = run([*command, "--output", str(tmp_path / "full")])
     assert full.returncode == 0, full.stderr[-3000:]
 

@@ -102,39 +102,47 @@ def test_the_checker_sees_an_upward_import():
     assert from_root == [(1, "hf_drop.cli")]
 
 
-def _loaded_after(code: str) -> dict:
-    probe = (
-        f"{code}\nimport json, sys\n"
-        "print(json.dumps({m: m in sys.modules for m in ('torch', 'datasets', 'pandas', "
-        "'transformers', 'timm')}))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
-def test_core_imports_numpy_only():
-    loaded = _loaded_after(
-        "import hf_drop.core.quotas, hf_drop.core.selection, hf_drop.core.uncertainty, "
-        "hf_drop.core.rules"
-    )
-    assert not any(loaded.values()), loaded
-
-
-@pytest.mark.parametrize(
-    "code",
-    [
-        "import hf_drop",
-        "from hf_drop import DRoPFilter",
-        "from hf_drop import ProbeResult",
-        "from hf_drop.probe import ProbeResult",
-        "import hf_drop.cli",
-    ],
+ENTRY_POINTS = [
+    "import hf_drop",
+    "from hf_drop import DRoPFilter",
+    "from hf_drop import ProbeResult",
+    "from hf_drop.probe import ProbeResult",
+    "import hf_drop.cli",
+]
+CORE = (
+    "import hf_drop.core.quotas, hf_drop.core.selection, hf_drop.core.uncertainty, "
+    "hf_drop.core.rules"
 )
-def test_reading_and_pruning_never_import_torch(code):
-    loaded = _loaded_after(code)
-    assert not loaded["torch"] and not loaded["transformers"] and not loaded["timm"], loaded
+HEAVY = ("torch", "datasets", "pandas", "transformers", "timm")
+
+
+@pytest.fixture(scope="module")
+def loaded() -> dict[str, dict[str, bool]]:
+    """For each entry point, which heavy libraries a fresh interpreter holds after it (the
+    interpreters run side by side: each takes about a second to start)."""
+    report = f"\nimport json, sys\nprint(json.dumps({{m: m in sys.modules for m in {HEAVY!r}}}))"
+    runs = {
+        code: subprocess.Popen(
+            [sys.executable, "-c", code + report], stdout=subprocess.PIPE, text=True
+        )
+        for code in [CORE, *ENTRY_POINTS]
+    }
+    found = {}
+    for code, run in runs.items():
+        out, _ = run.communicate()
+        assert run.returncode == 0, code
+        found[code] = json.loads(out.strip().splitlines()[-1])
+    return found
+
+
+def test_core_imports_numpy_only(loaded):
+    assert not any(loaded[CORE].values()), loaded[CORE]
+
+
+@pytest.mark.parametrize("code", ENTRY_POINTS)
+def test_reading_and_pruning_never_import_torch(code, loaded):
+    modules = loaded[code]
+    assert not modules["torch"] and not modules["transformers"] and not modules["timm"], modules
 
 
 def test_lazy_exports_resolve():

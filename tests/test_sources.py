@@ -20,9 +20,16 @@ from hf_drop.data.sources import (
 from hf_drop.io.files import DamagedFileError
 
 
-def test_fashion_mnist_is_the_real_70000_images(tmp_path):
-    # No skip: in CI the Debian package is installed, and a missing file must fail this test.
-    data = fashion_mnist(cache_dir=tmp_path)
+@pytest.fixture(scope="module")
+def fmnist_cache(tmp_path_factory):
+    """One conversion of the real files (about 5 s), shared by the tests that read it."""
+    cache = tmp_path_factory.mktemp("fmnist-cache")
+    # No skip: in CI the Debian package is installed, and a missing file must fail here.
+    return cache, fashion_mnist(cache_dir=cache)
+
+
+def test_fashion_mnist_is_the_real_70000_images(fmnist_cache):
+    _, data = fmnist_cache
     assert {name: len(split) for name, split in data.items()} == {"train": 60000, "test": 10000}
     assert data["train"].features["label"].names == FASHION_MNIST_CLASSES
     assert np.bincount(data["train"]["label"][:]).tolist() == [6000] * 10
@@ -35,10 +42,10 @@ def test_fashion_mnist_is_the_real_70000_images(tmp_path):
     assert np.array_equal(np.asarray(image), raw[0])
 
 
-def test_fashion_mnist_is_cached_with_a_stable_fingerprint(tmp_path):
-    first = fashion_mnist(cache_dir=tmp_path)["train"]._fingerprint
-    assert fashion_mnist(cache_dir=tmp_path)["train"]._fingerprint == first
-    assert len(list(tmp_path.iterdir())) == 1
+def test_fashion_mnist_is_cached_with_a_stable_fingerprint(fmnist_cache):
+    cache, data = fmnist_cache
+    assert fashion_mnist(cache_dir=cache)["train"]._fingerprint == data["train"]._fingerprint
+    assert len(list(cache.iterdir())) == 1
 
 
 def test_missing_fashion_mnist_files_say_how_to_install_them(tmp_path):
