@@ -99,6 +99,8 @@ def test_groups_in_report_method_apply_and_dataset_filter():
     assert drop.input_columns == ["label", "place", "id"]
     filtered = shuffled.filter(drop, input_columns=drop.input_columns, batched=True)
     assert sorted(filtered["id"]) == expected
+    stream = shuffled.to_iterable_dataset(num_shards=3)  # the same rows, streamed
+    assert sorted(row["id"] for row in drop.apply(stream)) == expected
     positional = DRoPFilter(0.3, class_errors=errors, group_column=["label", "place"]).fit(DATA)
     by_filter = DATA.filter(
         positional, input_columns=positional.input_columns, with_indices=True, batched=True

@@ -1228,7 +1228,8 @@ class _KeptIds:
         drop = self.drop
         ids = table[drop.id_column].to_numpy(zero_copy_only=False)
         rows = drop._rows_of_ids(np.asarray(ids, dtype=object))
-        drop._check_batch_labels(table[drop.label_column].to_numpy(zero_copy_only=False), rows)
+        columns = {c: table[c].to_numpy(zero_copy_only=False) for c in drop._unit_columns}
+        drop._check_batch_labels(drop._batch_units(columns), rows)  # classes, or groups
         return pa.array(drop._kept[rows])
 
 
