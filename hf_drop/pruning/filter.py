@@ -312,12 +312,8 @@ class DRoPFilter:
         labels, classes = self._units(dataset), labels  # the quotas' units: classes or groups
         num_classes = len(labels.names)
         sizes = np.bincount(labels.ids, minlength=num_classes)
-        errors = self._resolve_errors(labels, sizes)
-        support = self._resolve_support(labels)
         rule = R.quota_rule(self.quota)
-        used = errors
-        if rule.needs_errors and errors is not None:
-            used = self._errors_for_quotas(errors, support)
+        used = self._errors_in_use(rule, labels, sizes)
         within = (
             None
             if _is_random(self.within)
@@ -328,18 +324,11 @@ class DRoPFilter:
             self.indices_ = self._select_global(len(dataset), within)
             quotas = np.bincount(labels.ids[self.indices_], minlength=num_classes)
         else:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", Q.QuotaWarning)
-                quotas = self._quotas(dataset, labels, sizes, used, within)
-            for warning in caught:  # re-issued so that they point at the caller's fit()
-                warnings.warn(warning.message, warning.category, stacklevel=2)
+            quotas = self._warned_quotas(dataset, labels, sizes, used, within, stacklevel=3)
             self.indices_ = self._select(labels.ids, quotas, within)
         self.quotas_ = quotas
         self.classes_ = labels.names
         self.class_sizes_ = sizes
-        self.class_errors_ = np.full(num_classes, np.nan) if errors is None else errors
-        self.class_errors_used_ = np.full(num_classes, np.nan) if used is None else used
-        self.class_support_ = np.full(num_classes, np.nan) if support is None else support
         if rule.needs_errors:
             self._warn_diagnostics()
         self.num_rows_ = len(dataset)
@@ -503,7 +492,11 @@ class DRoPFilter:
             sizes, reader = ST.count_classes(stream, self.label_column)
         labels = Labels(np.empty(0, np.int64), reader.names, self.label_column)
         self._check_stream_source(sizes)
-        quotas = self._stream_quotas(rule, labels, sizes)
+        used = self._errors_in_use(rule, labels, sizes)
+        if rule.counts is None:  # class-blind: each class keeps its share, as random rows would
+            quotas = Q.proportional_quotas(sizes, self.density)
+        else:  # stacklevel: _warned_quotas, _fit_stream, fit, the caller
+            quotas = self._warned_quotas(None, labels, sizes, used, None, stacklevel=4)
         if self.stream_mode == "exact":
             seen, self._decision = ST.exact_thresholds(
                 stream, reader, self.id_column, self.seed, quotas
@@ -538,29 +531,6 @@ class DRoPFilter:
             "class_sizes must be a mapping by class name (or leave class_sizes out: one pass "
             "counts them)"
         )
-
-    def _stream_quotas(
-        self, rule: R.QuotaRule, labels: Labels, sizes: NDArray[np.int64]
-    ) -> NDArray[np.int64]:
-        """``fit``'s quotas on class sizes alone; a class-blind rule keeps every class's share
-        (which is what a class-blind random choice keeps, on average)."""
-        errors = self._resolve_errors(labels, sizes)
-        support = self._resolve_support(labels)
-        used = errors
-        if rule.needs_errors and errors is not None:
-            used = self._errors_for_quotas(errors, support)
-        num_classes = len(sizes)
-        self.class_errors_ = np.full(num_classes, np.nan) if errors is None else errors
-        self.class_errors_used_ = np.full(num_classes, np.nan) if used is None else used
-        self.class_support_ = np.full(num_classes, np.nan) if support is None else support
-        if rule.counts is None:
-            return Q.proportional_quotas(sizes, self.density)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", Q.QuotaWarning)
-            quotas = self._quotas(None, labels, sizes, used, None)
-        for warning in caught:
-            warnings.warn(warning.message, warning.category, stacklevel=3)
-        return quotas
 
     def _check_stream_source(self, sizes: NDArray[np.int64]) -> None:
         """A probe's errors may only prune the rows it saw: a stream is checked by its size."""
@@ -942,6 +912,34 @@ class DRoPFilter:
             raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
         if self.id_column is not None and not isinstance(self.id_column, str):
             raise ValueError(f"id_column must be a column name, got {self.id_column!r}")
+
+    def _errors_in_use(
+        self, rule: R.QuotaRule, labels: Labels, sizes: NDArray[np.int64]
+    ) -> NDArray[np.float64] | None:
+        """The errors the quotas use (shrunk where that applies); records ``class_errors_``,
+        ``class_errors_used_`` and ``class_support_`` (NaN where none)."""
+        errors = self._resolve_errors(labels, sizes)
+        support = self._resolve_support(labels)
+        used = errors
+        if rule.needs_errors and errors is not None:
+            used = self._errors_for_quotas(errors, support)
+        n = len(sizes)
+        self.class_errors_ = np.full(n, np.nan) if errors is None else errors
+        self.class_errors_used_ = np.full(n, np.nan) if used is None else used
+        self.class_support_ = np.full(n, np.nan) if support is None else support
+        return used
+
+    def _warned_quotas(
+        self, dataset, labels: Labels, sizes: NDArray, used: NDArray | None, within, stacklevel: int
+    ) -> NDArray[np.int64]:
+        """:meth:`_quotas`, its QuotaWarnings re-issued at ``stacklevel`` so that they point at
+        the caller's ``fit()``."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", Q.QuotaWarning)
+            quotas = self._quotas(dataset, labels, sizes, used, within)
+        for warning in caught:
+            warnings.warn(warning.message, warning.category, stacklevel=stacklevel)
+        return quotas
 
     def _resolve_errors(self, labels: Labels, sizes: NDArray) -> NDArray[np.float64] | None:
         """Errors as an array by class id; a missing one is ``missing_error`` or an error."""
