@@ -155,7 +155,7 @@ def test_memory_is_per_class_not_per_row():
     for data in (small, large):
         drop = DRoPFilter(0.3, class_errors=ERRORS, id_column="id", stream_mode="exact")
         drop.fit(data.to_iterable_dataset(num_shards=2))
-        sizes.append(len(pickle.dumps(drop._decision)))
+        sizes.append(len(pickle.dumps(drop.rows_)))
     assert sizes[0] == sizes[1]
 
 

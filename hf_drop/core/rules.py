@@ -1,31 +1,51 @@
-"""The registry of selection rules: how many samples each class keeps (quota rules) and which
-ones, by a score (keep rules).
+"""Selection rules as objects that carry their settings: how many samples each class keeps
+(quota rules) and which ones, by a score (keep rules).
 
-A rule is declared once, here. ``DRoPFilter`` reads it for its checks, its choice and its
-method name; ``hf-drop prune`` for its ``--quota``/``--keep`` choices and their help; the dataset
-card for its reproduce command. Adding a rule is one :func:`register_quota_rule` or
-:func:`register_keep_rule` call (see ``tests/test_rules.py``, which adds one and uses it end to
-end).
+A rule is a frozen dataclass whose fields are its settings, each with its default in one place::
+
+    DRoPFilter(0.5, quota=DRoP(floor=0.3), keep=CCS(beta=0.2), within="el2n", ...)
+    DRoPFilter(0.5, quota="drop")                       # the name: the rule with its defaults
+    DRoPFilter(0.5, quota="drop(floor=0.3, shrink=false)")   # a spec, as the command line takes
+
+Rules are registered by name, as timm registers models (:func:`register_quota_rule`,
+:func:`register_keep_rule`, usable as class decorators); ``DRoPFilter``, the command line's
+``--quota``/``--keep`` choices and help, and the dataset card's text and reproduce command all
+read the registry, so a registered rule with settings of its own works end to end.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+import dataclasses
+import re
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from . import quotas as Q
 from . import selection as S
+from .inputs import check_choice, check_int, check_number
 
 __all__ = [
+    "CCS",
     "KEEP_RULES",
     "QUOTA_RULES",
+    "DRoP",
+    "DRoPPaper",
+    "Easy",
+    "Global",
+    "Hard",
+    "KCenter",
     "KeepRule",
+    "Proportional",
     "QuotaInputs",
     "QuotaRule",
+    "Rule",
+    "StrategyQ",
+    "Uniform",
     "keep_rule",
     "quota_rule",
     "register_keep_rule",
@@ -36,241 +56,392 @@ __all__ = [
 @dataclass(frozen=True)
 class QuotaInputs:
     """What a quota rule sees: class sizes (by class id), the density, the errors it should use
-    (NaN-free, already shrunk where that applies), ``min_per_class``, class names, the rule's
-    settings in force, and, for rules ``from_selection``, the class counts of the global
-    selection by a score."""
+    (NaN-free, already shrunk where that applies), ``min_per_class``, class names, and, for
+    rules ``from_selection``, the class counts of the global selection by a score."""
 
     sizes: NDArray[np.int64]
     density: float
     errors: NDArray[np.float64] | None
     min_per_class: int
     class_names: list[str]
-    settings: Mapping[str, Any]
     selection_counts: NDArray[np.int64] | None = None
 
 
 @dataclass(frozen=True)
-class QuotaRule:
-    """A class-count rule.
+class Rule:
+    """A rule: its registered ``name``, one line of ``help``, and its settings (the fields)."""
 
-    Args:
-        name: its ``quota=`` value and ``--quota`` choice.
-        help: one line for the CLI and the docs.
-        label: its part of a method name, ``"Random+<label>"``; a callable gets the settings in
-            force (DRoP writes them: ``"DRoP(paper, floor 0.5, shrunk)"``).
-        counts: ``QuotaInputs -> kept per class``; ``None`` for a class-blind rule (the
-            selection runs over the whole dataset and the counts follow from it).
-        needs_errors: the rule reads class errors (a missing one is then an error, or
-            ``missing_error``).
-        settings: tunable settings and their defaults (``DRoPFilter`` takes each as an argument,
-            ``None`` meaning the default); ``fixed`` holds settings that cannot be changed.
-        from_selection: the counts are those of a global selection by ``strategy_scores``.
-        takes_min_per_class: ``min_per_class`` applies.
-    """
+    name: ClassVar[str] = ""
+    help: ClassVar[str] = ""
 
-    name: str
-    help: str
-    label: str | Callable[[Mapping[str, Any]], str]
-    counts: Callable[[QuotaInputs], NDArray[np.int64]] | None
-    needs_errors: bool = False
-    settings: Mapping[str, Any] = field(default_factory=dict)
-    fixed: Mapping[str, Any] = field(default_factory=dict)
-    from_selection: bool = False
-    takes_min_per_class: bool = True
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The settings in force, by name."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
-    def settings_in_force(self, given: Mapping[str, Any]) -> dict[str, Any]:
-        """The rule's settings: the given ones (``None``: not given) over its defaults."""
-        chosen = {name: given.get(name) for name in self.settings}
-        return {
-            **self.fixed,
-            **{k: self.settings[k] if v is None else v for k, v in chosen.items()},
-        }
-
-    def method_label(self, settings: Mapping[str, Any]) -> str:
-        return self.label(settings) if callable(self.label) else self.label
+    def spec(self) -> str:
+        """The rule as text: its name, with the settings that differ from their defaults
+        (``"drop(floor=0.3)"``); :func:`quota_rule`/:func:`keep_rule` read it back."""
+        changed = [
+            f"{f.name}={_text(getattr(self, f.name))}"
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) != f.default
+        ]
+        return f"{self.name}({', '.join(changed)})" if changed else self.name
 
 
 @dataclass(frozen=True)
-class KeepRule:
-    """A rule that keeps samples by a score (or an embedding).
+class QuotaRule(Rule):
+    """A class-count rule: ``counts(inputs) -> kept per class``.
 
-    Args:
-        name: its ``keep=`` value and ``--keep`` choice.
-        help: one line for the CLI and the docs.
-        select: ``(scores, budget, labels, seed, settings) -> sorted kept rows``; ``budget`` is
-            kept-per-class counts when ``labels`` is given, else the number of rows to keep from
-            the whole dataset.
-        ndim: 1 for one score per row, 2 for embeddings.
-        settings: its settings (``DRoPFilter`` argument name -> default).
-        direction: for ``quota="strategy"``: which end of the score the global selection keeps.
-        in_name: the method name shows the rule (``"el2n(easy)"``); the default one does not.
+    Class attributes say what it needs: ``needs_errors`` (class errors; a missing one is an
+    error or ``missing_error``), ``from_selection`` (the counts of a global selection by
+    ``strategy_scores``), ``class_blind`` (no counts: the selection runs over the whole dataset),
+    ``takes_min_per_class``.
     """
 
-    name: str
-    help: str
-    select: Callable[..., NDArray[np.int64]]
-    ndim: int = 1
-    settings: Mapping[str, Any] = field(default_factory=dict)
-    direction: Literal["hard", "easy"] | None = None
-    in_name: bool = True
+    needs_errors: ClassVar[bool] = False
+    from_selection: ClassVar[bool] = False
+    class_blind: ClassVar[bool] = False
+    takes_min_per_class: ClassVar[bool] = True
+
+    def counts(self, inputs: QuotaInputs) -> NDArray[np.int64]:
+        raise NotImplementedError
+
+    def label(self, shrunk: bool = False) -> str:
+        """Its part of a method name, ``"Random+<label>"``; ``shrunk``: errors were shrunk."""
+        return self.name
+
+    @property
+    def shrinks_errors(self) -> bool:
+        """Whether the errors are shrunk by their support before :meth:`counts`."""
+        return False
+
+    @property
+    def drop_settings(self) -> dict[str, Any] | None:
+        """DRoP's settings (mode, strength, floor, shrink) in force, or None for other rules."""
+        return None
 
 
-QUOTA_RULES: dict[str, QuotaRule] = {}
-KEEP_RULES: dict[str, KeepRule] = {}
+@dataclass(frozen=True)
+class KeepRule(Rule):
+    """A rule that keeps samples by a score (``ndim`` 1) or an embedding (``ndim`` 2).
+
+    ``select(scores, budget, labels, seed)`` returns sorted kept rows; ``budget`` is the kept
+    count per class when ``labels`` is given, else the number of rows to keep overall.
+    ``direction`` is the end of the score a global selection keeps (``quota="strategy"``);
+    ``in_name``: the method name shows the rule (``"el2n(easy)"``).
+    """
+
+    ndim: ClassVar[int] = 1
+    direction: ClassVar[Literal["hard", "easy"] | None] = None
+    in_name: ClassVar[bool] = True
+
+    def select(
+        self,
+        scores: NDArray,
+        budget: Any,
+        labels: NDArray[np.int64] | None,
+        seed: int,
+    ) -> NDArray[np.int64]:
+        raise NotImplementedError
 
 
-def register_quota_rule(rule: QuotaRule) -> QuotaRule:
-    """Add a quota rule (its name must be new); returns it."""
-    if rule.name in QUOTA_RULES:
-        raise ValueError(f"quota rule {rule.name!r} is already registered")
-    QUOTA_RULES[rule.name] = rule
+QUOTA_RULES: dict[str, type[QuotaRule]] = {}
+KEEP_RULES: dict[str, type[KeepRule]] = {}
+_R = TypeVar("_R", bound=type[Rule])
+
+
+def register_quota_rule(rule: _R) -> _R:
+    """Register a :class:`QuotaRule` subclass under its ``name`` (new); returns it (a decorator)."""
+    return _register(rule, QUOTA_RULES, QuotaRule, "quota")
+
+
+def register_keep_rule(rule: _R) -> _R:
+    """Register a :class:`KeepRule` subclass under its ``name`` (new); returns it (a decorator)."""
+    return _register(rule, KEEP_RULES, KeepRule, "keep")
+
+
+def _register(rule: Any, registry: dict, base: type, kind: str) -> Any:
+    if not (isinstance(rule, type) and issubclass(rule, base) and dataclasses.is_dataclass(rule)):
+        raise TypeError(f"a {kind} rule is a frozen dataclass subclass of {base.__name__}")
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", rule.name or ""):
+        raise ValueError(f"a {kind} rule needs a name of lowercase letters, digits and _")
+    if rule.name in registry:
+        raise ValueError(f"{kind} rule {rule.name!r} is already registered")
+    registry[rule.name] = rule
     return rule
 
 
-def register_keep_rule(rule: KeepRule) -> KeepRule:
-    """Add a keep rule (its name must be new); returns it."""
-    if rule.name in KEEP_RULES:
-        raise ValueError(f"keep rule {rule.name!r} is already registered")
-    KEEP_RULES[rule.name] = rule
-    return rule
+def quota_rule(value: object) -> QuotaRule:
+    """A quota rule from a rule object, a registered name, or a spec ``"name(k=v, ...)"``."""
+    return _rule(value, QUOTA_RULES, QuotaRule, "quota")  # type: ignore[return-value]
 
 
-def quota_rule(name: object) -> QuotaRule:
-    """The registered quota rule ``name``, or a ValueError listing them."""
-    if not isinstance(name, str) or name not in QUOTA_RULES:
-        raise ValueError(f"quota must be one of {tuple(QUOTA_RULES)}, got {name!r}")
-    return QUOTA_RULES[name]
+def keep_rule(value: object) -> KeepRule:
+    """A keep rule from a rule object, a registered name, or a spec ``"name(k=v, ...)"``."""
+    return _rule(value, KEEP_RULES, KeepRule, "keep")  # type: ignore[return-value]
 
 
-def keep_rule(name: object) -> KeepRule:
-    """The registered keep rule ``name``, or a ValueError listing them."""
-    if not isinstance(name, str) or name not in KEEP_RULES:
-        raise ValueError(f"keep must be one of {tuple(KEEP_RULES)}, got {name!r}")
-    return KEEP_RULES[name]
-
-
-# --- the built-in rules -------------------------------------------------------------------------
-
-# DRoP: quota="drop_paper" is exactly Algorithm 1 of the paper; quota="drop" is the robust
-# default, chosen by the data-shape sweep (README, "Robust DRoP"): errors shrunk by their
-# uncertainty when the validation support is known, and a floor of half of each class's share.
-PAPER_SETTINGS = {"mode": "paper", "strength": 1.0, "floor": 0.0, "shrink": False}
-DROP_DEFAULTS = {"mode": "paper", "strength": 1.0, "floor": 0.5, "shrink": True}
-
-
-def _drop_counts(inputs: QuotaInputs) -> NDArray[np.int64]:
-    s = inputs.settings
-    return Q.drop_quotas(
-        inputs.sizes,
-        inputs.errors,
-        inputs.density,
-        mode=s["mode"],
-        strength=s["strength"],
-        floor=s["floor"],
-        min_per_class=inputs.min_per_class,
-        class_names=inputs.class_names,
+def _rule(value: object, registry: Mapping[str, type[Rule]], base: type, kind: str) -> Rule:
+    if isinstance(value, base):
+        return value  # type: ignore[return-value]
+    if isinstance(value, type) and issubclass(value, base):
+        return value()
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*([A-Za-z_][\w]*)\s*(?:\((.*)\))?\s*", value, flags=re.S)
+        if match and match.group(1) in registry:
+            cls = registry[match.group(1)]
+            return cls(**_parse_settings(cls, match.group(2) or "", kind))
+    raise ValueError(
+        f"{kind} must be one of {tuple(registry)} (or a rule object, or a spec like "
+        f"'{next(iter(registry), 'name')}(setting=value)'), got {value!r}"
     )
 
 
-def _drop_label(settings: Mapping[str, Any]) -> str:
-    """DRoP's settings in a method name: "DRoP(paper)", "DRoP(paper, floor 0.5, shrunk)"."""
-    parts = [settings["mode"]]
-    if settings["strength"] != 1:
-        parts.append(f"strength {settings['strength']:g}")
-    if settings["floor"]:
-        parts.append(f"floor {settings['floor']:g}")
-    if settings.get("shrunk"):
-        parts.append("shrunk")
-    return f"DRoP({', '.join(parts)})"
+def _parse_settings(cls: type[Rule], text: str, kind: str) -> dict[str, Any]:
+    """``"floor=0.3, shrink=false"`` as settings of ``cls``, each coerced by its field's type."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    types = typing.get_type_hints(cls)
+    settings: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, raw = (s.strip() for s in item.partition("="))
+        if not sep or key not in fields:
+            raise ValueError(
+                f"{kind}={cls.name}(...) takes settings {list(fields) or 'none'} as key=value; "
+                f"got {item!r}"
+            )
+        settings[key] = _coerce(raw, types[key], f"{cls.name}({key}=...)")
+    return settings
 
 
-register_quota_rule(
-    QuotaRule(
-        "drop",
-        "robust DRoP (default): Algorithm 1 with a floor and errors shrunk by their support",
-        _drop_label,
-        _drop_counts,
-        needs_errors=True,
-        settings=DROP_DEFAULTS,
-    )
-)
-register_quota_rule(
-    QuotaRule(
-        "drop_paper",
-        "exactly the paper's Algorithm 1: kept fraction proportional to the class error",
-        _drop_label,
-        _drop_counts,
-        needs_errors=True,
-        fixed=PAPER_SETTINGS,
-    )
-)
-register_quota_rule(
-    QuotaRule(
-        "proportional",
-        "the same fraction of every class",
-        "Proportional",
-        lambda i: Q.proportional_quotas(i.sizes, i.density, min_per_class=i.min_per_class),
-    )
-)
-register_quota_rule(
-    QuotaRule(
-        "uniform",
-        "the same number of every class",
-        "Uniform",
-        lambda i: Q.uniform_quotas(i.sizes, i.density, min_per_class=i.min_per_class),
-    )
-)
-register_quota_rule(
-    QuotaRule(
-        "strategy",
-        "the class counts of a global selection by --strategy-score (StrategyQ)",
-        "StrategyQ",
-        lambda i: i.selection_counts,
-        from_selection=True,
-        takes_min_per_class=False,
-    )
-)
-register_quota_rule(
-    QuotaRule(
-        "global",
-        "no class counts: the selection runs over the whole dataset (the baselines)",
-        "",
-        None,
-        takes_min_per_class=False,
-    )
-)
+def _coerce(raw: str, annotation: Any, name: str) -> Any:
+    """A setting's text as its declared type (bool from true/false only, Literal checked)."""
+    if annotation is bool:
+        if raw.lower() not in ("true", "false"):
+            raise ValueError(f"{name} must be true or false, got {raw!r}")
+        return raw.lower() == "true"
+    if typing.get_origin(annotation) is Literal:
+        return check_choice(name, raw.strip("'\""), typing.get_args(annotation))
+    for kind in (int, float):
+        if annotation is kind:
+            try:
+                return kind(raw)
+            except ValueError:
+                raise ValueError(f"{name} must be {kind.__name__}, got {raw!r}") from None
+    return raw.strip("'\"")
 
 
-def _top(direction: Literal["hard", "easy"]) -> Callable[..., NDArray[np.int64]]:
-    def select(scores, budget, labels, seed, settings):
+def _text(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else f"{value}"
+
+
+def _set(rule: Rule, **values: Any) -> None:
+    """Store validated settings on a frozen rule (numpy scalars become Python values)."""
+    for name, value in values.items():
+        object.__setattr__(rule, name, value)
+
+
+# --- the built-in quota rules -------------------------------------------------------------------
+# DRoP: "drop_paper" is exactly Algorithm 1 of the paper; "drop" is the robust default, chosen by
+# the data-shape sweep (docs, "Robust DRoP"): errors shrunk by their uncertainty when the
+# validation support is known, and a floor of half of each class's share.
+
+
+@dataclass(frozen=True)
+class _DRoPCounts(QuotaRule):
+    """Algorithm 1 (Vysogorets et al., ICLR 2025) with the robust settings of ``drop_settings``."""
+
+    needs_errors: ClassVar[bool] = True
+
+    def counts(self, inputs: QuotaInputs) -> NDArray[np.int64]:
+        s = self.drop_settings
+        assert s is not None and inputs.errors is not None
+        return Q.drop_quotas(
+            inputs.sizes,
+            inputs.errors,
+            inputs.density,
+            mode=s["mode"],
+            strength=s["strength"],
+            floor=s["floor"],
+            min_per_class=inputs.min_per_class,
+            class_names=inputs.class_names,
+        )
+
+    def label(self, shrunk: bool = False) -> str:
+        """DRoP's settings in a method name: "DRoP(paper)", "DRoP(paper, floor 0.5, shrunk)"."""
+        s = self.drop_settings or {}
+        parts = [s["mode"]]
+        if s["strength"] != 1:
+            parts.append(f"strength {s['strength']:g}")
+        if s["floor"]:
+            parts.append(f"floor {s['floor']:g}")
+        if shrunk:
+            parts.append("shrunk")
+        return f"DRoP({', '.join(parts)})"
+
+    @property
+    def shrinks_errors(self) -> bool:
+        return bool((self.drop_settings or {}).get("shrink"))
+
+
+@register_quota_rule
+@dataclass(frozen=True)
+class DRoP(_DRoPCounts):
+    """Robust DRoP (the default): Algorithm 1 with a ``floor`` (the share of each class's
+    proportional or uniform share it always keeps), errors tempered by ``strength`` and shrunk by
+    their validation support (``shrink``); ``mode`` "paper" (kept fraction proportional to error)
+    or "count" (kept count proportional to error, as the authors' released code)."""
+
+    name: ClassVar[str] = "drop"
+    help: ClassVar[str] = (
+        "robust DRoP (default): Algorithm 1 with a floor and errors shrunk by their support"
+    )
+    mode: Literal["paper", "count"] = "paper"
+    strength: float = 1.0
+    floor: float = 0.5
+    shrink: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.shrink, bool | np.bool_):
+            raise ValueError(f"shrink must be True or False, got {self.shrink!r}")
+        _set(
+            self,
+            mode=check_choice("mode", self.mode, ("paper", "count")),
+            strength=check_number("strength", self.strength, 0, 1),
+            floor=check_number("floor", self.floor, 0, 1),
+            shrink=bool(self.shrink),
+        )
+
+    @property
+    def drop_settings(self) -> dict[str, Any]:
+        return self.settings
+
+
+@register_quota_rule
+@dataclass(frozen=True)
+class DRoPPaper(_DRoPCounts):
+    """Exactly the paper's Algorithm 1: kept fraction proportional to the class error."""
+
+    name: ClassVar[str] = "drop_paper"
+    help: ClassVar[str] = (
+        "exactly the paper's Algorithm 1: kept fraction proportional to the class error"
+    )
+
+    @property
+    def drop_settings(self) -> dict[str, Any]:
+        return {"mode": "paper", "strength": 1.0, "floor": 0.0, "shrink": False}
+
+
+@register_quota_rule
+@dataclass(frozen=True)
+class Proportional(QuotaRule):
+    name: ClassVar[str] = "proportional"
+    help: ClassVar[str] = "the same fraction of every class"
+
+    def counts(self, inputs: QuotaInputs) -> NDArray[np.int64]:
+        return Q.proportional_quotas(
+            inputs.sizes, inputs.density, min_per_class=inputs.min_per_class
+        )
+
+    def label(self, shrunk: bool = False) -> str:
+        return "Proportional"
+
+
+@register_quota_rule
+@dataclass(frozen=True)
+class Uniform(QuotaRule):
+    name: ClassVar[str] = "uniform"
+    help: ClassVar[str] = "the same number of every class"
+
+    def counts(self, inputs: QuotaInputs) -> NDArray[np.int64]:
+        return Q.uniform_quotas(inputs.sizes, inputs.density, min_per_class=inputs.min_per_class)
+
+    def label(self, shrunk: bool = False) -> str:
+        return "Uniform"
+
+
+@register_quota_rule
+@dataclass(frozen=True)
+class StrategyQ(QuotaRule):
+    name: ClassVar[str] = "strategy"
+    help: ClassVar[str] = "the class counts of a global selection by --strategy-score (StrategyQ)"
+    from_selection: ClassVar[bool] = True
+    takes_min_per_class: ClassVar[bool] = False
+
+    def counts(self, inputs: QuotaInputs) -> NDArray[np.int64]:
+        assert inputs.selection_counts is not None
+        return inputs.selection_counts
+
+    def label(self, shrunk: bool = False) -> str:
+        return "StrategyQ"
+
+
+@register_quota_rule
+@dataclass(frozen=True)
+class Global(QuotaRule):
+    name: ClassVar[str] = "global"
+    help: ClassVar[str] = "no class counts: the selection runs over the whole dataset (baselines)"
+    class_blind: ClassVar[bool] = True
+    takes_min_per_class: ClassVar[bool] = False
+
+    def label(self, shrunk: bool = False) -> str:
+        return ""
+
+
+# --- the built-in keep rules --------------------------------------------------------------------
+
+
+@register_keep_rule
+@dataclass(frozen=True)
+class Hard(KeepRule):
+    name: ClassVar[str] = "hard"
+    help: ClassVar[str] = "the highest scores (default)"
+    direction: ClassVar[Literal["hard", "easy"] | None] = "hard"
+    in_name: ClassVar[bool] = False
+
+    def select(self, scores, budget, labels, seed):
         if labels is None:
-            return S.global_top(scores, budget, keep=direction)
-        return S.top_within_class(labels, budget, scores, keep=direction)
-
-    return select
+            return S.global_top(scores, budget, keep=self.direction or "hard")
+        return S.top_within_class(labels, budget, scores, keep=self.direction or "hard")
 
 
-def _ccs(scores, budget, labels, seed, settings):
-    beta, strata = settings["ccs_beta"], settings["ccs_strata"]
-    return S.ccs(scores, budget, labels, beta=beta, num_strata=strata, seed=seed)
+@register_keep_rule
+@dataclass(frozen=True)
+class Easy(Hard):
+    name: ClassVar[str] = "easy"
+    help: ClassVar[str] = "the lowest scores"
+    direction: ClassVar[Literal["hard", "easy"] | None] = "easy"
+    in_name: ClassVar[bool] = True
 
 
-def _k_center(scores, budget, labels, seed, settings):
-    return S.k_center(scores, budget, labels, seed=seed)
+@register_keep_rule
+@dataclass(frozen=True)
+class CCS(KeepRule):
+    """Coverage-centric selection: drop the hardest ``beta``, then equal-width ``strata``."""
+
+    name: ClassVar[str] = "ccs"
+    help: ClassVar[str] = "CCS: equal-width score strata after dropping the hardest beta"
+    beta: float = 0.1
+    strata: int = 50
+
+    def __post_init__(self) -> None:
+        _set(
+            self,
+            beta=check_number("ccs beta", self.beta, 0, 1),
+            strata=check_int("ccs strata", self.strata, 1),
+        )
+
+    def select(self, scores, budget, labels, seed):
+        return S.ccs(scores, budget, labels, beta=self.beta, num_strata=self.strata, seed=seed)
 
 
-register_keep_rule(
-    KeepRule("hard", "the highest scores (default)", _top("hard"), direction="hard", in_name=False)
-)
-register_keep_rule(KeepRule("easy", "the lowest scores", _top("easy"), direction="easy"))
-register_keep_rule(
-    KeepRule(
-        "ccs",
-        "CCS: equal-width score strata after dropping the hardest ccs_beta",
-        _ccs,
-        settings={"ccs_beta": 0.1, "ccs_strata": 50},
-    )
-)
-register_keep_rule(
-    KeepRule("k_center", "k-center greedy coverage of an embedding", _k_center, ndim=2)
-)
+@register_keep_rule
+@dataclass(frozen=True)
+class KCenter(KeepRule):
+    name: ClassVar[str] = "k_center"
+    help: ClassVar[str] = "k-center greedy coverage of an embedding"
+    ndim: ClassVar[int] = 2
+
+    def select(self, scores, budget, labels, seed):
+        return S.k_center(scores, budget, labels, seed=seed)

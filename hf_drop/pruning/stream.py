@@ -24,9 +24,9 @@ Images are never decoded: the decision reads Arrow batches of the label and id c
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import datasets
 import numpy as np
@@ -35,12 +35,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
+from ..core import quotas as Q
+from ..core.inputs import as_jsonable, per_class, support_value
+from .fit import Fit, class_numbers, make_record
+from .params import FilterSpec
+from .rows import ByKey, UnitReader
+
 __all__ = [
     "StreamDecision",
     "StreamMode",
     "class_keys",
     "count_classes",
     "exact_thresholds",
+    "fit_stream",
     "row_keys",
 ]
 
@@ -114,6 +121,13 @@ class ClassReader:
     def __call__(self, values: pa.Array | pa.ChunkedArray) -> NDArray[np.int64]:
         if values.null_count:
             raise ValueError(f"label column {self.column!r} has {values.null_count} missing labels")
+        string = pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+        if string != self.by_name or not (string or pa.types.is_integer(values.type)):
+            expected = "class names (strings)" if self.by_name else "class ids (integers)"
+            raise ValueError(
+                f"label column {self.column!r} holds {values.type} values, but the stream was "
+                f"fitted on {expected}: the label column changed type; fit on this stream"
+            )
         if self.by_name:
             ids = pd.Index(self.names).get_indexer(values.to_numpy(zero_copy_only=False))
         else:
@@ -202,6 +216,12 @@ class StreamDecision:
     keep_none: NDArray[np.bool_]
 
     def mask(self, table: pa.Table) -> NDArray[np.bool_]:
+        missing = [c for c in (self.reader.column, self.id_column) if c not in table.column_names]
+        if missing:
+            raise ValueError(
+                f"the stream's batch has no column(s) {missing}, which decide its rows; its "
+                f"columns are {table.column_names}"
+            )
         classes = self.reader(table[self.reader.column])
         keys = row_keys(table[self.id_column], classes, self.keys, self.id_column)
         keep = keys <= self.thresholds[classes]
@@ -279,3 +299,94 @@ def exact_thresholds(
         thresholds[k] = keys[rank]
     decision = StreamDecision(reader, id_column, mixers, thresholds, keep_none=quotas == 0)
     return sizes, decision
+
+
+# --- fitting a filter on a stream ---------------------------------------------------------------
+
+
+def fit_stream(spec: FilterSpec, params: dict[str, Any], stream: datasets.IterableDataset) -> Fit:
+    """Quotas of a stream from its class sizes (counted, or ``class_sizes``) and the decision
+    that keeps its rows by (seed, id, class); nothing is held per row."""
+    if spec.group_columns is not None:
+        raise ValueError(
+            "group_column applies to a Dataset; a stream is pruned by the classes of its label "
+            "column (combine the group columns into one label column to stream groups)"
+        )
+    if spec.id_column is None:
+        raise ValueError(
+            "a stream (IterableDataset) needs id_column=, a column of unique, stable row ids: "
+            "each row is kept by its id and class, the same on every shard, order and node"
+        )
+    if spec.within is not None or spec.quota.from_selection:
+        raise ValueError(
+            "a stream is pruned at random within each class (within='random', a quota rule "
+            f"that needs no scores; not quota={spec.quota.spec()!r}, within=<scores>): "
+            "score-based selection needs all scores at once; use a Dataset"
+        )
+    check_stream_columns(stream, spec.input_columns)
+    if spec.class_sizes is not None and spec.stream_mode == "approximate":
+        reader = _reader_of(stream, spec)
+        sizes = per_class(
+            spec.class_sizes,
+            reader.names,
+            name="class_sizes",
+            column=spec.label_column,
+            check=support_value,
+        )
+        if np.any(np.isnan(sizes)):
+            raise ValueError(f"class_sizes must give every class of {reader.names[:20]}")
+        sizes = sizes.astype(np.int64)
+    else:
+        sizes, reader = count_classes(stream, spec.label_column)
+    expected = (spec.source or {}).get("num_rows")
+    if expected is not None and int(sizes.sum()) != expected:
+        raise ValueError(
+            f"this stream holds {int(sizes.sum())} rows, but the class errors and scores of "
+            f"this DRoPFilter come from a dataset of {expected} rows: pass the data the probe "
+            "saw, or probe this one"
+        )
+    # A class-blind rule: each class keeps its share, as random rows would.
+    blind = Q.proportional_quotas(sizes, spec.density) if spec.quota.class_blind else None
+    numbers = class_numbers(spec, reader.names, sizes, quotas=blind)
+    if spec.stream_mode == "exact":
+        seen, decision = exact_thresholds(stream, reader, spec.id_column, spec.seed, numbers.quotas)
+        if not np.array_equal(seen, sizes):
+            raise ValueError("the stream changed between its counting passes: fit it again")
+    else:
+        decision = approximate_decision(reader, spec.id_column, spec.seed, sizes, numbers.quotas)
+    units = UnitReader([spec.label_column], reader.names, {}, False)
+    rows = ByKey(units, decision, exact=spec.stream_mode == "exact")
+    source = {
+        **as_jsonable(dict(spec.source or {})),
+        "fingerprint": None,  # a stream is not hashed whole
+        "label_hash": None,
+        "num_rows": int(sizes.sum()),
+        "label_column": spec.label_column,
+        "id_column": spec.id_column,
+        "stream_mode": spec.stream_mode,
+    }
+    num_kept = int(numbers.quotas.sum())
+    record = make_record(spec, params, reader.names, numbers, int(sizes.sum()), num_kept, source)
+    return Fit(rows, record)
+
+
+def check_stream_columns(stream: datasets.IterableDataset, columns: list[str]) -> None:
+    """Refuse, before any iteration, a stream whose known columns lack one of ``columns``."""
+    known = stream.column_names  # None when the stream's features are unknown
+    missing = [c for c in columns if known is not None and c not in known]
+    if missing:
+        raise ValueError(f"the stream has no column(s) {missing}; its columns are {known}")
+
+
+def _reader_of(stream: datasets.IterableDataset, spec: FilterSpec) -> ClassReader:
+    """How to read the labels of a stream whose class sizes were given."""
+    feature = (stream.features or {}).get(spec.label_column)
+    if isinstance(feature, datasets.ClassLabel):
+        return ClassReader(spec.label_column, list(feature.names), by_name=False)
+    sizes = spec.class_sizes
+    if isinstance(sizes, Mapping) and all(isinstance(k, str) for k in sizes):
+        return ClassReader(spec.label_column, sorted(sizes), by_name=True)
+    raise ValueError(
+        f"the stream's label column {spec.label_column!r} is not a ClassLabel, so class_sizes "
+        "must be a mapping by class name (or leave class_sizes out: one pass counts them)"
+    )

@@ -1,0 +1,225 @@
+"""The record of a fit: what was kept and how, typed, versioned, and a snapshot.
+
+``DRoPFilter.fit`` writes one :class:`PruningRecord`; everything downstream (``report()``,
+``method``, ``provenance()``, ``pruning.json``, the Hub card, the reproduce command) reads it,
+never the estimator. It is built from a snapshot of the parameters taken at ``fit``, so neither
+``set_params`` nor a changed input can make it disagree with the rows. :func:`read_record`
+reads a ``pruning.json`` back, naming the file and the field that is missing or wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from ..core import quotas as Q
+from ..core import uncertainty as U
+from .params import FilterSpec
+
+__all__ = ["FORMAT_VERSION", "PruningRecord", "method_name", "read_record", "report_table"]
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PruningRecord:
+    """How a subset was made, JSON-ready (``to_dict``); per-class lists are by class id."""
+
+    method: str
+    params: dict[str, Any]
+    rules: dict[str, str | None]
+    classes: list[str]
+    class_sizes: list[int]
+    class_errors: list[float | None]
+    class_errors_used: list[float | None]
+    class_support: list[int | None]
+    drop_settings: dict[str, Any] | None
+    quotas: list[int]
+    num_rows: int
+    num_kept: int
+    density: float
+    source: dict[str, Any]
+    versions: dict[str, str]
+    format_version: int = FORMAT_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as written to ``pruning.json`` (a fresh copy)."""
+        record = asdict(self)
+        record.update(record.pop("extra"))
+        return json.loads(json.dumps(record))
+
+    def with_num_kept(self, num_kept: int) -> PruningRecord:
+        """The record of a stream subset whose rows were counted when saved."""
+        return PruningRecord(**{**self.__dict__, "num_kept": int(num_kept)})
+
+
+_REQUIRED = {
+    "method": str,
+    "params": dict,
+    "classes": list,
+    "class_sizes": list,
+    "class_errors": list,
+    "quotas": list,
+    "num_rows": int,
+    "num_kept": int,
+    "source": dict,
+}
+
+
+def read_record(path: str | os.PathLike) -> dict[str, Any]:
+    """A ``pruning.json`` as a dict, or a ValueError naming the file and the missing or wrong
+    field (files from before ``format_version`` are read when their fields are there)."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} is not a readable pruning record: {error}") from None
+    return check_record(record, str(path))
+
+
+def check_record(record: object, where: str) -> dict[str, Any]:
+    """``record`` if it has every field a pruning record needs, with the right types."""
+    if not isinstance(record, dict):
+        raise ValueError(f"{where} is not a pruning record: expected a JSON object")
+    version = record.get("format_version", 0)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(
+            f"{where} has format_version {version!r}; this hf-drop reads up to {FORMAT_VERSION}: "
+            "upgrade hf-drop"
+        )
+    for name, kind in _REQUIRED.items():
+        if name not in record:
+            raise ValueError(f"{where} is not a complete pruning record: it has no {name!r}")
+        if not isinstance(record[name], kind) or isinstance(record[name], bool):
+            raise ValueError(
+                f"{where}: field {name!r} must be a {kind.__name__}, got "
+                f"{type(record[name]).__name__}"
+            )
+    for name in ("class_sizes", "class_errors", "quotas"):
+        if len(record[name]) != len(record["classes"]):
+            raise ValueError(f"{where}: {name!r} must hold one value per class")
+    return record
+
+
+def method_name(spec: FilterSpec) -> str:
+    """A short name of the configuration, as in the paper: "Random+DRoP", "el2n+DRoP", ..."""
+    within = "Random" if spec.within is None else _score_label(spec, spec.within)
+    if spec.keep is not None and spec.keep.in_name:
+        within = f"{within}({spec.keep.spec()})"
+    rule = spec.quota
+    if rule.class_blind:
+        return within
+    if rule.from_selection:
+        if spec.within is None or (
+            spec.strategy_scores is not None and spec.strategy_scores is not spec.within
+        ):
+            return f"{within}+{rule.label()}({_score_label(spec, spec.strategy_scores)})"
+        return within
+    per = "" if spec.group_columns is None else f" per {'+'.join(spec.group_columns)}"
+    return f"{within}+{rule.label(shrunk=spec.shrunk)}{per}"
+
+
+def _score_label(spec: FilterSpec, scores: object) -> str:
+    return scores if isinstance(scores, str) else spec.score_name or "scores"
+
+
+def report_table(record: PruningRecord) -> pd.DataFrame:
+    """Per class: name, size, kept, kept fraction, the error (with its 95% Wilson interval and
+    validation support when known), the error the quotas used, and the diagnostic flags
+    (see ``DRoPFilter.report``)."""
+    sizes, kept = np.array(record.class_sizes), np.array(record.quotas)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fraction = np.where(sizes > 0, kept / np.maximum(sizes, 1), np.nan)
+    low, high = _error_interval(record)
+    return pd.DataFrame(
+        {
+            "name": record.classes,
+            "size": sizes,
+            "kept": kept,
+            "kept_fraction": fraction,
+            "error": _floats(record.class_errors),
+            "support": _floats(record.class_support),
+            "error_low": low,
+            "error_high": high,
+            "error_used": _floats(record.class_errors_used),
+            "flags": [", ".join(flags) for flags in flags_of(record)],
+        },
+        index=pd.RangeIndex(len(record.classes), name="class"),
+    )
+
+
+def flags_of(record: PruningRecord) -> list[list[str]]:
+    """The diagnostic flags of each class: starved, zero error, indistinguishable, no error."""
+    sizes, kept = np.array(record.class_sizes), np.array(record.quotas)
+    errors, support = _floats(record.class_errors), np.nan_to_num(_floats(record.class_support))
+    low, high = _error_interval(record)
+    pooled = float(np.nansum(errors * support) / support.sum()) if support.sum() > 0 else np.nan
+    flags = []
+    for k in range(len(sizes)):
+        mine = []
+        if sizes[k] > 0 and kept[k] < np.floor(0.5 * record.density * sizes[k]):
+            mine.append("starved")
+        if errors[k] == 0:
+            mine.append("zero error")
+        if support[k] > 0 and low[k] <= pooled <= high[k]:
+            mine.append("indistinguishable")
+        if np.isnan(errors[k]) and sizes[k] > 0:
+            mine.append("no error")
+        flags.append(mine)
+    return flags
+
+
+def warn_diagnostics(record: PruningRecord) -> None:
+    """QuotaWarnings for what the report flags and a user should act on before training."""
+    flags = flags_of(record)
+    starved = [record.classes[k] for k, f in enumerate(flags) if "starved" in f]
+    if starved:
+        warnings.warn(
+            f"classes {starved[:20]} keep less than half of their proportional share: their "
+            "accuracy may collapse after training; pass quota='drop' with floor= (0.5 keeps half "
+            "of each share) or min_per_class=",
+            Q.QuotaWarning,
+            stacklevel=2,
+        )
+    support = _floats(record.class_support)
+    known = ~np.isnan(support) & (support > 0)
+    if known.sum() >= 2 and all("indistinguishable" in flags[k] for k in np.flatnonzero(known)):
+        warnings.warn(
+            "no class's error is distinguishable from the pooled error at 95% (see report(): "
+            "error_low, error_high): the quotas follow validation noise as much as difficulty; "
+            "use a larger validation split, or keep shrink and floor on",
+            Q.QuotaWarning,
+            stacklevel=2,
+        )
+
+
+def _error_interval(record: PruningRecord) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """95% Wilson interval of each class error (NaN where the support is unknown)."""
+    support = np.nan_to_num(_floats(record.class_support), nan=0.0)
+    mistakes = np.nan_to_num(_floats(record.class_errors)) * support  # averaged: fractional
+    low, high = U.wilson_interval(mistakes, support)
+    return np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+
+
+def _floats(values: list) -> NDArray[np.float64]:
+    return np.array([math.nan if v is None else v for v in values], dtype=float)
+
+
+def floats_or_none(values: NDArray) -> list[float | None]:
+    """An array as a JSON list, NaN as None."""
+    return [None if math.isnan(v) else float(v) for v in np.asarray(values, dtype=float)]
+
+
+def ints_or_none(values: NDArray) -> list[int | None]:
+    """Counts as a JSON list, NaN as None."""
+    return [None if math.isnan(v) else int(v) for v in np.asarray(values, dtype=float)]
