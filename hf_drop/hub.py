@@ -27,7 +27,14 @@ from .core.rules import quota_rule
 from .data.columns import check_identity, read_labels
 from .io.files import load_saved, read_json, read_parquet
 from .io.outputs import OUTPUT_MARKER, atomic_output, dataset_folders, output_kind
-from .pruning.artifacts import INDICES_FILE, PRUNING_FILE
+from .pruning.artifacts import (
+    IDS_FILE,
+    INDICES_FILE,
+    PRUNING_FILE,
+    checked_subset,
+    materialize,
+)
+from .pruning.filter import DRoPFilter
 
 __all__ = ["export", "export_saved", "export_scores", "exported", "load_pruned", "push"]
 
@@ -38,9 +45,9 @@ _MAX_SHARD_BYTES = 500 << 20  # push_to_hub's default
 
 
 def export(
-    subset: datasets.Dataset,
+    subset: datasets.Dataset | datasets.IterableDataset,
     folder: str | os.PathLike,
-    provenance: dict[str, Any],
+    provenance: dict[str, Any] | DRoPFilter,
     *,
     kept_indices: np.ndarray | None = None,
     mode: Literal["full", "indices"] = "full",
@@ -52,8 +59,9 @@ def export(
 ) -> Path:
     """Write ``subset`` to ``folder`` as a Hub dataset repository, with its dataset card.
 
-    ``provenance`` is ``DRoPFilter.provenance()`` (or a saved subset's ``pruning.json``);
-    ``kept_indices`` (``drop.indices_``) are the source rows the subset holds, needed by
+    ``provenance`` is the ``DRoPFilter`` that made ``subset`` (checked: the subset must be its
+    rows; a stream subset is read once), or a record: ``DRoPFilter.provenance()`` or a saved
+    subset's ``pruning.json``, with ``kept_indices``, the source row of each subset row, for
     ``mode="indices"``, which publishes those indices (and labels) instead of the images. The
     folder appears only once complete. It must be new, empty, or a previous export with
     ``overwrite=True``, and may not overlap ``inputs`` nor the subset's own Arrow files (see
@@ -61,6 +69,17 @@ def export(
     """
     if mode not in ("full", "indices"):
         raise ValueError(f"mode must be 'full' or 'indices', got {mode!r}")
+    if isinstance(provenance, DRoPFilter):  # its record, and where each subset row came from
+        subset, record, positions = checked_subset(subset, provenance)
+        provenance = record.to_dict()
+        if mode == "indices" and positions is None:
+            raise ValueError(
+                "mode='indices' publishes source row positions, and a filter fitted on a stream "
+                "has none: export mode='full'"
+            )
+        kept_indices = positions if kept_indices is None else kept_indices
+    elif isinstance(subset, datasets.IterableDataset):
+        subset = materialize(subset)
     _check_provenance(provenance)
     if len(subset) != provenance.get("num_kept", len(subset)):
         raise ValueError(
@@ -411,7 +430,16 @@ def export_saved(
         raise FileNotFoundError(f"{folder} holds no {PRUNING_FILE}: save it with hf-drop prune")
     fix = f"run hf-drop prune again to write {folder}"
     provenance = read_json(folder / PRUNING_FILE, "how the subset was made", fix)
-    indices = read_parquet(folder / INDICES_FILE, "the kept source rows", fix)["index"].to_numpy()
+    indices = None
+    if (folder / IDS_FILE).exists() and not (folder / INDICES_FILE).exists():
+        if mode == "indices":  # a stream's subset: ids, no positions
+            raise ValueError(
+                f"{folder} is the subset of a filter fitted on a stream: it records kept ids, "
+                "not source positions, so it cannot be published as indices; export mode='full'"
+            )
+    else:
+        table = read_parquet(folder / INDICES_FILE, "the kept source rows", fix)
+        indices = table["index"].to_numpy()
     subset = load_saved(folder, "a subset saved by hf-drop prune", fix)
     return export(
         subset,

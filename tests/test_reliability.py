@@ -881,6 +881,301 @@ def _stream_and_group_cases() -> list[Case]:
     ]  # fmt: skip
 
 
+def _core_cases() -> list[Case]:
+    """The one input layer, the records of a fit, the rows a fit keeps, and streams at the
+    seams (issue 17): each defect class, tried several ways."""
+    import pandas as pd
+
+    from hf_drop import DRoPFilter
+    from hf_drop.core import rules as R
+    from hf_drop.core.uncertainty import ClassErrors, class_errors_from_predictions
+    from hf_drop.hub import export, load_pruned
+    from hf_drop.pruning.artifacts import save_subset
+    from hf_drop.pruning.record import read_record
+
+    by_name = dict(zip(CLASS_NAMES, ERRORS, strict=True))
+
+    def same_rows_as_dict(errors, support=None):
+        def check(_):
+            got = DRoPFilter(0.5, class_errors=errors).fit(small())
+            want = DRoPFilter(0.5, class_errors=by_name, class_support=support).fit(small())
+            assert got.indices_.tolist() == want.indices_.tolist()
+            assert got.class_errors_.tolist() == want.class_errors_.tolist()
+
+        return check
+
+    def digit_labels(num_classes=12):
+        labels = np.arange(num_classes * 5) % num_classes
+        names = [str(k) for k in range(num_classes)]
+        data = datasets.Dataset.from_dict({"label": [str(v) for v in labels]})
+        return data, names  # string labels: classes sorted as text, "0", "1", "10", "11", "2"...
+
+    def digit_keys(keys_as):
+        data, _names = digit_labels()
+        errors = {keys_as(k): 0.05 + 0.05 * k for k in range(12)}
+        return DRoPFilter(0.5, class_errors=errors).fit(data)
+
+    def digit_names_by_name(_):
+        drop = digit_keys(str)
+        names = drop.classes_
+        assert names[2] == "10" and drop.class_errors_[2] == 0.05 + 0.05 * 10
+
+    def numbers(**kwargs):
+        def check(_):
+            got = DRoPFilter(**({"density": 0.5, "class_errors": ERRORS} | kwargs)).fit(small())
+            plain = {k: v.item() for k, v in kwargs.items()}
+            want = DRoPFilter(**({"density": 0.5, "class_errors": ERRORS} | plain)).fit(small())
+            assert got.indices_.tolist() == want.indices_.tolist()
+
+        return check
+
+    def set_after_fit(action):
+        def check(_):
+            drop, data = fitted()
+            drop.set_params(density=0.2)
+            action(drop, data)
+
+        return check
+
+    def mutated_errors(_):
+        errors = dict(by_name)
+        drop = DRoPFilter(0.5, class_errors=errors).fit(small())
+        before = drop.provenance()
+        errors["tshirt"] = 0.9
+        assert drop.provenance()["params"] == before["params"]
+        assert drop.provenance()["params"]["class_errors"]["tshirt"] == 0.1
+
+    def mutated_array(_):
+        errors = np.array(ERRORS)
+        drop = DRoPFilter(0.5, class_errors=errors).fit(small())
+        errors[0] = 0.9
+        assert drop.provenance()["params"]["class_errors"][0] == 0.1
+
+    def save_other(other_kwargs, make_subset=None):
+        def check(workspace):
+            a, data = fitted()
+            b = DRoPFilter(0.5, class_errors=ERRORS, **other_kwargs).fit(data)
+            subset = make_subset(a, data) if make_subset else a.apply(data)
+            save_subset(subset, workspace.new("subset"), b)
+
+        return check
+
+    def refit_records_new(_):
+        drop, data = fitted()
+        drop.set_params(density=0.2).fit(data)
+        record = drop.provenance()
+        assert record["params"]["density"] == 0.2 and record["num_kept"] == len(drop.indices_) == 40
+
+    def broken_record(change):
+        def check(workspace):
+            folder = workspace.copy_of(workspace.subset)
+            record = json.loads((folder / "pruning.json").read_text())
+            change(record)
+            (folder / "pruning.json").write_text(json.dumps(record))
+            read_record(folder / "pruning.json")
+
+        return check
+
+    def streamed(**kwargs):
+        data = small().add_column("id", list(range(200)))
+        drop = DRoPFilter(0.5, class_errors=ERRORS, id_column="id", **kwargs)
+        return drop.fit(data.to_iterable_dataset(num_shards=2)), data
+
+    def save_stream(workspace):
+        drop, data = streamed(stream_mode="exact")
+        folder = save_subset(drop.apply(data.to_iterable_dataset()), workspace.new("s"), drop)
+        record = read_record(folder / "pruning.json")
+        saved = datasets.load_from_disk(str(folder))
+        assert record["num_kept"] == len(saved) == int(drop.quotas_.sum())
+        assert sorted(pq_ids(folder)) == sorted(saved["id"])
+
+    def pq_ids(folder):
+        import pyarrow.parquet as pq
+
+        return pq.read_table(folder / "kept_ids.parquet")["id"].to_pylist()
+
+    def export_stream(workspace):
+        drop, data = streamed()
+        folder = export(drop.apply(data.to_iterable_dataset()), workspace.new("e"), drop)
+        loaded = datasets.load_dataset(str(folder), split="train")
+        assert sorted(loaded["id"]) == sorted(drop.apply(data)["id"])
+
+    def export_stream_indices(workspace):
+        drop, data = streamed()
+        export(drop.apply(data.to_iterable_dataset()), workspace.new("e"), drop, mode="indices")
+
+    def indices_of_shuffled(workspace):
+        data = with_ids(small())
+        drop = DRoPFilter(0.5, class_errors=ERRORS, id_column="row_id").fit(data)
+        subset = drop.apply(data.shuffle(seed=7))
+        folder = export(subset, workspace.new("e"), drop, mode="indices")
+        rebuilt = load_pruned(folder, data)
+        assert rebuilt["row_id"] == subset["row_id"]
+
+    def saved_then_indices(workspace):
+        data = with_ids(small())
+        drop = DRoPFilter(0.5, class_errors=ERRORS, id_column="row_id").fit(data)
+        subset = drop.apply(data.shuffle(seed=8))
+        from hf_drop.hub import export_saved
+
+        saved = save_subset(subset, workspace.new("s"), drop)
+        folder = export_saved(saved, workspace.new("e"), mode="indices")
+        assert sorted(load_pruned(folder, data)["row_id"]) == sorted(subset["row_id"])
+
+    def stream_of(rows, features=None):
+        def generate():
+            yield from rows
+
+        return datasets.IterableDataset.from_generator(generate, features=features)
+
+    def none_id(_):
+        drop, data = streamed()
+        rows = [{"label": 0, "id": None}, {"label": 1, "id": 3}]
+        features = datasets.Features(
+            {"label": data.features["label"], "id": datasets.Value("int64")}
+        )
+        list(drop.apply(stream_of(rows, features)))
+
+    def changed_label_type(_):
+        drop, _data = streamed()
+        rows = [{"label": "tshirt", "id": 1}]
+        list(drop.apply(stream_of(rows)))
+
+    def unknown_columns(_):
+        drop, _data = streamed()
+        list(drop.apply(stream_of([{"label": 0, "ident": 1}])))
+
+    def regrouped(_):
+        data = small()
+        drop = DRoPFilter(0.5, class_errors=dict.fromkeys(CLASS_NAMES, 0.2), group_column="label",
+                          id_column="row_id").fit(with_ids(data))  # fmt: skip
+        renamed = with_ids(data).cast_column(
+            "label", datasets.ClassLabel(names=["a", "b", "c", "d"])
+        )
+        drop.apply(renamed)
+
+    def rule_equal(one, other):
+        def check(_):
+            a = DRoPFilter(0.5, class_errors=ERRORS, **one).fit(small())
+            b = DRoPFilter(0.5, class_errors=ERRORS, **other).fit(small())
+            assert a.indices_.tolist() == b.indices_.tolist() and a.method == b.method
+
+        return check
+
+    def fit_with(**kwargs):
+        return lambda _: DRoPFilter(**({"density": 0.5, "class_errors": ERRORS} | kwargs)).fit(
+            small()
+        )
+
+    predictions = class_errors_from_predictions(
+        [0, 1, 2, 3, 3], [0, 1, 2, 2, 3], class_names=["dress", "pullover", "trouser", "tshirt"]
+    )
+
+    def from_predictions_by_name(_):
+        drop = DRoPFilter(0.5, class_errors=predictions).fit(small())
+        # the dataset's classes are tshirt, trouser, pullover, dress: tshirt is missed once
+        assert drop.class_errors_.tolist() == [0.5, 0.0, 0.0, 0.0]
+
+    return [
+        # inputs: per-class values by name, wherever names exist
+        Case("inputs", "a pandas Series of errors, in another order, by name",
+             same_rows_as_dict(pd.Series(by_name).iloc[::-1])),
+        Case("inputs", "a pandas Series indexed by class id", same_rows_as_dict(
+            pd.Series(ERRORS[::-1], index=[3, 2, 1, 0]))),
+        Case("inputs", "a ClassErrors with its names in another order", same_rows_as_dict(
+            ClassErrors.from_counts([2, 3, 4, 1], [10] * 4, names=["pullover", "dress",
+                                                                      "trouser", "tshirt"]),
+            support={"dress": 10, "pullover": 10, "trouser": 10, "tshirt": 10})),
+        Case("inputs", "class_errors_from_predictions(class_names=) read by name",
+             from_predictions_by_name),
+        Case("inputs", "a ClassErrors for other classes", fit_with(class_errors=ClassErrors
+             .from_counts([1, 2], [10, 10], names=["cat", "dog"])), ValueError,
+             "ClassErrors for classes ['cat', 'dog']"),
+        Case("inputs", "int keys on digit-string class names that sort as text",
+             lambda _: digit_keys(int), ValueError, "is ambiguous"),
+        Case("inputs", "str keys on digit-string class names", digit_names_by_name),
+        Case("inputs", "a Series of support by class name", lambda _: DRoPFilter(
+             0.5, class_errors=ERRORS, class_support=pd.Series(dict.fromkeys(CLASS_NAMES, 20)))
+             .fit(small())),
+        Case("inputs", "class_errors as a string", fit_with(class_errors="0.1,0.2"), ValueError,
+             "class_errors must be a list or array"),
+        Case("inputs", "density as numpy float32", numbers(density=np.float32(0.5))),
+        Case("inputs", "density as numpy int64 1", lambda _: len(DRoPFilter(np.int64(1),
+             class_errors=ERRORS).fit(small()).indices_) == 200),
+        Case("inputs", "seed and min_per_class as numpy ints",
+             numbers(seed=np.int64(3), min_per_class=np.int32(2))),
+        Case("inputs", "floor and strength as numpy floats",
+             numbers(floor=np.float64(0.3), strength=np.float32(0.5))),
+        Case("inputs", "density as a string", fit_with(density="0.5"), ValueError,
+             "density must be a number in [0, 1]"),
+        Case("inputs", "missing_error as a string", fit_with(missing_error="0.2"), ValueError,
+             "missing_error must lie in [0, 1]"),
+        Case("inputs", "shrink as the string 'false'", fit_with(shrink="false"), ValueError,
+             "shrink must be True or False"),
+        Case("inputs", "seed as a float", fit_with(seed=1.5), ValueError, "seed must be an int"),
+        Case("inputs", "an error of True", fit_with(class_errors=[True, 0.1, 0.2, 0.3]),
+             ValueError, "must be a number"),
+        # records: a snapshot of the fit, never the estimator's later state
+        Case("records", "set_params after fit, then apply", set_after_fit(
+             lambda drop, data: drop.apply(data)), RuntimeError, "density changed after fit"),
+        Case("records", "set_params after fit, then provenance", set_after_fit(
+             lambda drop, data: drop.provenance()), RuntimeError, "density changed after fit"),
+        Case("records", "set_params after fit, then Dataset.filter", set_after_fit(
+             lambda drop, data: data.filter(drop, with_indices=True, batched=True)),
+             RuntimeError, "call fit(dataset) again"),
+        Case("records", "set_params then fit again: the new record", refit_records_new),
+        Case("records", "a class_errors dict changed after fit", mutated_errors),
+        Case("records", "a class_errors array changed after fit", mutated_array),
+        Case("records", "save_subset with a filter of another seed",
+             save_other({"seed": 1}), ValueError, "pass drop.apply(dataset)"),
+        Case("records", "save_subset with a filter of another floor", save_other(
+             {"floor": 0.2}), ValueError, "pass drop.apply(dataset)"),
+        Case("records", "save_subset of a shuffled subset", save_other({}, lambda a, data: a.apply(
+             data).shuffle(seed=1)), ValueError, "pass drop.apply(dataset)"),
+        Case("records", "a pruning.json without params", broken_record(
+             lambda r: r.pop("params")), ValueError, "it has no 'params'"),
+        Case("records", "a pruning.json with quotas as a string", broken_record(
+             lambda r: r.update(quotas="many")), ValueError, "'quotas' must be a list"),
+        Case("records", "a pruning.json from a newer hf-drop", broken_record(
+             lambda r: r.update(format_version=99)), ValueError, "upgrade hf-drop"),
+        Case("records", "an indices export of an id filter on shuffled rows", indices_of_shuffled),
+        Case("records", "a saved shuffled id subset exported as indices", saved_then_indices),
+        # streams at the seams
+        Case("stream", "a stream subset saved: counted rows, kept ids", save_stream),
+        Case("stream", "a pruned stream exported", export_stream),
+        Case("stream", "a pruned stream exported as indices", export_stream_indices, ValueError,
+             "export mode='full'"),
+        Case("stream", "a stream with a missing id", none_id, ValueError,
+             "id_column 'id' has 1 missing ids"),
+        Case("stream", "a stream whose label column changed type", changed_label_type,
+             ValueError, "label column 'label' holds string values"),
+        Case("stream", "a stream of unknown features without the id column", unknown_columns,
+             ValueError, "has no column(s) ['id']"),
+        Case("groups", "apply to a dataset whose group values are renamed", regrouped,
+             ValueError, "carry other labels than the fitted rows"),
+        # rules as objects
+        Case("rules", "a spec string and the older arguments", rule_equal(
+             {"quota": "drop(floor=0.3, shrink=false)"}, {"floor": 0.3, "shrink": False})),
+        Case("rules", "a rule object and its name with defaults", rule_equal(
+             {"quota": R.DRoP()}, {"quota": "drop"})),
+        Case("rules", "CCS settings by object and by the older arguments", rule_equal(
+             {"within": "el2n", "keep": R.CCS(beta=0.2, strata=10)},
+             {"within": "el2n", "keep": "ccs", "ccs_beta": 0.2, "ccs_strata": 10})),
+        Case("rules", "a rule setting out of range in a spec", fit_with(quota="drop(floor=2)"),
+             ValueError, "floor must be a number in [0, 1]"),
+        Case("rules", "a rule object with a setting out of range", lambda _: R.DRoP(strength=-1),
+             ValueError, "strength must be a number in [0, 1]"),
+        Case("rules", "a spec with a setting the rule lacks", fit_with(quota="drop(flor=0.3)"),
+             ValueError, "takes settings ['mode', 'strength', 'floor', 'shrink']"),
+        Case("rules", "a rule object with an older setting beside it", fit_with(
+             quota=R.DRoP(), floor=0.2), ValueError, "pass quota=DRoP(floor=0.2)"),
+        Case("rules", "ccs_beta without keep='ccs'", fit_with(within="el2n", ccs_beta=0.2),
+             ValueError, "ccs_beta only apply to keep='ccs'"),
+        Case("rules", "a bool setting spelled yes", fit_with(quota="drop(shrink=yes)"),
+             ValueError, "must be true or false"),
+    ]  # fmt: skip
+
+
 CASES = [
     *_quota_cases(),
     *_select_cases(),
@@ -892,6 +1187,7 @@ CASES = [
     *_metric_cases(),
     *_source_cases(),
     *_stream_and_group_cases(),
+    *_core_cases(),
 ]
 
 

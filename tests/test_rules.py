@@ -20,7 +20,6 @@ from hf_drop.hub import export_saved
 from hf_drop.pruning.artifacts import save_subset
 
 
-@rules.register_quota_rule
 @dataclass(frozen=True)
 class SmallestFirst(rules.QuotaRule):
     """Fill the smallest classes first, whole, until the budget is spent; ``cap`` is the largest
@@ -42,7 +41,6 @@ class SmallestFirst(rules.QuotaRule):
         return "Small" if self.cap == 1 else f"Small(cap {self.cap:g})"
 
 
-@rules.register_keep_rule
 @dataclass(frozen=True)
 class Middle(rules.KeepRule):
     """Keep the scores closest to the median (shifted by ``offset``), overall or per class."""
@@ -62,7 +60,9 @@ class Middle(rules.KeepRule):
 
 @pytest.fixture
 def registered():
-    yield SmallestFirst, Middle
+    """The two rules, registered for one test (the registry is global)."""
+    yield rules.register_quota_rule(SmallestFirst), rules.register_keep_rule(Middle)
+    del rules.QUOTA_RULES["smallest_first"], rules.KEEP_RULES["middle"]
 
 
 def test_a_registered_quota_rule_works_in_the_filter(registered, dataset):

@@ -163,13 +163,16 @@ def register_keep_rule(rule: _R) -> _R:
 
 
 def _register(rule: Any, registry: dict, base: type, kind: str) -> Any:
-    if not (isinstance(rule, type) and issubclass(rule, base) and dataclasses.is_dataclass(rule)):
+    if not (isinstance(rule, type) and issubclass(rule, base)) or not dataclasses.is_dataclass(
+        rule
+    ):
         raise TypeError(f"a {kind} rule is a frozen dataclass subclass of {base.__name__}")
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", rule.name or ""):
+    name = getattr(rule, "name", "")
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name or ""):
         raise ValueError(f"a {kind} rule needs a name of lowercase letters, digits and _")
-    if rule.name in registry:
-        raise ValueError(f"{kind} rule {rule.name!r} is already registered")
-    registry[rule.name] = rule
+    if name in registry:
+        raise ValueError(f"{kind} rule {name!r} is already registered")
+    registry[name] = rule
     return rule
 
 
@@ -183,9 +186,9 @@ def keep_rule(value: object) -> KeepRule:
     return _rule(value, KEEP_RULES, KeepRule, "keep")  # type: ignore[return-value]
 
 
-def _rule(value: object, registry: Mapping[str, type[Rule]], base: type, kind: str) -> Rule:
+def _rule(value: object, registry: Mapping[str, type[Rule]], base: type[Rule], kind: str) -> Rule:
     if isinstance(value, base):
-        return value  # type: ignore[return-value]
+        return value
     if isinstance(value, type) and issubclass(value, base):
         return value()
     if isinstance(value, str):
@@ -201,7 +204,7 @@ def _rule(value: object, registry: Mapping[str, type[Rule]], base: type, kind: s
 
 def _parse_settings(cls: type[Rule], text: str, kind: str) -> dict[str, Any]:
     """``"floor=0.3, shrink=false"`` as settings of ``cls``, each coerced by its field's type."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     types = typing.get_type_hints(cls)
     settings: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):

@@ -274,7 +274,7 @@ def _global_or_per_class(
     """Without labels, one class holding every sample and a global count; else checked as is."""
     if labels is None:
         labels = np.zeros(n_samples, dtype=np.int64)
-        counts = np.array([_check_n_keep(counts, n_samples)])
+        counts = np.array([_check_n_keep(int(counts), n_samples)])  # type: ignore[arg-type]
     labels, counts = _check_labels_counts(labels, counts)
     if len(labels) != n_samples:
         raise ValueError(f"{what} has {n_samples} rows but labels has {len(labels)}")

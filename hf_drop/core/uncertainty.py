@@ -222,7 +222,8 @@ class ClassErrors:
         with np.errstate(invalid="ignore", divide="ignore"):
             errors = np.where(n > 0, m / (n * num_inits), np.nan)
         names = [str(k) for k in range(len(n))] if names is None else names
-        return cls(names, errors, n, m, train_sizes, num_inits)
+        train = None if train_sizes is None else _integers("train_sizes", train_sizes)
+        return cls(tuple(names), errors, n, m, train, num_inits)
 
     @property
     def support_total(self) -> NDArray[np.int64]:

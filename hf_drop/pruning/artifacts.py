@@ -8,14 +8,16 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import datasets
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from numpy.typing import NDArray
 
 from ..io.outputs import atomic_output, dataset_folders
 from .filter import DRoPFilter
-from .record import report_table
+from .record import PruningRecord, report_table
 
-__all__ = ["materialize", "save_subset"]
+__all__ = ["checked_subset", "materialize", "save_subset"]
 
 PRUNING_FILE = "pruning.json"
 REPORT_FILE = "pruning_report.csv"
@@ -40,14 +42,7 @@ def save_subset(
     ``folder`` must be new, empty, or a previous subset with ``overwrite=True`` (see
     :mod:`hf_drop.io.outputs`); it may not overlap ``inputs`` (e.g. the probe folder) nor the folder
     of the subset's own Arrow files. A symlinked ``folder`` is written through its link."""
-    rows = drop._fitted_rows()
-    record = drop.record_
-    if isinstance(subset, datasets.IterableDataset):
-        subset = materialize(subset)
-        record = record.with_num_kept(len(subset))
-    if not isinstance(subset, datasets.Dataset):
-        raise TypeError(f"subset must be a datasets.Dataset, got {type(subset).__name__}")
-    rows.check_subset(subset, record.num_kept)
+    subset, record, positions = checked_subset(subset, drop)
     inputs = [*inputs, *dataset_folders(subset)]
     with atomic_output(folder, "subset", overwrite=overwrite, inputs=inputs) as tmp:
         # An empty subset (density 0) needs one (empty) shard: datasets writes none by
@@ -55,15 +50,27 @@ def save_subset(
         subset.save_to_disk(str(tmp), num_shards=1 if len(subset) == 0 else None)
         (tmp / PRUNING_FILE).write_text(json.dumps(record.to_dict(), indent=2) + "\n")
         report_table(record).to_csv(tmp / REPORT_FILE)
-        try:  # the rows of the source that were kept: what an indices-only export publishes
-            kept = pa.table({"index": pa.array(rows.indices, pa.int64())})
-            pq.write_table(kept, tmp / INDICES_FILE)
-        except AttributeError:  # a stream fit has no positions: its kept ids instead
-            column = drop.spec_.id_column
-            pq.write_table(subset.data.table.select([column]) if subset._indices is None
-                           else subset.select_columns([column]).flatten_indices().data.table,
-                           tmp / IDS_FILE)  # fmt: skip
+        if positions is not None:  # the source row of each subset row: an indices export
+            pq.write_table(pa.table({"index": pa.array(positions, pa.int64())}), tmp / INDICES_FILE)
+        else:  # a stream fit has no positions: the kept ids instead
+            ids = subset.select_columns([drop.spec_.id_column]).flatten_indices()
+            pq.write_table(ids.data.table, tmp / IDS_FILE)
     return Path(folder)
+
+
+def checked_subset(
+    subset: datasets.Dataset | datasets.IterableDataset, drop: DRoPFilter
+) -> tuple[datasets.Dataset, PruningRecord, NDArray[np.int64] | None]:
+    """``subset`` in memory, the record that describes it, and the fitted position of each of
+    its rows (None after a stream fit); a ValueError unless it is ``drop``'s kept rows."""
+    rows = drop._fitted_rows()
+    record = drop.record_
+    if isinstance(subset, datasets.IterableDataset):
+        subset = materialize(subset)
+        record = record.with_num_kept(len(subset))
+    if not isinstance(subset, datasets.Dataset):
+        raise TypeError(f"subset must be a datasets.Dataset, got {type(subset).__name__}")
+    return subset, record, rows.subset_positions(subset, record.num_kept)
 
 
 def materialize(stream: datasets.IterableDataset) -> datasets.Dataset:

@@ -13,7 +13,7 @@ import json
 import math
 import os
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ class PruningRecord:
     num_kept: int
     density: float
     source: dict[str, Any]
-    versions: dict[str, str]
+    versions: dict[str, str | None]
     format_version: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -60,7 +60,7 @@ class PruningRecord:
 
     def with_num_kept(self, num_kept: int) -> PruningRecord:
         """The record of a stream subset whose rows were counted when saved."""
-        return PruningRecord(**{**self.__dict__, "num_kept": int(num_kept)})
+        return replace(self, num_kept=int(num_kept))
 
 
 _REQUIRED = {

@@ -12,7 +12,7 @@ Identity, not position. A fitted filter holds one :class:`FittedRows`:
 Each answers the same questions: which rows of an in-memory dataset are kept
 (:meth:`~FittedRows.positions`), the mask of a ``Dataset.filter`` batch (:meth:`~FittedRows.mask`)
 or of a stream's Arrow batch (:meth:`~FittedRows.table_mask`), and whether a subset holds exactly
-the kept rows (:meth:`~FittedRows.check_subset`).
+the kept rows (:meth:`~FittedRows.subset_positions`).
 """
 
 from __future__ import annotations
@@ -142,8 +142,10 @@ class FittedRows:
         """Keep/drop of an Arrow batch of a stream (the input columns)."""
         raise NotImplementedError
 
-    def check_subset(self, subset: datasets.Dataset, num_kept: int) -> None:
-        """A ValueError unless ``subset`` holds exactly the kept rows of this fit."""
+    def subset_positions(self, subset: datasets.Dataset, num_kept: int) -> NDArray | None:
+        """The fitted position of each row of ``subset``, in its order (None for a stream fit,
+        which has no positions), or a ValueError unless ``subset`` holds exactly the kept rows
+        of this fit (``num_kept`` of them)."""
         raise NotImplementedError
 
     def check_streamable(self) -> None:
@@ -179,10 +181,10 @@ class _Kept(FittedRows):
         wrong = np.flatnonzero(values.reshape(-1) != expected)
         if wrong.size:
             where = "ids" if self.id_column else "positions"
-            at = rows.reshape(-1)[wrong[:5]].tolist() if self.id_column is None else wrong[:5]
+            at = (rows.reshape(-1)[wrong[:5]] if self.id_column is None else wrong[:5]).tolist()
             raise ValueError(
                 f"{wrong.size} of {expected.size} rows carry other labels than the fitted rows "
-                f"at these {where} (e.g. {list(at)}): this is not the dataset this DRoPFilter "
+                f"at these {where} (e.g. {at}): this is not the dataset this DRoPFilter "
                 "was fitted on (shuffled, filtered, or another one). Filter the fitted dataset, "
                 "or fit with id_column= to follow rows by id"
             )
@@ -231,13 +233,14 @@ class ByPosition(_Kept):
             "position, which a stream does not have; fit with id_column="
         )
 
-    def check_subset(self, subset: datasets.Dataset, num_kept: int) -> None:
+    def subset_positions(self, subset: datasets.Dataset, num_kept: int) -> NDArray:
         check_identity(
             subset,
             self.subset_identity,
             seen="the DRoPFilter's kept rows are",
             fix="pass drop.apply(dataset), the subset this very filter made",
         )
+        return self._indices
 
 
 class ById(_Kept):
@@ -246,7 +249,7 @@ class ById(_Kept):
     def __init__(self, units, labels, indices, ids: pd.Index, id_column: str) -> None:
         super().__init__(units, labels, indices)
         self.ids = ids
-        self.id_column = id_column
+        self.id_column = self.key = id_column
 
     def rows_of(self, ids: NDArray) -> NDArray[np.int64]:
         """Fitted positions of ``ids``; an id the fit never saw is a ValueError."""
@@ -254,14 +257,14 @@ class ById(_Kept):
         unknown = rows < 0
         if np.any(unknown):
             raise ValueError(
-                f"id column {self.id_column!r} has {int(unknown.sum())} id(s) this DRoPFilter "
+                f"id column {self.key!r} has {int(unknown.sum())} id(s) this DRoPFilter "
                 f"was not fitted on (e.g. {ids.reshape(-1)[unknown][:5].tolist()}): these rows "
                 "come from another dataset; fit it on this one"
             )
         return rows
 
     def positions(self, dataset: datasets.Dataset) -> NDArray[np.int64]:
-        rows = self.rows_of(read_ids(dataset, self.id_column).to_numpy())
+        rows = self.rows_of(read_ids(dataset, self.key).to_numpy())
         if len(rows) != len(self.labels):
             raise ValueError(
                 f"this dataset holds {len(rows)} of the {len(self.labels)} rows this DRoPFilter "
@@ -271,16 +274,16 @@ class ById(_Kept):
         return np.flatnonzero(self.kept[rows])
 
     def mask(self, columns: Mapping[str, Any], indices: Any) -> NDArray[np.bool_]:
-        rows = self.rows_of(np.asarray(columns[self.id_column], dtype=object))
+        rows = self.rows_of(np.asarray(columns[self.key], dtype=object))
         self._check_units(self.units.batch_ids(columns), rows)
         return self.kept[rows]
 
     def table_mask(self, table: pa.Table) -> NDArray[np.bool_]:
-        columns = {c: _arrow_values(table, c) for c in [*self.units.columns, self.id_column]}
+        columns = {c: _arrow_values(table, c) for c in [*self.units.columns, self.key]}
         return self.mask(columns, None)
 
-    def check_subset(self, subset: datasets.Dataset, num_kept: int) -> None:
-        rows = self.rows_of(read_ids(subset, self.id_column).to_numpy())
+    def subset_positions(self, subset: datasets.Dataset, num_kept: int) -> NDArray:
+        rows = self.rows_of(read_ids(subset, self.key).to_numpy())
         dropped = int((~self.kept[rows]).sum())
         if dropped or len(rows) != num_kept:
             raise ValueError(
@@ -289,6 +292,7 @@ class ById(_Kept):
                 "pass drop.apply(dataset), the subset this very filter made"
             )
         self._check_units(self.units.dataset_ids(subset), rows)
+        return rows
 
 
 class ByKey(FittedRows):
@@ -301,19 +305,20 @@ class ByKey(FittedRows):
         self.exact = exact
 
     def positions(self, dataset: datasets.Dataset) -> NDArray[np.int64]:
-        table = dataset.select_columns([*self.units.columns, self.id_column]).with_format("arrow")
+        names = [*self.units.columns, self.decision.id_column]
+        table = dataset.select_columns(names).with_format("arrow")
         masks = [self.table_mask(batch) for batch in table.iter(batch_size=65_536)]
         return np.flatnonzero(np.concatenate(masks)) if masks else np.empty(0, np.int64)
 
     def mask(self, columns: Mapping[str, Any], indices: Any) -> NDArray[np.bool_]:
-        table = pa.table({c: list(np.asarray(columns[c], dtype=object).reshape(-1))
-                          for c in [*self.units.columns, self.id_column]})  # fmt: skip
+        names = [*self.units.columns, self.decision.id_column]
+        table = pa.table({c: list(np.asarray(columns[c]).reshape(-1)) for c in names})
         return self.table_mask(table)
 
     def table_mask(self, table: pa.Table) -> NDArray[np.bool_]:
         return self.decision.mask(table)
 
-    def check_subset(self, subset: datasets.Dataset, num_kept: int) -> None:
+    def subset_positions(self, subset: datasets.Dataset, num_kept: int) -> None:
         dropped = len(subset) - len(self.positions(subset))
         if dropped or (self.exact and len(subset) != num_kept):
             raise ValueError(

@@ -183,7 +183,7 @@ def _sizes_from_counts(
 ) -> tuple[NDArray[np.int64], ClassReader]:
     """Sizes by class id as ``read_labels`` numbers them: integers are ids, strings sorted."""
     if all(isinstance(v, str) for v in counts):
-        names = sorted(counts)
+        names = sorted(str(v) for v in counts)
         return np.array([counts[n] for n in names], dtype=np.int64), ClassReader(
             column, names, by_name=True
         )
@@ -192,15 +192,16 @@ def _sizes_from_counts(
             f"label column {column!r} must hold class ids 0..K-1 or class names, got "
             f"{sorted(map(repr, counts))[:10]}"
         )
-    num_classes = int(max(counts)) + 1 if counts else 0
+    ids = {int(v): n for v, n in counts.items()}  # type: ignore[call-overload]
+    num_classes = max(ids) + 1 if ids else 0
     if num_classes > max(100_000, 10 * len(counts)):
         raise ValueError(
             f"label column {column!r} holds {len(counts)} distinct integer labels up to "
             f"{num_classes - 1}: integer labels must be class ids 0..K-1"
         )
     sizes = np.zeros(num_classes, dtype=np.int64)
-    for value, n in counts.items():
-        sizes[int(value)] = n
+    for value, n in ids.items():
+        sizes[value] = n
     return sizes, ClassReader(column, [str(k) for k in range(num_classes)], by_name=False)
 
 
@@ -326,16 +327,16 @@ def fit_stream(spec: FilterSpec, params: dict[str, Any], stream: datasets.Iterab
     check_stream_columns(stream, spec.input_columns)
     if spec.class_sizes is not None and spec.stream_mode == "approximate":
         reader = _reader_of(stream, spec)
-        sizes = per_class(
+        given = per_class(
             spec.class_sizes,
             reader.names,
             name="class_sizes",
             column=spec.label_column,
             check=support_value,
         )
-        if np.any(np.isnan(sizes)):
+        if np.any(np.isnan(given)):
             raise ValueError(f"class_sizes must give every class of {reader.names[:20]}")
-        sizes = sizes.astype(np.int64)
+        sizes = given.astype(np.int64)
     else:
         sizes, reader = count_classes(stream, spec.label_column)
     expected = (spec.source or {}).get("num_rows")
