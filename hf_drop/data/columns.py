@@ -152,14 +152,20 @@ def dataset_identity(
 
 
 def content_digest(
-    dataset: datasets.Dataset, columns: list[str] | None = None
+    dataset: datasets.Dataset,
+    columns: list[str] | None = None,
+    *,
+    subset: NDArray[np.int64] | None = None,
 ) -> dict[str, object]:
     """xxh64 of each column's values at fixed row positions (a pure function of the row count).
 
     Image and audio cells hash their bytes (or the file they point to), not their path, so that
-    the same images under another folder have the same digest.
+    the same images under another folder have the same digest. ``subset`` (row positions) gives
+    the digest of ``dataset.select(subset)`` without making it.
     """
-    positions = _digest_positions(len(dataset))
+    positions = _digest_positions(len(dataset) if subset is None else len(subset))
+    if subset is not None:
+        positions = np.asarray(subset, dtype=np.int64)[positions]
     rows = pa.array(positions, pa.int64())
     if dataset._indices is not None:  # positions of the view -> rows of the underlying table
         rows = dataset._indices.column(0).take(rows)

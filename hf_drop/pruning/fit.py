@@ -73,7 +73,7 @@ def fit_dataset(spec: FilterSpec, params: dict[str, Any], dataset: datasets.Data
             labels=classes,
             actual=identity,
         )
-    units, labels = UnitReader.fit(dataset, spec.label_column, spec.group_columns)
+    units, labels = UnitReader.fit(dataset, classes, spec.group_columns)
     sizes = np.bincount(labels.ids, minlength=len(labels.names))
     within = (
         None

@@ -32,7 +32,7 @@ from ..data.columns import (
     Labels,
     check_identity,
     column_to_numpy,
-    dataset_identity,
+    content_digest,
     read_groups,
     read_labels,
 )
@@ -69,11 +69,10 @@ class UnitReader:
     groups: bool
 
     @classmethod
-    def fit(cls, dataset: datasets.Dataset, label_column: str, group_columns: list[str] | None):
-        """The reader and the units of the fitted dataset."""
+    def fit(cls, dataset: datasets.Dataset, classes: Labels, group_columns: list[str] | None):
+        """The reader and the units of the fitted dataset (``classes``: its label column)."""
         if group_columns is None:
-            units = read_labels(dataset, label_column)
-            return cls([label_column], units.names, {}, False), units
+            return cls([classes.column], classes.names, {}, False), classes
         units = read_groups(dataset, group_columns)
         value_names = {
             column: list(dataset.features[column].names)
@@ -338,10 +337,13 @@ def position_rows(
     identity: dict,
 ) -> ByPosition:
     """A fit's kept positions, with the identity of the fitted dataset and of its subset."""
-    kept_labels = Labels(classes.ids[indices], classes.names, classes.column)
-    subset_identity = dataset_identity(
-        select_rows(dataset, indices), classes.column, labels=kept_labels
-    )
+    # What dataset_identity(dataset.select(indices)) would be, without the select.
+    subset_identity = {
+        "num_rows": len(indices),
+        "label_column": classes.column,
+        "label_hash": Labels(classes.ids[indices], classes.names, classes.column).hash,
+        "content": content_digest(dataset, subset=indices),
+    }
     return ByPosition(units, unit_ids, indices, identity, subset_identity)
 
 
