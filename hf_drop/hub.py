@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shlex
@@ -52,7 +51,7 @@ def export(
     kept_indices: np.ndarray | None = None,
     mode: Literal["full", "indices"] = "full",
     license: str | None = None,
-    tags: list[str] | None = None,
+    tags: list[str] | str | None = None,
     pretty_name: str | None = None,
     overwrite: bool = False,
     inputs: Iterable[str | os.PathLike | None] = (),
@@ -69,6 +68,7 @@ def export(
     """
     if mode not in ("full", "indices"):
         raise ValueError(f"mode must be 'full' or 'indices', got {mode!r}")
+    tags = [tags] if isinstance(tags, str) else tags  # one tag, not its letters
     if isinstance(provenance, DRoPFilter):  # its record, and where each subset row came from
         subset, record, positions = checked_subset(subset, provenance)
         provenance = record.to_dict()
@@ -727,99 +727,11 @@ def _class_table(names, errors, drop: dict[str, Any] | None = None) -> str:
 
 
 def reproduce_commands(provenance: dict[str, Any]) -> list[str]:
-    """The ``hf-drop`` commands that make this subset again, run in an empty folder: the probe's
-    (as it was run, with portable paths) and the pruning's, with every option that changed
-    the selection. A subset made from hand-given class errors is rebuilt from those errors."""
-    params = provenance["params"]
-    source = provenance["source"]
-    probe = source.get("probe")
-    commands: list[str] = []
-    if probe:
-        command = probe.get("command")
-        if not command:  # run_probe from Python: rebuilt from its configuration
-            command = _probe_command(source, probe)
-        commands.append(command)
-        prune = ["hf-drop", "prune", "--probe", "probe"]
-        within = probe.get("within") or _score_name(params)
-        strategy = probe.get("strategy_score")
-    else:
-        errors = [math.nan if e is None else e for e in provenance["class_errors"]]
-        prune = ["hf-drop", "prune", "--dataset", source.get("name") or "DATASET"]
-        prune += ["--split", source.get("split") or "train"]
-        prune += ["--class-errors", json.dumps(errors)]
-        within = _score_name(params)
-        strategy = params.get("strategy_scores")
-        strategy = strategy if isinstance(strategy, str) else None
-    prune += ["--density", repr(float(params["density"])), "--seed", str(params["seed"])]
-    optional = {
-        "--within": None if within == "random" else within,
-        "--keep": params.get("keep"),
-        "--quota": None if params["quota"] == "drop" else params["quota"],
-        "--strategy-score": strategy,
-        # DRoP's settings as they were in force, so that a later change of default cannot
-        # change what the command builds.
-        **_drop_flags(provenance),
-        "--min-per-class": params.get("min_per_class") or None,
-        "--missing-error": params.get("missing_error"),
-        "--ccs-beta": None if params.get("ccs_beta", 0.1) == 0.1 else params["ccs_beta"],
-        "--ccs-strata": None if params.get("ccs_strata", 50) == 50 else params["ccs_strata"],
-        "--group-column": params.get("group_column"),
-    }
-    for flag, value in optional.items():
-        if value is True:
-            prune.append(flag)
-        elif isinstance(value, list):
-            prune += [flag, *map(str, value)]
-        elif value is not None:
-            prune += [flag, str(value)]
-    commands.append(shlex.join([*prune, "--output", "subset"]))
-    return commands
+    """The ``hf-drop`` commands that make this subset again, run in an empty folder (built by
+    the command line, :func:`hf_drop.cli.reproduce.reproduce_commands`)."""
+    from .cli.reproduce import reproduce_commands as commands
 
-
-def _drop_flags(provenance: dict[str, Any]) -> dict[str, Any]:
-    """The flags of the settings of the subset's quota rule (``--mode``, ``--floor``,
-    ``--strength``, ``--no-shrink`` for robust DRoP) as they were in force."""
-    settings = provenance.get("drop_settings")
-    rule = quota_rule(provenance["params"]["quota"])
-    if not rule.settings or not settings:
-        return {}
-    flags: dict[str, Any] = {}
-    for name in rule.settings:
-        flag = "--" + name.replace("_", "-")
-        if isinstance(settings[name], bool):  # a switch: only its "off" form is a flag
-            flags[f"--no-{name.replace('_', '-')}"] = True if not settings[name] else None
-        else:
-            flags[flag] = settings[name]
-    return flags
-
-
-def _probe_command(source: dict[str, Any], probe: dict[str, Any]) -> str:
-    """A probe command from a recorded ProbeConfig (a probe not run from the command line)."""
-    c = probe["config"]
-    if "trainer" in c:  # recorded by ProbeCallback: no command line can run the user's script
-        return (
-            "# the probe: the transformers.Trainer script that recorded it with "
-            "hf_drop.probe.ProbeCallback, writing ./probe"
-        )
-    tokens = ["hf-drop", "probe", "--dataset", source.get("name") or "DATASET"]
-    tokens += ["--split", source.get("split") or "train", "--model", str(c["model"])]
-    if source.get("max_train_samples") is not None:
-        tokens += ["--max-train-samples", str(source["max_train_samples"])]
-    for name in ("epochs", "batch_size", "lr", "momentum", "weight_decay", "schedule",
-                 "num_inits", "seed", "du_window", "class_errors_from", "image_column",
-                 "label_column"):  # fmt: skip
-        tokens += [f"--{name.replace('_', '-')}", str(c[name])]
-    if c.get("score_epoch") is not None:
-        tokens += ["--score-epoch", str(c["score_epoch"])]
-    for flag in ("full_grand", "embeddings", "augment", "pretrained"):
-        if c.get(flag):
-            tokens.append(f"--{flag.replace('_', '-')}")
-    if c.get("model_kwargs"):
-        tokens += ["--model-kwargs", json.dumps(c["model_kwargs"])]
-    group = c.get("group_column")
-    if group:
-        tokens += ["--group-column", *([group] if isinstance(group, str) else group)]
-    return shlex.join([*tokens, "--output", "probe"])
+    return commands(provenance)
 
 
 def _plural(count: int, word: str) -> str:

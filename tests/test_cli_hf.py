@@ -42,7 +42,7 @@ def _command(name: str):
 
 def _value(action: argparse.Action) -> tuple[list[str], object]:
     """Tokens that give ``action`` a value, and the value it then holds."""
-    if isinstance(action, argparse._StoreTrueAction):
+    if isinstance(action, argparse._StoreTrueAction) or action.nargs == 0:  # a switch
         return [], True
     if action.choices:
         choice = list(action.choices)[-1]
@@ -316,3 +316,115 @@ def test_ctrl_c_ends_in_one_line_and_the_rerun_resumes(tmp_path, capsys, monkeyp
     epoch = int(done.name[-4:]) + 2  # the one after the last finished, counted from 1
     assert f"resuming from epoch {epoch} of init 1 (checkpoint {done})" in err
     assert code == 130 and err.splitlines()[-1] == "interrupted; rerun the same command to resume"
+
+
+# --- declared once: dataclasses, transformers' names, unknown flags -----------------------------
+
+
+def test_every_train_config_field_is_an_option_of_train():
+    import dataclasses as dc
+
+    from hf_drop.cli import parse_command
+    from hf_drop.train import TrainConfig
+
+    base = ["train", "--dataset", "d", "--model", "m", "--epochs", "1", "--output", "o"]
+    parsed = parse_command([*base, "--group-column", "a", "b", "--momentum", "0.5",
+                            "--num_workers", "2", "--lr-milestones", "0.3", "--lr_gamma", "0.5"])  # fmt: skip
+    config = parsed.options[TrainConfig]
+    assert (config.group_column, config.momentum, config.num_workers) == (["a", "b"], 0.5, 2)
+    assert config.lr_milestones == (0.3,) and config.lr_gamma == 0.5
+    flags = set(parse_command(base).spellings())
+    for each in dc.fields(TrainConfig):
+        assert f"--{each.name}" in flags and f"--{each.name.replace('_', '-')}" in flags
+
+
+@pytest.mark.parametrize(
+    ("argv", "field", "value"),
+    [
+        (
+            [
+                "probe",
+                "--dataset_name",
+                "digits",
+                "--model",
+                "m",
+                "--num_train_epochs",
+                "3",
+                "--learning_rate",
+                "0.1",
+                "--output_dir",
+                "o",
+            ],
+            "epochs",
+            3,
+        ),
+        (
+            [
+                "probe",
+                "--dataset-name",
+                "digits",
+                "--model",
+                "m",
+                "--learning-rate",
+                "0.2",
+                "--output-dir",
+                "o",
+            ],
+            "lr",
+            0.2,
+        ),
+        (
+            [
+                "prune",
+                "--dataset_name",
+                "digits",
+                "--class-errors",
+                "[0.1]",
+                "--density",
+                "0.5",
+                "--output_dir",
+                "o",
+            ],
+            "dataset",
+            "digits",
+        ),
+        (
+            [
+                "train",
+                "--dataset_name",
+                "d",
+                "--model",
+                "m",
+                "--num_train_epochs",
+                "2",
+                "--learning_rate",
+                "0.1",
+                "--output_dir",
+                "o",
+            ],
+            "lr",
+            0.1,
+        ),
+    ],
+)
+def test_transformers_names_are_accepted(argv, field, value):
+    from hf_drop.cli import parse_command
+
+    args = parse_command(argv).args
+    assert getattr(args, field) == value and args.output == "o"
+
+
+def test_an_unknown_flag_gets_a_suggestion(tmp_path, capsys):
+    code, err = _exit(["prune", "--probe", "p", "--densty", "0.5", "--density", "0.5",
+                       "--output", str(tmp_path / "o")], capsys)  # fmt: skip
+    assert code == 2 and "unrecognized arguments: --densty 0.5" in err
+    assert "did you mean --density?" in err
+
+
+def test_the_command_line_uses_no_private_parser_api():
+    from pathlib import Path
+
+    for path in (Path(hf_drop.__file__).parent / "cli").glob("*.py"):
+        text = path.read_text()
+        for private in ("._actions", "_parse_dataclass_field", "_SubParsersAction", "._get_"):
+            assert private not in text, f"{path.name} uses {private}"

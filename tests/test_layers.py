@@ -75,6 +75,10 @@ def _imports_in(source: str, name: str, is_package: bool) -> list[tuple[int, str
 
 
 MODULES = sorted(PACKAGE.rglob("*.py"))
+# The one call that runs up, on purpose, and why: a card's reproduce commands are spelled by
+# the command line, the only place that knows how a command is spelled (DESIGN.md: cli/ builds
+# the reproduce command from a record). The reproduce module imports nothing from hub.
+CALLS_UP = {("hf_drop.hub", "hf_drop.cli.reproduce")}
 
 
 def test_every_module_is_in_a_layer():
@@ -88,7 +92,11 @@ def test_imports_run_downward(path: Path):
     if path.parent == PACKAGE and path.name == "__init__.py":
         return  # the package root re-exports every layer
     here = _layer(name)
-    upward = [f"line {line}: {target}" for line, target in _imports(path) if _layer(target) > here]
+    upward = [
+        f"line {line}: {target}"
+        for line, target in _imports(path)
+        if _layer(target) > here and (name, target) not in CALLS_UP
+    ]
     assert not upward, f"{name} (layer {LAYERS[here]}) imports upward: {upward}"
 
 

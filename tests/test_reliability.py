@@ -1176,6 +1176,119 @@ def _core_cases() -> list[Case]:
     ]  # fmt: skip
 
 
+def _option_file_cases() -> list[Case]:
+    """Files of options: each value read as the type its option declares, or refused naming
+    the file and the key."""
+
+    def options(ws, text: str, suffix: str = ".yaml") -> Path:
+        path = ws.new("options").with_suffix(suffix)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
+    def prune(ws, text, *extra, suffix=".yaml", output=None):
+        output = output or ws.new("subset")
+        cli("prune", options(ws, text, suffix), "--probe", ws.probe, "--density", "0.5", *extra,
+            "--output", output)  # fmt: skip
+        return output
+
+    def record(folder: Path) -> dict:
+        return json.loads((folder / "pruning.json").read_text())
+
+    def overwrite_false(ws):  # "false" is false: the previous subset is refused, not replaced
+        prune(ws, 'overwrite: "false"\nseed: 4\n', output=ws.copy_of(ws.subset))
+
+    def overwrite_true(ws):
+        target = ws.copy_of(ws.subset)
+        prune(ws, '{"overwrite": "TRUE", "seed": 4}', suffix=".json", output=target)
+        assert record(target)["params"]["seed"] == 4
+
+    def shrink_kept(ws):
+        out = prune(ws, '{"no_shrink": "false"}', suffix=".json")
+        assert "shrunk" in record(out)["method"], record(out)["method"]
+
+    def one_group_column(ws):
+        out = ws.new("subset")
+        errors = json.dumps([0.1 + 0.02 * k for k in range(10)])
+        cli("prune", options(ws, f"class_errors: '{errors}'\ngroup_column: label\n"),
+            "--dataset", "digits", "--density", "0.5", "--output", out)  # fmt: skip
+        assert record(out)["params"]["group_column"] == "label", "one column, not five"
+
+    def one_score(ws):
+        out = prune(ws, "with_scores: el2n\n")
+        assert "el2n" in datasets.load_from_disk(str(out)).column_names
+
+    def number_as_path(ws):
+        folder = ws.new("cwd")
+        folder.mkdir(parents=True)
+        here = os.getcwd()
+        os.chdir(folder)
+        try:
+            cli("prune", options(ws, "output: 2024\n"), "--probe", ws.probe, "--density", "0.5")
+        finally:
+            os.chdir(here)
+        assert (folder / "2024" / "pruning.json").is_file()
+
+    def output_dir_key(ws):  # the README's own key
+        out = ws.new("subset")
+        cli("prune", options(ws, f"probe: {ws.probe}\ndensity: 0.5\noutput_dir: {out}\n"))
+        assert record(out)["params"]["density"] == 0.5
+
+    def number_as_text(ws):
+        out = ws.new("subset")
+        cli("prune", options(ws, f'{{"probe": "{ws.probe}", "density": "0.25", "output-dir": '
+            f'"{out}"}}', ".json"))  # fmt: skip
+        assert record(out)["params"]["density"] == 0.25
+
+    def tag_string(ws):
+        from hf_drop.hub import export_saved
+
+        folder = export_saved(ws.subset, ws.new("export"), tags="fashion")
+        card = (folder / "README.md").read_text()
+        assert "- fashion" in card and "\n- f\n" not in card
+
+    return [
+        Case("options", "overwrite: 'false' over a previous subset", overwrite_false, CliRefusal,
+             "--overwrite"),
+        Case("options", "overwrite: 'TRUE' replaces it", overwrite_true),
+        Case("options", "overwrite: 'yes' is not a boolean",
+             lambda ws: prune(ws, "overwrite: 'yes'\n"), CliRefusal,
+             "overwrite must be true or false, got 'yes'"),
+        Case("options", "no_shrink: 'false' keeps shrinkage on", shrink_kept),
+        Case("options", "group_column: one string is one column", one_group_column),
+        Case("options", "with_scores: one string is one score", one_score),
+        Case("options", "output: 2024 (a number for a path)", number_as_path),
+        Case("options", "output_dir: the README's key", output_dir_key),
+        Case("options", "density: '0.25' (a number as text), output-dir spelt with dashes",
+             number_as_text),
+        Case("options", "density: a list", lambda ws: prune(ws, "density: [0.5]\n"), CliRefusal,
+             "options.yaml: density must be a number, got list"),
+        Case("options", "seed: 1.5", lambda ws: prune(ws, "seed: 1.5\n"), CliRefusal,
+             "seed must be an integer"),
+        Case("options", "with_scores: a mapping", lambda ws: prune(ws, "with_scores: {a: 1}\n"),
+             CliRefusal, "with_scores must be a list"),
+        Case("options", "both spellings of one key",
+             lambda ws: prune(ws, "min_per_class: 2\nmin-per-class: 3\n"), CliRefusal,
+             "min_per_class and min-per-class set the same option"),
+        Case("options", "a near-miss key", lambda ws: prune(ws, "min_per_clas: 2\n"),
+             CliRefusal, "unknown option 'min_per_clas' (did you mean min_per_class?)"),
+        Case("options", "a near-miss transformers key for train",
+             lambda ws: cli("train", options(ws, "num_train_epoch: 1\n"), "--dataset", ws.subset,
+                            "--model", "test_resnet", "--output", ws.new()), CliRefusal,
+             "did you mean num_train_epochs?"),
+        Case("options", "quota: a rule that does not exist",
+             lambda ws: prune(ws, "quota: most\n"), CliRefusal, "quota 'most' is not one of"),
+        Case("options", "model_kwargs: not a mapping",
+             lambda ws: cli("probe", options(ws, "model_kwargs: [1]\n"), "--dataset", "digits",
+                            "--model", "test_resnet", "--output", ws.new()), CliRefusal,
+             "model_kwargs must be a mapping"),
+        Case("options", "a near-miss flag on the command line",
+             lambda ws: prune(ws, "seed: 1\n", "--min-per-klass", "2"), CliRefusal,
+             "did you mean --min-per-class?"),
+        Case("options", "export(tags='fashion') is one tag", tag_string),
+    ]  # fmt: skip
+
+
 CASES = [
     *_quota_cases(),
     *_select_cases(),
@@ -1188,6 +1301,7 @@ CASES = [
     *_source_cases(),
     *_stream_and_group_cases(),
     *_core_cases(),
+    *_option_file_cases(),
 ]
 
 

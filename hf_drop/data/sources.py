@@ -98,7 +98,9 @@ def first_rows(dataset: datasets.Dataset, count: int | None, what: str) -> datas
 def source_rows(source: dict, dataset: str | None = None) -> datasets.Dataset:
     """The rows a recorded ``source`` names, loaded again: its dataset (or ``dataset``), split
     (a slice kept as given) and ``max_train_samples``."""
-    data = load_source(dataset or source.get("name") or "", source.get("config"))
+    # The recorded revision with the recorded name (not with another dataset given instead).
+    revision = source.get("revision") if dataset in (None, source.get("name")) else None
+    data = load_source(dataset or source.get("name") or "", source.get("config"), revision)
     split = source.get("split") or "train"
     rows = select_split(data, split, "the recorded split")
     return first_rows(rows, source.get("max_train_samples"), "max_train_samples")

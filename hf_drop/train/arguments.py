@@ -207,10 +207,12 @@ def parse_training_args(argv: Sequence[str]) -> tuple[dict[str, Any], list[str]]
     from transformers import HfArgumentParser, TrainingArguments
 
     parser = HfArgumentParser(TrainingArguments, exit_on_error=False, allow_abbrev=False)
-    for action in parser._actions:  # only what argv sets: the rest keeps hf-drop's defaults
-        action.default = argparse.SUPPRESS
+    # Only what argv sets: a field argparse finds already in the namespace gets no default, so
+    # whatever still holds the marker was not given (and keeps hf-drop's default).
+    unset = object()
+    namespace = argparse.Namespace(**dict.fromkeys(training_argument_names(), unset))
     try:
-        given, unknown = parser.parse_known_args(list(argv))
+        given, unknown = parser.parse_known_args(list(argv), namespace=namespace)
     except argparse.ArgumentError as error:
         raise ValueError(str(error)) from None
-    return vars(given), unknown
+    return {k: v for k, v in vars(given).items() if v is not unset}, unknown

@@ -41,27 +41,66 @@ class TrainConfig:
 
     ``epochs``, ``lr``, ``weight_decay``, ``batch_size``, ``seed`` and ``num_workers`` are the
     defaults of the TrainingArguments fields they stand for (see :mod:`hf_drop.train.arguments`).
+    Each field's ``help`` is its ``hf-drop train`` option's.
     """
 
-    model: str
-    epochs: int = 10
-    compute_matched: bool = False
-    optimizer: Literal["sgd", "trainer"] = "sgd"
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    lr_milestones: tuple[float, ...] = (0.5, 0.75)
-    lr_gamma: float = 0.1
-    batch_size: int = 128
-    seed: int = 0
-    augment: bool = False
-    pretrained: bool = False
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
-    image_column: str = "image"
-    label_column: str = "label"
-    num_workers: int = 0
-    save_model: bool = True
-    group_column: str | list[str] | None = None
+    model: str = field(
+        metadata={"help": "timm architecture, Hub checkpoint id, or local save_pretrained folder"}
+    )
+    epochs: int = field(
+        default=10, metadata={"help": "epochs (full-data epochs with --compute-matched)"}
+    )
+    compute_matched: bool = field(
+        default=False, metadata={"help": "train round((0.5 + 0.5 d) E / d) epochs at density d"}
+    )
+    optimizer: Literal["sgd", "trainer"] = field(
+        default="sgd",
+        metadata={
+            "help": "sgd: momentum and step decay (hf-drop's); trainer: the Trainer's --optim "
+            "and --lr_scheduler_type"
+        },
+    )
+    lr: float = field(default=0.05, metadata={"help": "learning rate"})
+    momentum: float = field(default=0.9, metadata={"help": "SGD momentum (--optimizer sgd)"})
+    weight_decay: float = field(default=5e-4, metadata={"help": "weight decay"})
+    lr_milestones: tuple[float, ...] = field(
+        default=(0.5, 0.75),
+        metadata={
+            "help": "--optimizer sgd: fractions of the schedule where the learning rate decays",
+            "nargs": "+",
+        },
+    )
+    lr_gamma: float = field(
+        default=0.1, metadata={"help": "--optimizer sgd: factor of each learning-rate decay"}
+    )
+    batch_size: int = field(default=128, metadata={"help": "batch size per process"})
+    seed: int = field(default=0, metadata={"help": "seed of initialisation and data order"})
+    augment: bool = field(
+        default=False, metadata={"help": "padded random crop and horizontal flip in training"}
+    )
+    pretrained: bool = field(
+        default=False, metadata={"help": "start from pretrained weights (needs the Hub)"}
+    )
+    model_kwargs: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={"help": "extra model arguments, JSON, e.g. '{\"img_size\": 28}'", "json": True},
+    )
+    image_column: str = field(default="image", metadata={"help": "column of the images"})
+    label_column: str = field(default="label", metadata={"help": "column of the labels"})
+    num_workers: int = field(default=0, metadata={"help": "DataLoader workers"})
+    save_model: bool = field(
+        default=True,
+        metadata={"help": "save model/ (the trained model, its preprocessing and a model card)"},
+    )
+    group_column: str | list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "also judge the model per group of the evaluation data: a column, or several "
+            "whose combinations are the groups",
+            "nargs": "+",
+            "metavar": "COLUMN",
+        },
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:

@@ -1,0 +1,277 @@
+"""``hf-drop prune``: choose the rows to keep (DRoP or a baseline) and save the subset."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .base import BaseCommand, local_paths, one_or_many
+
+__all__ = ["Prune", "PruneArguments", "probe_training_data"]
+
+
+@dataclass(kw_only=True)
+class PruneArguments:
+    """How ``hf-drop prune`` chooses the rows to keep, and where the subset goes."""
+
+    probe: str | None = field(default=None, metadata={"help": "folder of a finished hf-drop probe"})
+    class_errors: Any = field(
+        default=None,
+        metadata={
+            "help": "per-class errors given by hand (no probe; with --dataset): a JSON list by "
+            "class id, an object by class name, or a .json file holding one",
+            "json": True,
+        },
+    )
+    class_support: Any = field(
+        default=None,
+        metadata={
+            "help": "with --class-errors: validation samples behind each error, a JSON list by "
+            "class id, an object by class name, or a .json file (lets --quota drop shrink "
+            "uncertain errors)",
+            "json": True,
+        },
+    )
+    density: float = field(metadata={"help": "fraction of the data to keep"})
+    within: str = field(
+        default="random",
+        metadata={
+            "help": "random, a probe score (el2n, grand, forgetting, aum, ...), embedding, or "
+            "with --class-errors a score column of --dataset"
+        },
+    )
+    # Choices and help of keep and quota come from the rule registry (hf_drop.core.rules) when
+    # the parser is built: a rule registered later is offered too.
+    keep: str | None = field(default=None, metadata={"help": "with a score: "})
+    quota: str | None = field(default=None, metadata={"help": "how many per class: "})
+    strategy_score: str | None = field(
+        default=None, metadata={"help": "score whose global selection sets the class counts"}
+    )
+    mode: Literal["paper", "count"] | None = field(
+        default=None,
+        metadata={
+            "help": "--quota drop: kept fraction (paper, default) or kept count (count) "
+            "proportional to error"
+        },
+    )
+    floor: float | None = field(
+        default=None,
+        metadata={"help": "--quota drop: share of each class's share always kept (default: 0.5)"},
+    )
+    strength: float | None = field(
+        default=None, metadata={"help": "--quota drop: 0 proportional ... 1 DRoP (default: 1)"}
+    )
+    no_shrink: bool = field(
+        default=False,
+        metadata={
+            "help": "--quota drop: use the probe's errors as measured, not shrunk by their support"
+        },
+    )
+    min_per_class: int = field(default=0, metadata={"help": "floor per class"})
+    group_column: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "quotas per group (a column, or the combinations of several) instead of per "
+            "class; with --probe, the probe must have measured them (hf-drop probe "
+            "--group_column)",
+            "nargs": "+",
+            "metavar": "COLUMN",
+        },
+    )
+    missing_error: float | None = field(
+        default=None, metadata={"help": "error of a class the validation split lacks"}
+    )
+    ccs_beta: float | None = field(
+        default=None, metadata={"help": "CCS: hardest fraction dropped (default: 0.1)"}
+    )
+    ccs_strata: int | None = field(
+        default=None, metadata={"help": "CCS: number of strata (default: 50)"}
+    )
+    seed: int = field(default=0, metadata={"help": "seed of random choices"})
+    dataset: str | None = field(
+        default=None,
+        metadata={
+            "help": "with --probe: the probe's training data, if not reloadable from its record; "
+            "with --class-errors: the dataset to prune"
+        },
+    )
+    config: str | None = field(
+        default=None, metadata={"help": "with --class-errors: configuration of --dataset (Hub)"}
+    )
+    revision: str | None = field(
+        default=None,
+        metadata={"help": "with --class-errors: revision of --dataset (Hub: branch, tag, commit)"},
+    )
+    split: str | None = field(
+        default=None,
+        metadata={
+            "help": "with --class-errors: the split (or slice) of --dataset (default: train)"
+        },
+    )
+    label_column: str | None = field(
+        default=None,
+        metadata={"help": "with --class-errors: the label column of --dataset (default: label)"},
+    )
+    with_scores: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "save the probe's scores as columns of the subset (these, or all if none "
+            "named)",
+            "nargs": "*",
+            "metavar": "SCORE",
+        },
+    )
+    output: str = field(
+        metadata={
+            "help": "folder of the subset: new or empty (never the probe folder or the dataset's)"
+        }
+    )
+    overwrite: bool = field(
+        default=False, metadata={"help": "replace a previous subset in --output"}
+    )
+
+
+# Options of errors given by hand, refused with --probe (whose record says them).
+_HAND_ONLY = ("class_support", "config", "revision", "split", "label_column")
+
+
+class Prune(BaseCommand):
+    name = "prune"
+    help = "prune the probe's training set with DRoP (or a baseline) and save it"
+    description = (
+        "Choose a subset of the probe's training set (or of --dataset, with --class-errors) and "
+        "save it (save_to_disk) with pruning.json, the record of how it was made. Options that "
+        "do not apply to the chosen rule are refused, not ignored."
+    )
+    options = ((PruneArguments, None),)
+    exclusive = ((("probe", "class_errors"), True),)
+
+    @classmethod
+    def choices(cls) -> dict[str, list[str]]:
+        from ..core import rules
+
+        return {"keep": list(rules.KEEP_RULES), "quota": list(rules.QUOTA_RULES)}
+
+    @classmethod
+    def help_notes(cls) -> dict[str, str]:
+        from ..core import rules
+
+        registry = {"keep": rules.KEEP_RULES, "quota": rules.QUOTA_RULES}
+        return {
+            name: "; ".join(f"{rule.name}: {rule.help}" for rule in rules_.values())
+            for name, rules_ in registry.items()
+        }
+
+    def run(self) -> None:
+        from ..io.outputs import prepare_output
+        from ..pruning.artifacts import save_subset
+
+        args = self.args
+        if args.probe is not None:
+            from ..probe import ProbeResult
+
+            given = [name for name in _HAND_ONLY if getattr(args, name) is not None]
+            if given:
+                raise ValueError(
+                    f"--{given[0].replace('_', '-')} applies to --class-errors; a probe prunes "
+                    "its own split"
+                    + (", with its own support" if given[0] == "class_support" else "")
+                )
+            result = ProbeResult.load(args.probe)
+            inputs = [args.probe, *local_paths(args.dataset or result.source.get("name"))]
+            prepare_output(
+                args.output, "subset", overwrite=args.overwrite, inputs=inputs, what="--output"
+            )
+            train = probe_training_data(result, args.dataset)
+            drop = self._probe_filter(result)
+            if args.with_scores is not None:
+                train = result.add_scores(train, args.with_scores or None)
+        else:
+            train, drop, inputs = self._hand_filter()
+            prepare_output(
+                args.output, "subset", overwrite=args.overwrite, inputs=inputs, what="--output"
+            )
+        subset = drop.fit(train).apply(train)
+        save_subset(subset, args.output, drop, overwrite=args.overwrite, inputs=inputs)
+        print(drop.report().to_string(float_format=lambda v: f"{v:.3f}"))
+        print(f"{drop.method}: kept {len(subset)} of {len(train)} rows -> {args.output}")
+
+    def _settings(self) -> dict[str, Any]:
+        """The filter's arguments that the options set (those left out keep their defaults)."""
+        args = self.args
+        options = {
+            "quota": args.quota,
+            "keep": args.keep,
+            "mode": args.mode,
+            "floor": args.floor,
+            "strength": args.strength,
+            "shrink": False if args.no_shrink else None,
+            "min_per_class": args.min_per_class,
+            "missing_error": args.missing_error,
+            "ccs_beta": args.ccs_beta,
+            "ccs_strata": args.ccs_strata,
+            "seed": args.seed,
+            "group_column": one_or_many(args.group_column),
+        }
+        return {name: value for name, value in options.items() if value is not None}
+
+    def _probe_filter(self, result):
+        from ..pruning.filter import DRoPFilter
+
+        args = self.args
+        if args.within != "random" and args.within not in [*result.score_names, "embedding"]:
+            raise ValueError(
+                f"--within {args.within!r} is not a score of the probe in {args.probe}: "
+                f"random, {', '.join(result.score_names)}"
+                + (", embedding" if "embedding" in result.scores.column_names else "")
+            )
+        return DRoPFilter.from_probe(
+            result,
+            args.density,
+            within=args.within,
+            strategy_score=args.strategy_score,
+            **self._settings(),
+        )
+
+    def _hand_filter(self):
+        """The dataset and filter of ``--class-errors``: errors given by hand, no probe."""
+        from ..data.sources import load_source, select_split
+        from ..io.portable import portable_name
+        from ..pruning.filter import DRoPFilter
+
+        args = self.args
+        if args.dataset is None:
+            raise ValueError("--class-errors needs --dataset, the dataset to prune")
+        if args.with_scores is not None:
+            raise ValueError("--with-scores needs --probe: there are no probe scores to add")
+        split = args.split or "train"
+        data = load_source(args.dataset, args.config, args.revision)
+        train = select_split(data, split, "--split")  # a slice is kept in the record
+        options = self._settings()
+        if args.strategy_score is not None:
+            options.setdefault("quota", "strategy")
+        if args.label_column is not None:
+            options["label_column"] = args.label_column
+        source = {"name": portable_name(args.dataset), "split": split}
+        source |= {k: getattr(args, k) for k in ("config", "revision") if getattr(args, k)}
+        drop = DRoPFilter(
+            args.density,
+            class_errors=args.class_errors,
+            class_support=args.class_support,
+            within=args.within,
+            strategy_scores=args.strategy_score,
+            source=source,
+            **options,
+        )
+        return train, drop, local_paths(args.dataset)
+
+
+def probe_training_data(result, dataset: str | None = None):
+    """The training set a probe saw, reloaded from its record (or from ``dataset``)."""
+    from ..data.sources import source_rows
+
+    # Its split (a slice kept as given) and max_train_samples, as the probe cut them.
+    train = source_rows(result.source, dataset)
+    if result.source.get("train_indices"):  # the probe carved its validation rows out of this split
+        train = train.select(result.splits()["train_indices"])
+    return train

@@ -1,0 +1,205 @@
+"""``hf-drop train``: train a classifier on a (pruned) dataset with ``transformers.Trainer``."""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from ..train.config import TrainConfig
+from .base import BaseCommand, local_paths, one_or_many
+
+__all__ = ["Train", "TrainDataArguments"]
+
+_EPILOG = """\
+Any transformers.TrainingArguments field is accepted as well, as --<field> with underscores or
+hyphens, e.g.:
+
+  hf-drop train ... --report_to tensorboard --eval_strategy epoch --save_strategy epoch \\
+      --gradient_accumulation_steps 2
+
+hf-drop's options set epochs, learning rate, batch size, weight decay, seed and workers; the
+TrainingArguments names of the first three are their aliases (--num_train_epochs,
+--learning_rate, --per_device_train_batch_size), and so is --output_dir of --output. One setting
+given twice under two names is refused. OUTPUT receives metrics.json, model/ (the trained model,
+its preprocessing and a model card; not with --no-save-model) and checkpoints/ (the Trainer's
+output_dir: checkpoints and reporters' logs, if any), all at once when training is done."""
+
+
+@dataclass(kw_only=True)
+class TrainDataArguments:
+    """What ``hf-drop train`` trains and evaluates on, and where the run goes."""
+
+    dataset: str = field(
+        metadata={"help": "training data: a pruned subset folder, or any dataset name or path"}
+    )
+    split: str = field(default="train", metadata={"help": "training split (or slice)"})
+    eval_dataset: str | None = field(
+        default=None, metadata={"help": "evaluation data (name or path)"}
+    )
+    eval_split: str = field(default="test", metadata={"help": "evaluation split (or slice)"})
+    eval_from_probe: str | None = field(
+        default=None,
+        metadata={
+            "help": "evaluate on the probe's reported split (the rows it did not validate on)",
+            "metavar": "DIR",
+        },
+    )
+    density: float | None = field(
+        default=None,
+        metadata={"help": "density of the training set (default: from its pruning.json, else 1)"},
+    )
+    output: str = field(
+        metadata={"help": "the run's folder: new or empty (or a previous run, with --overwrite)"}
+    )
+    overwrite: bool = field(
+        default=False, metadata={"help": "replace a previous training run in --output"}
+    )
+
+
+class Train(BaseCommand):
+    name = "train"
+    help = "train a classifier on a (pruned) dataset with transformers.Trainer"
+    description = (
+        "Train with transformers.Trainer and write metrics.json: accuracy, worst-class accuracy "
+        "and the accuracy of every class; save the model with its card."
+    )
+    formatter_class = argparse.RawDescriptionHelpFormatter
+    options = ((TrainDataArguments, "data"), (TrainConfig, "model and training"))
+    required = ("epochs",)
+    aliases: ClassVar[dict[str, str]] = {"batch_size": "per_device_train_batch_size"}
+    allow_abbrev = False  # --optim (TrainingArguments) is not an abbreviation of --optimizer
+
+    @classmethod
+    def epilog_text(cls) -> str:
+        from ..train.arguments import FIXED, training_argument_names
+
+        names = ", ".join(sorted(training_argument_names() - {"output_dir", *FIXED}))
+        fields = textwrap.fill(names, width=100, initial_indent="  ", subsequent_indent="  ")
+        return f"{_EPILOG}\n\nTrainingArguments fields (as --<field>):\n{fields}\n"
+
+    def take_extra(self, strings: list[str]) -> list[str]:
+        """Any TrainingArguments field, into ``self.training_args``."""
+        self.training_args: dict = {}
+        if not strings:  # transformers is imported only when there is something for it
+            return []
+        from ..train.arguments import parse_training_args
+
+        self.training_args, unknown = parse_training_args(strings)
+        return unknown
+
+    def extra_names(self) -> list[str]:
+        from ..train.arguments import training_argument_names
+
+        return [f"--{name}" for name in sorted(training_argument_names())]
+
+    def run(self) -> None:
+        from ..io.outputs import prepare_output
+        from ..train import train_and_evaluate
+
+        args = self.args
+        if args.density is not None and not 0 < args.density <= 1:
+            raise ValueError(f"--density must lie in (0, 1], got {args.density}")
+        inputs = [
+            *local_paths(args.dataset),
+            *local_paths(args.eval_dataset),
+            *local_paths(args.eval_from_probe),
+        ]
+        prepare_output(
+            args.output, "train", overwrite=args.overwrite, inputs=inputs, what="--output"
+        )
+        train, provenance = self._training_data()
+        density = args.density
+        if density is None:
+            density = provenance["params"]["density"] if provenance else 1.0
+        config: TrainConfig = self.options[TrainConfig]
+        config.group_column = one_or_many(config.group_column)
+        metrics = train_and_evaluate(
+            train,
+            self._evaluation_data(),
+            config,
+            args.output,
+            training_args=self.training_args,
+            density=density,
+            provenance=provenance,
+            dataset_name=str(args.dataset),
+            reproduce=_subset_commands(provenance),
+            overwrite=args.overwrite,
+            inputs=inputs,
+        )
+        from accelerate import PartialState
+
+        if PartialState().is_main_process:
+            print(
+                f"accuracy {metrics['accuracy']:.4f}, worst class {metrics['worst_class']} "
+                f"{metrics['worst_class_accuracy']:.4f} -> {args.output}/metrics.json"
+            )
+
+    def _training_data(self):
+        """The training split, and the subset's pruning.json if --dataset is a subset folder."""
+        from ..data.sources import load_source, select_split
+        from ..io.files import read_json
+        from ..pruning.artifacts import PRUNING_FILE
+
+        args = self.args
+        train = select_split(load_source(args.dataset), args.split, "--split")
+        pruning_file = Path(args.dataset) / PRUNING_FILE
+        provenance = (
+            read_json(
+                pruning_file,
+                "how the subset was made",
+                f"run hf-drop prune again to write {args.dataset}",
+            )
+            if pruning_file.exists()
+            else None
+        )
+        if len(train) == 0:
+            pruned = provenance.get("params", {}).get("density") if provenance else None
+            raise ValueError(
+                f"the training set is empty: split {args.split!r} of --dataset {args.dataset} "
+                "has no rows"
+                + (
+                    f" (it was pruned at density {pruned}: prune again with a larger --density)"
+                    if pruned is not None
+                    else ""
+                )
+            )
+        return train, provenance
+
+    def _evaluation_data(self):
+        """--eval-dataset's split, or the probe's reported split (--eval-from-probe)."""
+        from ..data.sources import load_source, select_split
+
+        args = self.args
+        if args.eval_from_probe:
+            from ..probe import ProbeResult
+
+            result = ProbeResult.load(args.eval_from_probe)
+            splits = result.splits()
+            if "report_indices" not in splits:
+                raise ValueError(
+                    f"{args.eval_from_probe} has no reported split (it was not run with "
+                    "--val-from-test); pass --eval-dataset"
+                )
+            source = result.source
+            data = load_source(source["name"], source.get("config"), source.get("revision"))
+            return select_split(data, splits["val_split"], "the probe's split").select(
+                splits["report_indices"]
+            )
+        if args.eval_dataset:
+            return select_split(load_source(args.eval_dataset), args.eval_split, "--eval-split")
+        raise ValueError("pass --eval-dataset or --eval-from-probe")
+
+
+def _subset_commands(provenance: dict | None) -> list[str] | None:
+    """The commands that rebuild a subset (for the model card), if its record says enough."""
+    if not provenance:
+        return None
+    from .reproduce import reproduce_commands
+
+    try:
+        return reproduce_commands(provenance)
+    except (KeyError, TypeError, ValueError):  # an older or hand-made pruning.json
+        return None
