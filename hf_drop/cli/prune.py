@@ -40,10 +40,15 @@ class PruneArguments:
             "with --class-errors a score column of --dataset"
         },
     )
-    # Choices and help of keep and quota come from the rule registry (hf_drop.core.rules) when
-    # the parser is built: a rule registered later is offered too.
-    keep: str | None = field(default=None, metadata={"help": "with a score: "})
-    quota: str | None = field(default=None, metadata={"help": "how many per class: "})
+    # The rules and their help come from the registry (hf_drop.core.rules) when the parser is
+    # built: a rule registered later is offered too. A rule takes its settings as a spec,
+    # --quota 'drop(floor=0.3)', checked by the registry before anything is read.
+    keep: str | None = field(
+        default=None, metadata={"help": "with a score, NAME or NAME(setting=value,...): "}
+    )
+    quota: str | None = field(
+        default=None, metadata={"help": "how many per class, NAME or NAME(setting=value,...): "}
+    )
     strategy_score: str | None = field(
         default=None, metadata={"help": "score whose global selection sets the class counts"}
     )
@@ -147,12 +152,6 @@ class Prune(BaseCommand):
     exclusive = ((("probe", "class_errors"), True),)
 
     @classmethod
-    def choices(cls) -> dict[str, list[str]]:
-        from ..core import rules
-
-        return {"keep": list(rules.KEEP_RULES), "quota": list(rules.QUOTA_RULES)}
-
-    @classmethod
     def help_notes(cls) -> dict[str, str]:
         from ..core import rules
 
@@ -167,6 +166,11 @@ class Prune(BaseCommand):
         from ..pruning.artifacts import save_subset
 
         args = self.args
+        from ..core import rules
+
+        for rule, read in ((args.quota, rules.quota_rule), (args.keep, rules.keep_rule)):
+            if rule is not None:
+                read(rule)  # an unknown rule or setting is refused before anything is read
         if args.probe is not None:
             from ..probe import ProbeResult
 
