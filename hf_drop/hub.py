@@ -25,11 +25,19 @@ import xxhash
 
 from .core.rules import quota_rule
 from .data.columns import check_identity, read_labels
-from .io.files import load_saved, read_json, read_parquet
+from .io.files import load_saved, read_parquet, read_record
 from .io.outputs import OUTPUT_MARKER, atomic_output, dataset_folders, output_kind
 from .pruning.artifacts import INDICES_FILE, PRUNING_FILE
 
-__all__ = ["export", "export_saved", "export_scores", "exported", "load_pruned", "push"]
+__all__ = [
+    "export",
+    "export_saved",
+    "export_scores",
+    "exported",
+    "load_pruned",
+    "push",
+    "read_provenance",
+]
 
 CARD_FILE = "README.md"
 PLOT_FILE = "kept_fraction.png"
@@ -260,7 +268,25 @@ def _read_drop_block(meta: dict[str, Any], name: str) -> dict[str, Any]:
             f"the 'drop' block in the card of {name} lacks {missing}: the card is damaged or was "
             "edited; export the subset again"
         )
+    quotas = drop.get("quotas")
+    counts = {"num_kept": drop["num_kept"]}
+    if source.get("num_rows") is not None:
+        counts["source.num_rows"] = source["num_rows"]
+    if isinstance(quotas, list):
+        counts.update({f"quotas[{k}]": q for k, q in enumerate(quotas)})
+    elif quotas is not None:
+        counts["quotas"] = quotas
+    wrong = [f"{key}: {value!r}" for key, value in counts.items() if not _is_count(value)]
+    if wrong:
+        raise ValueError(
+            f"the 'drop' block in the card of {name} holds {'; '.join(wrong)}, not counts (ints "
+            ">= 0): the card is damaged or was edited; export the subset again"
+        )
     return drop
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _check_index_column(table: datasets.Dataset, drop: dict[str, Any], name: str) -> np.ndarray:
@@ -410,7 +436,7 @@ def export_saved(
     if not (folder / PRUNING_FILE).exists():
         raise FileNotFoundError(f"{folder} holds no {PRUNING_FILE}: save it with hf-drop prune")
     fix = f"run hf-drop prune again to write {folder}"
-    provenance = read_json(folder / PRUNING_FILE, "how the subset was made", fix)
+    provenance = read_provenance(folder / PRUNING_FILE, fix)
     indices = read_parquet(folder / INDICES_FILE, "the kept source rows", fix)["index"].to_numpy()
     subset = load_saved(folder, "a subset saved by hf-drop prune", fix)
     return export(
@@ -425,6 +451,18 @@ def export_saved(
         overwrite=overwrite,
         inputs=[folder],
     )
+
+
+def read_provenance(
+    path: str | os.PathLike, fix: str = "save the subset again with hf-drop prune"
+) -> dict[str, Any]:
+    """A subset's ``pruning.json`` (how it was made: ``DRoPFilter.provenance()``), with every
+    field the card and the reproduce commands read, or a clear error naming the file and the
+    missing or wrong field (another tool's ``pruning.json``, one cut short or edited)."""
+    fields: dict[str, Any] = {key: _PROVENANCE_TYPES.get(key, object) for key in _PROVENANCE_KEYS}
+    fields.update({f"params.{key}": object for key in _PARAM_KEYS})
+    fields.update({"params.density": float, "params.seed": int})
+    return read_record(path, "how the subset was made", fix, fields, version=1)
 
 
 def exported(folder: str | os.PathLike) -> str | None:
@@ -545,6 +583,11 @@ _PROVENANCE_KEYS = (
     "versions",
 )  # fmt: skip
 _PARAM_KEYS = ("density", "seed", "mode", "quota", "within", "min_per_class")
+# Their types, where the reader of a pruning.json checks them (read_provenance).
+_PROVENANCE_TYPES = {
+    "method": str, "params": dict, "source": dict, "classes": list, "class_sizes": list,
+    "quotas": list, "class_errors": list, "num_kept": int, "versions": dict,
+}  # fmt: skip
 
 
 def _check_provenance(provenance: Any) -> None:
