@@ -24,7 +24,7 @@ import xxhash
 
 from .core.rules import quota_rule
 from .data.columns import check_identity, read_labels
-from .io.files import load_saved, read_json, read_parquet
+from .io.files import load_saved, read_parquet
 from .io.outputs import OUTPUT_MARKER, atomic_output, dataset_folders, output_kind
 from .pruning.artifacts import (
     IDS_FILE,
@@ -34,8 +34,18 @@ from .pruning.artifacts import (
     materialize,
 )
 from .pruning.filter import DRoPFilter
+from .pruning.record import FIELDS as _PROVENANCE_FIELDS
+from .pruning.record import read_record as read_pruning_record
 
-__all__ = ["export", "export_saved", "export_scores", "exported", "load_pruned", "push"]
+__all__ = [
+    "export",
+    "export_saved",
+    "export_scores",
+    "exported",
+    "load_pruned",
+    "push",
+    "read_provenance",
+]
 
 CARD_FILE = "README.md"
 PLOT_FILE = "kept_fraction.png"
@@ -279,7 +289,25 @@ def _read_drop_block(meta: dict[str, Any], name: str) -> dict[str, Any]:
             f"the 'drop' block in the card of {name} lacks {missing}: the card is damaged or was "
             "edited; export the subset again"
         )
+    quotas = drop.get("quotas")
+    counts = {"num_kept": drop["num_kept"]}
+    if source.get("num_rows") is not None:
+        counts["source.num_rows"] = source["num_rows"]
+    if isinstance(quotas, list):
+        counts.update({f"quotas[{k}]": q for k, q in enumerate(quotas)})
+    elif quotas is not None:
+        counts["quotas"] = quotas
+    wrong = [f"{key}: {value!r}" for key, value in counts.items() if not _is_count(value)]
+    if wrong:
+        raise ValueError(
+            f"the 'drop' block in the card of {name} holds {'; '.join(wrong)}, not counts (ints "
+            ">= 0): the card is damaged or was edited; export the subset again"
+        )
     return drop
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _check_index_column(table: datasets.Dataset, drop: dict[str, Any], name: str) -> np.ndarray:
@@ -429,7 +457,7 @@ def export_saved(
     if not (folder / PRUNING_FILE).exists():
         raise FileNotFoundError(f"{folder} holds no {PRUNING_FILE}: save it with hf-drop prune")
     fix = f"run hf-drop prune again to write {folder}"
-    provenance = read_json(folder / PRUNING_FILE, "how the subset was made", fix)
+    provenance = read_provenance(folder / PRUNING_FILE, fix)
     indices = None
     if (folder / IDS_FILE).exists() and not (folder / INDICES_FILE).exists():
         if mode == "indices":  # a stream's subset: ids, no positions
@@ -453,6 +481,13 @@ def export_saved(
         overwrite=overwrite,
         inputs=[folder],
     )
+
+
+def read_provenance(
+    path: str | os.PathLike, fix: str = "save the subset again with hf-drop prune"
+) -> dict[str, Any]:
+    """A subset's ``pruning.json``, checked field by field (:func:`hf_drop.pruning.record.read_record`)."""
+    return read_pruning_record(path, fix)
 
 
 def exported(folder: str | os.PathLike) -> str | None:
@@ -567,27 +602,26 @@ def _size_category(num_rows: int) -> str:
     return next((name for bound, name in _SIZE_CATEGORIES if num_rows < bound), "n>1T")
 
 
-# What _drop_block and the card read from a provenance record.
-_PROVENANCE_KEYS = (
-    "method", "params", "source", "classes", "class_sizes", "quotas", "class_errors", "num_kept",
-    "versions",
-)  # fmt: skip
-_PARAM_KEYS = ("density", "seed", "mode", "quota", "within", "min_per_class")
-
-
 def _check_provenance(provenance: Any) -> None:
-    """Refuse a provenance record that lacks what the card needs, naming the missing keys."""
+    """Refuse a provenance record that lacks what the card needs (the fields a pruning.json
+    must have, :data:`hf_drop.pruning.record.FIELDS`), naming the missing keys."""
     fix = "pass DRoPFilter.provenance() or a saved subset's pruning.json"
     if not isinstance(provenance, dict):
         raise ValueError(f"provenance must be a dict, got {type(provenance).__name__}: {fix}")
-    missing = [key for key in _PROVENANCE_KEYS if key not in provenance]
-    params = provenance.get("params")
-    if isinstance(params, dict):
-        missing += [f"params.{key}" for key in _PARAM_KEYS if key not in params]
+    missing = []
+    for name in _PROVENANCE_FIELDS:
+        value: Any = provenance
+        for key in name.split("."):
+            value = value.get(key, _ABSENT) if isinstance(value, dict) else _ABSENT
+        if value is _ABSENT and not any(name.startswith(f"{m}.") for m in missing):
+            missing.append(name)
     if not isinstance(provenance.get("source", {}), dict):
         missing.append("source (a dict)")
     if missing:
         raise ValueError(f"provenance lacks {missing}: {fix}")
+
+
+_ABSENT = object()
 
 
 def _drop_block(provenance: dict[str, Any], mode: str) -> dict[str, Any]:

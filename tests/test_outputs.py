@@ -35,9 +35,11 @@ from hf_drop.io.outputs import (
     OUTPUT_MARKER,
     OutputError,
     atomic_output,
+    claim,
     output_kind,
     prepare_output,
     read_marker,
+    start_output,
 )
 from hf_drop.probe import ProbeConfig, ProbeResult, run_probe
 from hf_drop.pruning.artifacts import save_subset
@@ -581,9 +583,46 @@ def test_the_marker_names_the_kind_and_the_version(tmp_path):
     from hf_drop import __version__
 
     with atomic_output(tmp_path / "out", "subset") as tmp:
-        assert read_marker(tmp) == {"kind": "subset", "hf_drop_version": __version__}
+        assert read_marker(tmp) == {
+            "kind": "subset",
+            "format_version": 1,
+            "hf_drop_version": __version__,
+            "files": [],
+        }
+        (tmp / "data").mkdir()
+        (tmp / "data" / "part.parquet").write_bytes(b"rows")
+    assert read_marker(tmp_path / "out")["files"] == ["data/", "data/part.parquet"]
     with pytest.raises(ValueError, match="unknown output kind"):
         prepare_output(tmp_path / "x", "nope")
+
+
+def test_an_output_written_in_place_is_replaced_only_while_it_holds_what_was_claimed(tmp_path):
+    out = start_output(tmp_path / "probe", "probe")
+    (out / "scores").mkdir()
+    (out / "scores" / "data-00000-of-00001.arrow").write_bytes(b"rows")
+    claim(out, "scores", "class_metrics.json")  # a file is claimed before it is written
+    (out / "class_metrics.json").write_text("{}")
+    checkpoint = out / "checkpoints" / "init000-epoch0001"  # written and removed as it goes
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "model.safetensors").write_bytes(b"weights")
+    prepare_output(out, "probe", overwrite=True)
+    (out / "notes.md").write_text("mine")
+    before = tree(tmp_path)
+    with pytest.raises(OutputError, match=r"holds notes\.md, which hf-drop did not write"):
+        prepare_output(out, "probe", overwrite=True)
+    assert tree(tmp_path) == before
+
+
+def test_a_marker_without_a_list_is_trusted_only_for_the_files_of_its_kind(tmp_path):
+    out = tmp_path / "subset"
+    out.mkdir()
+    (out / OUTPUT_MARKER).write_text(json.dumps({"kind": "subset"}))  # an older hf-drop's
+    for name in ("data-00000-of-00001.arrow", "state.json", "pruning.json"):
+        (out / name).write_text("x")
+    prepare_output(out, "subset", overwrite=True)
+    (out / "model.pt").write_text("the user's")
+    with pytest.raises(OutputError, match=r"model\.pt, which is not a file an hf-drop subset"):
+        prepare_output(out, "subset", overwrite=True)
 
 
 def test_a_failed_write_removes_only_its_temporary_folder(tmp_path):

@@ -223,6 +223,9 @@ def test_the_model_card_states_the_subset_and_the_metrics(run):
     assert "`runs/drop30`" in text and "Random+Proportional" in text and "density 0.3" in text
     assert "hf-drop prune --dataset digits --density 0.3 --output subset" in text
     assert f"accuracy: {metrics['accuracy']:.4f}" in text
+    kept, rows = metrics["provenance"]["num_kept"], metrics["provenance"]["num_rows"]
+    assert f"it keeps {kept} of the {rows} rows" in text
+    assert "None" not in text.split("## Training data")[1].split("## ")[0]
     assert f"(`{metrics['worst_class']}`)" in text
     assert "| class | kept for training | evaluated | accuracy |" in text
     assert f"| transformers | {metrics['versions']['transformers']} |" in text

@@ -140,18 +140,14 @@ class Train(BaseCommand):
     def _training_data(self):
         """The training split, and the subset's pruning.json if --dataset is a subset folder."""
         from ..data.sources import load_source, select_split
-        from ..io.files import read_json
         from ..pruning.artifacts import PRUNING_FILE
+        from ..pruning.record import read_record
 
         args = self.args
         train = select_split(load_source(args.dataset), args.split, "--split")
         pruning_file = Path(args.dataset) / PRUNING_FILE
         provenance = (
-            read_json(
-                pruning_file,
-                "how the subset was made",
-                f"run hf-drop prune again to write {args.dataset}",
-            )
+            read_record(pruning_file, f"run hf-drop prune again to write {args.dataset}")
             if pruning_file.exists()
             else None
         )

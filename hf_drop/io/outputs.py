@@ -1,11 +1,24 @@
 """Where hf-drop writes: folders it creates, marks as its own, and never lets overlap its inputs.
 
 A user's files are sacred. Every folder hf-drop writes holds :data:`OUTPUT_MARKER`, a small JSON
-record of what kind of output it is; a folder is only ever replaced when it holds that marker with
-the same kind and the caller asked to overwrite it (``overwrite=True``, ``--overwrite``). An
-existing non-empty folder without the marker, a folder of another kind, a file, and any output
-that is, contains or lies inside one of the inputs being read are refused before anything is
-written, with an :class:`OutputError` (a ``ValueError``) that names the folder and the fix.
+record of what kind of output it is and of every file and folder hf-drop wrote into it
+(``"files"``, relative paths, folders ending in ``/``). A folder is only ever replaced when it
+holds that marker with the same kind, the caller asked to overwrite it (``overwrite=True``,
+``--overwrite``), and everything in it is listed there: a file the user added to a previous output,
+at any depth, makes the overwrite refuse, naming the file, before anything is removed. An existing
+non-empty folder without the marker, a folder of another kind, a file, and any output that is,
+contains or lies inside one of the inputs being read are refused before anything is written, with
+an :class:`OutputError` (a ``ValueError``) that names the folder and the fix.
+
+How the list stays true: :func:`atomic_output` lists the temporary folder once the block has
+written it (everything there is hf-drop's), just before it takes the output's place. An output
+written in place over time (:func:`start_output`: a probe run that resumes) starts with an empty
+list, and its writers add what they write with :func:`claim`. Recognised by their names instead:
+the probe's checkpoints (``checkpoints/initIII-epochEEEE/``), written and removed as it goes, and
+the ``cache-<fingerprint>.arrow`` files that ``datasets`` adds beside a saved dataset's shards.
+A marker written before hf-drop listed its files (no ``"files"``) is trusted only for the files
+its kind is known to write (a ``save_to_disk`` folder's Arrow shards and JSON, hf-drop's own
+records); anything else in such a folder makes the overwrite refuse.
 
 An output given as a symlink is written *through* the link: the link stays a link and its target
 receives the result. :func:`atomic_output` writes into a hidden temporary sibling of the real
@@ -19,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Iterable, Iterator
@@ -32,6 +46,7 @@ __all__ = [
     "OutputError",
     "atomic_file",
     "atomic_output",
+    "claim",
     "dataset_folders",
     "output_kind",
     "prepare_output",
@@ -40,6 +55,7 @@ __all__ = [
 ]
 
 OUTPUT_MARKER = ".hf-drop-output.json"
+MARKER_VERSION = 1  # 1: the marker lists the files ("files"); 0 (no "format_version"): it did not
 
 # Every kind of folder hf-drop writes, and how messages name it.
 KINDS = {
@@ -98,8 +114,9 @@ def prepare_output(
     Refused (:class:`OutputError`): a ``folder`` that is, contains or lies inside one of
     ``inputs`` (what is read: ``None`` entries are skipped); one that exists and is not a
     folder; an existing non-empty folder unless its marker says ``kind`` and ``overwrite`` (to
-    replace it) or ``resume`` (to go on writing into it) is set; a folder that cannot be written.
-    An existing empty folder is fine. ``what`` names the folder in messages (e.g. ``"--output"``).
+    replace it) or ``resume`` (to go on writing into it) is set; with ``overwrite``, a previous
+    output holding anything its marker does not list (a user's file, at any depth); a folder that
+    cannot be written. An existing empty folder is fine. ``what`` names the folder in messages (e.g. ``"--output"``).
     """
     if kind not in KINDS:
         raise ValueError(f"unknown output kind {kind!r}: one of {sorted(KINDS)}")
@@ -140,6 +157,8 @@ def prepare_output(
                     f"{label} holds a previous {noun}: nothing was written; pass overwrite=True "
                     "(--overwrite) to replace it, or choose a new folder"
                 )
+            if overwrite:
+                _refuse_foreign(real, record, label, noun)
         if not os.access(real, os.W_OK | os.X_OK):
             raise OutputError(
                 f"{label} is not writable: nothing was written; choose another folder"
@@ -167,12 +186,15 @@ def start_output(
 ) -> Path:
     """For an output written in place over time (a probe run that resumes): check it as
     :func:`prepare_output` does with ``resume=True``, then create the folder and write its marker
-    at once, so that an unwritable folder fails before any work. Returns the real path."""
+    at once, so that an unwritable folder fails before any work. Returns the real path.
+
+    The marker's list of files starts empty: whoever writes into the folder adds what it writes
+    with :func:`claim`."""
     real = prepare_output(folder, kind, resume=True, inputs=inputs, what=what)
     try:
         real.mkdir(exist_ok=True)
         if read_marker(real) is None:
-            _write_marker(real, kind)
+            _write_marker(real, kind, [])
     except OSError as error:
         raise OutputError(
             f"{what} {folder} cannot be written ({error.strerror or error}): choose a folder you "
@@ -194,8 +216,9 @@ def atomic_output(
     it takes ``folder``'s place only if the block succeeds.
 
     ``folder`` is checked first as :func:`prepare_output` checks it (an empty folder, or a
-    previous output of the same kind with ``overwrite=True``, is replaced; anything else is
-    refused). An exception removes the temporary folder and nothing else; a killed process leaves
+    previous output of the same kind with ``overwrite=True`` and nothing in it but what its marker
+    lists, is replaced; anything else is refused). The new marker lists every file the block
+    wrote. An exception removes the temporary folder and nothing else; a killed process leaves
     at most a hidden ``.NAME.XXXX.partial`` folder, never a half-written ``folder``.
     """
     inputs = list(inputs)
@@ -208,8 +231,10 @@ def atomic_output(
             f"({error.strerror or error}): nothing was written; choose another folder"
         ) from error
     try:
-        _write_marker(tmp, kind)
+        _write_marker(tmp, kind, [])
         yield tmp
+        # Everything in the temporary folder is what the block wrote: that is the output's list.
+        _write_marker(tmp, kind, _entries(tmp))
         # Checked again: something may have appeared under the name while the output was written.
         prepare_output(folder, kind, overwrite=overwrite, inputs=inputs, what=what)
         _swap(tmp, real, kind)
@@ -296,13 +321,146 @@ def _refuse_overlap(
         )
 
 
-def _write_marker(folder: Path, kind: str) -> None:
+def claim(folder: str | os.PathLike, *names: str) -> None:
+    """Add ``names`` (paths relative to ``folder``: files, or folders with everything in them) to
+    the files the marker of the output ``folder`` lists as hf-drop's: for an output written in
+    place (:func:`start_output`). Call it before the files are complete, so that a run cut short
+    leaves nothing of its own unlisted. A folder without a marker is not an output: left alone."""
+    folder = Path(folder)
+    record = read_marker(folder)
+    if record is None:
+        return
+    listed = set(_listed(record) or [])
+    for name in names:
+        path = folder / name
+        if path.is_dir() and not path.is_symlink():
+            listed.add(Path(name).as_posix() + "/")
+            inside = _entries(path, own_marker=False)  # a nested output's marker is ours too
+            listed.update(f"{Path(name).as_posix()}/{entry}" for entry in inside)
+        else:
+            listed.add(Path(name).as_posix())
+    _write_marker(folder, record["kind"], sorted(listed))
+
+
+def _write_marker(folder: Path, kind: str, files: list[str]) -> None:
     from .._version import __version__
 
-    record = {"kind": kind, "hf_drop_version": __version__}
+    record = {
+        "kind": kind,
+        "format_version": MARKER_VERSION,
+        "hf_drop_version": __version__,
+        "files": files,
+    }
     partial = folder / (OUTPUT_MARKER + ".partial")
-    partial.write_text(json.dumps(record) + "\n")
+    partial.write_text(json.dumps(record, indent=0) + "\n")
     partial.replace(folder / OUTPUT_MARKER)
+
+
+def _entries(folder: Path, *, own_marker: bool = True) -> list[str]:
+    """Every file and folder under ``folder`` as a relative POSIX path (folders end in ``/``),
+    without ``folder``'s own marker (unless ``own_marker=False``). Links are entries, never
+    followed."""
+    found = []
+
+    def unreadable(error: OSError) -> None:
+        raise error  # a folder that cannot be listed may hold anything: never skip it
+
+    for root, dirs, files in os.walk(folder, onerror=unreadable):
+        base = Path(root).relative_to(folder)
+        for name in dirs:
+            link = os.path.islink(os.path.join(root, name))
+            found.append((base / name).as_posix() + ("" if link else "/"))
+        found.extend((base / name).as_posix() for name in files)
+    own = {OUTPUT_MARKER, OUTPUT_MARKER + ".partial"} if own_marker else set()
+    return sorted(entry for entry in found if entry not in own)
+
+
+def _listed(record: dict[str, Any]) -> list[str] | None:
+    """The files a marker lists, or ``None`` for a marker that lists none (older than the list)."""
+    files = record.get("files")
+    if isinstance(files, list) and all(isinstance(f, str) for f in files):
+        return files
+    return None
+
+
+# What a kind's folder holds that its list cannot: the probe's checkpoints, which it writes and
+# removes as it goes (hf_drop.probe.run), and the cache files `datasets` writes beside the Arrow
+# files of a saved dataset (`map` or `filter` on what load_from_disk read: derived, fingerprint-
+# named). Paths as _entries gives them.
+_CACHE = r"cache-[0-9a-f]{16}(?:_\d{5}_of_\d{5})?\.arrow"
+_PROBE_CHECKPOINTS = r"checkpoints/(?:init\d{3}-epoch\d{4}/.*)?"
+_UNLISTED = {
+    kind: re.compile(pattern)
+    for kind, pattern in {
+        "subset": _CACHE,
+        "probe-scores": _CACHE,
+        "cache": rf"[^/]+/{_CACHE}",
+        "probe": rf"{_PROBE_CHECKPOINTS}|scores/{_CACHE}",
+    }.items()
+}
+# What a kind writes, by name, for a marker older than the list of files: the output's own
+# files and those of save_to_disk.
+_SAVED = r"(?:data-\d{5}-of-\d{5}\.arrow|dataset_info\.json|state\.json)"
+_SHARDS = r"(?:README\.md|data/|data/[^/]+\.parquet)"
+_BEFORE_LISTS = {
+    kind: re.compile(pattern)
+    for kind, pattern in {
+        "subset": rf"{_SAVED}|pruning\.json|pruning_report\.csv|kept_indices\.parquet",
+        "probe-scores": _SAVED,
+        "cache": rf"dataset_dict\.json|[^/]+/|[^/]+/{_SAVED}",
+        "export": rf"{_SHARDS}|kept_fraction\.png",
+        "scores-export": _SHARDS,
+        "probe": (
+            r"probe_config\.json|class_metrics\.json|splits\.json|scores/"
+            rf"|scores/(?:{_SAVED}|\.hf-drop-output\.json)"
+        ),
+        "train": (
+            r"metrics\.json|model/|model/(?:README\.md|config\.json|preprocessor_config\.json"
+            r"|generation_config\.json|model(?:-\d{5}-of-\d{5})?\.safetensors"
+            r"|model\.safetensors\.index\.json)|checkpoints/|checkpoints/checkpoint-\d+/[^/]*"
+        ),
+    }.items()
+}
+
+
+def _foreign(real: Path, record: dict[str, Any]) -> list[str]:
+    """What the output ``real`` holds that hf-drop did not write (by its marker, or its kind's
+    layout): the files and folders an overwrite would remove but must not."""
+    listed = _listed(record)
+    known = [_UNLISTED.get(record["kind"])]
+    if listed is None:
+        known.append(_BEFORE_LISTS.get(record["kind"]))
+    patterns = [pattern for pattern in known if pattern is not None]
+    ours = set(listed or [])
+    return [
+        entry
+        for entry in _entries(real)
+        if entry not in ours and not any(pattern.fullmatch(entry) for pattern in patterns)
+    ]
+
+
+def _refuse_foreign(real: Path, record: dict[str, Any], label: str, noun: str) -> None:
+    """An OutputError naming the first file in the output ``real`` that hf-drop did not write."""
+    try:
+        foreign = _foreign(real, record)
+    except OSError as error:
+        raise OutputError(
+            f"{label} cannot be read throughout ({error.strerror or error}: {error.filename}): "
+            "nothing was removed or written; choose a new folder"
+        ) from error
+    if not foreign:
+        return
+    more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
+    why = (
+        "which hf-drop did not write there"
+        if _listed(record) is not None
+        else f"which is not a file an {noun} writes (the folder was written by an "
+        "hf-drop that did not list its files)"
+    )
+    raise OutputError(
+        f"{label} holds {foreign[0]}{more}, {why}: nothing was removed or written; move it out "
+        "of the folder to replace the previous output, or choose a new folder"
+    )
 
 
 def _swap(tmp: Path, real: Path, kind: str) -> None:
@@ -320,7 +478,13 @@ def _swap(tmp: Path, real: Path, kind: str) -> None:
     # A previous output of the same kind, to be replaced: two renames, then the old one goes.
     aside = real.with_name(f".{real.name}.{secrets.token_hex(4)}.old")
     real.rename(aside)
-    if output_kind(aside) != kind:  # changed under us: put it back, touch nothing
+    try:
+        record = read_marker(aside)
+        unchanged = record is not None and record["kind"] == kind and not _foreign(aside, record)
+    except OSError:
+        unchanged = False
+    # Changed under us (another kind, or a file added since the check): put it back, touch nothing.
+    if not unchanged:
         aside.rename(real)
         raise OutputError(f"{real} changed while the new output was written: nothing was replaced")
     try:

@@ -30,10 +30,10 @@ from numpy.typing import NDArray
 
 from ..core.uncertainty import ClassErrors
 from ..data.columns import check_identity, column_to_numpy
-from ..io.files import load_saved, read_json
-from ..io.outputs import atomic_output
+from ..io.files import check_fields, load_saved, read_json, read_record
+from ..io.outputs import atomic_output, claim
 
-__all__ = ["SCORE_DIRECTIONS", "ProbeResult", "write_result"]
+__all__ = ["SCORE_DIRECTIONS", "ProbeRecord", "ProbeResult", "write_result"]
 
 # Whether a higher value of each score means a harder ("hard") or an easier ("easy") sample.
 SCORE_DIRECTIONS = {
@@ -52,6 +52,56 @@ CONFIG_FILE = "probe_config.json"
 METRICS_FILE = "class_metrics.json"
 SPLITS_FILE = "splits.json"
 SCORES_DIR = "scores"
+
+PROBE_RECORD_VERSION = 1  # probe_config.json; 0: written before it had a format_version
+
+# What the readers of a probe result need (the filter, add_scores, the Hub card), by file.
+_RECORD_FIELDS = {
+    "config": dict,
+    "config.model": str,
+    "model": dict,
+    "model.name": str,
+    "source": dict,
+    "source.num_rows": int,
+    "source.label_column": str,
+    "versions": dict,
+}
+_CLASS_FIELDS = {
+    "name": str,
+    "error": (float, None),
+    "support": int,
+    "train_size": int,
+    "recall_by_epoch": list,
+}
+
+
+@dataclass(frozen=True)
+class ProbeRecord:
+    """What ``probe_config.json`` says: the probe's settings, its model, the data it saw (with
+    that data's identity) and the library versions; ``data`` is the whole record as written."""
+
+    config: dict[str, Any]
+    model: dict[str, Any]
+    source: dict[str, Any]
+    versions: dict[str, Any]
+    format_version: int
+    data: dict[str, Any]
+
+    @classmethod
+    def read(cls, path: str | os.PathLike, fix: str = "run the probe again") -> ProbeRecord:
+        """The record in ``path``, or a clear error naming the file and the missing or wrong
+        field (a ``probe_config.json`` of another tool, cut short or edited)."""
+        data = read_record(
+            path, "the probe's configuration", fix, _RECORD_FIELDS, version=PROBE_RECORD_VERSION
+        )
+        return cls(
+            data["config"],
+            data["model"],
+            data["source"],
+            data["versions"],
+            data.get("format_version", 0),
+            data,
+        )
 
 
 @dataclass
@@ -81,13 +131,29 @@ class ProbeResult:
         return f"delete {self.folder} and run the probe again"
 
     @cached_property
+    def probe_record(self) -> ProbeRecord:
+        """``probe_config.json``, read and checked."""
+        return ProbeRecord.read(self.folder / CONFIG_FILE, self._fix)
+
+    @property
     def record(self) -> dict[str, Any]:
         """Everything ``probe_config.json`` holds: config, source, processes, versions."""
-        return read_json(self.folder / CONFIG_FILE, "the probe's configuration", self._fix)
+        return self.probe_record.data
 
     @cached_property
     def class_metrics(self) -> dict[str, Any]:
-        return read_json(self.folder / METRICS_FILE, "the probe's class metrics", self._fix)
+        path = self.folder / METRICS_FILE
+        metrics = read_record(path, "the probe's class metrics", self._fix, {"classes": list})
+        for k, entry in enumerate(metrics["classes"]):
+            check_fields(
+                entry if isinstance(entry, dict) else {},
+                _CLASS_FIELDS,
+                path,
+                "the probe's class metrics",
+                self._fix,
+                prefix=f"classes[{k}].",
+            )
+        return metrics
 
     @cached_property
     def scores(self) -> datasets.Dataset:
@@ -314,6 +380,9 @@ def write_result(
     # Replaces only a score table of its own (an earlier, unfinished run of this probe folder).
     with atomic_output(out / SCORES_DIR, "probe-scores", overwrite=True) as tmp:
         dataset.save_to_disk(str(tmp))
+    # Listed in the output's marker before they are written: `out` may be an output written in
+    # place (run_probe), whose list only its writers keep.
+    claim(out, SCORES_DIR, METRICS_FILE, CONFIG_FILE, *([SPLITS_FILE] if splits else []))
 
     # Class errors: 1 - recall at the final (or best) epoch, averaged over initialisations.
     # Mistakes at that epoch, per init: support - hits, exact since recall = hits / support
@@ -357,6 +426,7 @@ def write_result(
     if splits:
         (out / SPLITS_FILE).write_text(json.dumps(splits) + "\n")
     tmp = out / (CONFIG_FILE + ".partial")
+    record = {"format_version": PROBE_RECORD_VERSION, **record}
     tmp.write_text(json.dumps(record, indent=1) + "\n")
     tmp.rename(out / CONFIG_FILE)
     return metrics["warnings"]

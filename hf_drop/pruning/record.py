@@ -14,7 +14,6 @@ import math
 import os
 import warnings
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,9 +22,18 @@ from numpy.typing import NDArray
 
 from ..core import quotas as Q
 from ..core import uncertainty as U
+from ..io.files import DamagedFileError
+from ..io.files import read_record as read_fields
 from .params import FilterSpec
 
-__all__ = ["FORMAT_VERSION", "PruningRecord", "method_name", "read_record", "report_table"]
+__all__ = [
+    "FIELDS",
+    "FORMAT_VERSION",
+    "PruningRecord",
+    "method_name",
+    "read_record",
+    "report_table",
+]
 
 FORMAT_VERSION = 1
 
@@ -63,51 +71,40 @@ class PruningRecord:
         return replace(self, num_kept=int(num_kept))
 
 
-_REQUIRED = {
+# What every reader of a pruning.json (card, reproduce commands, export) needs, with its type.
+FIELDS: dict[str, Any] = {
     "method": str,
     "params": dict,
+    "source": dict,
     "classes": list,
     "class_sizes": list,
-    "class_errors": list,
     "quotas": list,
-    "num_rows": int,
+    "class_errors": list,
     "num_kept": int,
-    "source": dict,
+    "versions": dict,
+    **{f"params.{key}": object for key in ("quota", "within", "min_per_class")},
+    "params.density": float,
+    "params.seed": int,
 }
 
 
-def read_record(path: str | os.PathLike) -> dict[str, Any]:
-    """A ``pruning.json`` as a dict, or a ValueError naming the file and the missing or wrong
-    field (files from before ``format_version`` are read when their fields are there)."""
-    path = Path(path)
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path} is not a readable pruning record: {error}") from None
-    return check_record(record, str(path))
-
-
-def check_record(record: object, where: str) -> dict[str, Any]:
-    """``record`` if it has every field a pruning record needs, with the right types."""
-    if not isinstance(record, dict):
-        raise ValueError(f"{where} is not a pruning record: expected a JSON object")
-    version = record.get("format_version", 0)
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ValueError(
-            f"{where} has format_version {version!r}; this hf-drop reads up to {FORMAT_VERSION}: "
-            "upgrade hf-drop"
+def read_record(
+    path: str | os.PathLike, fix: str = "save the subset again with hf-drop prune"
+) -> dict[str, Any]:
+    """A ``pruning.json`` (``DRoPFilter.provenance()``) with every field its readers need, or a
+    ``DamagedFileError`` (a ``ValueError``) naming the file and the missing or wrong field;
+    files from before ``format_version`` are read when their fields are there."""
+    record = read_fields(path, "how the subset was made", fix, FIELDS, version=FORMAT_VERSION)
+    uneven = [
+        n
+        for n in ("class_sizes", "class_errors", "quotas")
+        if len(record[n]) != len(record["classes"])
+    ]
+    if uneven:
+        raise DamagedFileError(
+            f"{path} (how the subset was made): field {uneven[0]!r} must hold one value per "
+            f"class ({len(record['classes'])}); {fix}"
         )
-    for name, kind in _REQUIRED.items():
-        if name not in record:
-            raise ValueError(f"{where} is not a complete pruning record: it has no {name!r}")
-        if not isinstance(record[name], kind) or isinstance(record[name], bool):
-            raise ValueError(
-                f"{where}: field {name!r} must be a {kind.__name__}, got "
-                f"{type(record[name]).__name__}"
-            )
-    for name in ("class_sizes", "class_errors", "quotas"):
-        if len(record[name]) != len(record["classes"]):
-            raise ValueError(f"{where}: {name!r} must hold one value per class")
     return record
 
 

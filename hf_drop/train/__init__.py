@@ -4,20 +4,41 @@ class, and save it with a model card.
     config      TrainConfig, compute_matched_epochs
     arguments   the TrainingArguments of a run: hf-drop's settings, the caller's over them
     run         train_and_evaluate: build once, train, evaluate once, save
+    record      TrainRecord: a run's metrics.json, read back and checked
     card        the saved model's card
 """
 
+from typing import Any
+
 from .arguments import training_arguments
 from .config import TrainConfig, compute_matched_epochs
-from .run import CHECKPOINTS_DIR, METRICS_FILE, MODEL_DIR, model_inputs, train_and_evaluate
+from .record import METRICS_FILE, TrainRecord
 
 __all__ = [
     "CHECKPOINTS_DIR",
     "METRICS_FILE",
     "MODEL_DIR",
     "TrainConfig",
+    "TrainRecord",
     "compute_matched_epochs",
     "model_inputs",
     "train_and_evaluate",
     "training_arguments",
 ]
+
+# Imported when first used: they need torch and transformers, and reading a run's record (the
+# report) does not.
+_LAZY = {
+    "CHECKPOINTS_DIR": ".run",
+    "MODEL_DIR": ".run",
+    "model_inputs": ".run",
+    "train_and_evaluate": ".run",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -92,12 +92,15 @@ def _training_data(record, provenance, name, reproduce) -> str:
     lines.append(f"{where}: {record['train_rows']} rows, {len(record['class_names'])} classes.")
     if provenance.get("method"):
         params = provenance.get("params") or {}
+        kept, rows = provenance.get("num_kept"), provenance.get("num_rows")
+        # The keys of pruning.json (DRoPFilter.provenance); a record without them says less.
+        keeps = f"{kept} of the {rows} rows" if None not in (kept, rows) else "part of the rows"
         lines += [
             "",
             f"It is a pruned subset: method **{provenance['method']}**, density "
             f"{params.get('density', record.get('density'))}, seed {params.get('seed')}; it keeps "
-            f"{provenance.get('n_kept')} of the {provenance.get('n_samples')} rows of "
-            f"{_source(provenance, name)}.{_DROP if 'DRoP' in provenance['method'] else ''} The "
+            f"{keeps} of {_source(provenance, name)}."
+            f"{_DROP if 'DRoP' in provenance['method'] else ''} The "
             "subset's `pruning.json` is recorded in this run's `metrics.json` (`provenance`).",
         ]
     if reproduce:

@@ -22,6 +22,7 @@ import dataclasses
 import json
 import os
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from ..io.outputs import atomic_output, dataset_folders, prepare_output
 from .arguments import training_arguments
 from .card import model_card
 from .config import TrainConfig
+from .record import METRICS_FILE, TRAIN_RECORD_VERSION
 
 if TYPE_CHECKING:
     from transformers import Trainer, TrainerCallback, TrainingArguments
@@ -54,7 +56,6 @@ __all__ = [
     "train_and_evaluate",
 ]
 
-METRICS_FILE = "metrics.json"
 MODEL_DIR = "model"
 CHECKPOINTS_DIR = "checkpoints"
 
@@ -306,6 +307,9 @@ def _record(
     if data.eval_groups is not None:
         groups = _group_accuracy_record(evaluation.predictions, data.eval_ids, data.eval_groups)
     return {
+        "format_version": TRAIN_RECORD_VERSION,
+        # Who this run is, wherever its folder is copied: the report counts each run once.
+        "run_id": uuid.uuid4().hex,
         **_class_accuracy_record(evaluation.predictions, data.eval_ids, data.names),
         **groups,
         "eval_loss": evaluation.loss,
