@@ -218,10 +218,14 @@ def as_jsonable(value: Any) -> Any:
             "train_sizes": None if value.train_sizes is None else value.train_sizes.tolist(),
             "num_inits": value.num_inits,
         }
+    if isinstance(value, np.ndarray | list | tuple | pd.Series) and len(value) > 1000:
+        # Per-row values (scores given as an array): summarised, the record stays small.
+        shape = list(np.shape(value)) if isinstance(value, np.ndarray) else [len(value)]
+        return f"<{type(value).__name__} of shape {shape}>"
     if isinstance(value, pd.Series):
         return {str(k): as_jsonable(v) for k, v in value.items()}
     if isinstance(value, np.ndarray):
-        return f"<array of shape {list(value.shape)}>" if value.size > 1000 else value.tolist()
+        return as_jsonable(value.tolist())
     if isinstance(value, Mapping):
         return {str(k): as_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

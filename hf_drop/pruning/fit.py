@@ -154,7 +154,7 @@ def make_record(
     """The record of a fit (``params``: the snapshot taken at ``fit``)."""
     return PruningRecord(
         method=method_name(spec),
-        params={name: as_jsonable(value) for name, value in params.items()},
+        params=dict(params),
         rules={
             "quota": spec.quota.spec(),
             "keep": None if spec.keep is None else spec.keep.spec(),

@@ -8,7 +8,6 @@ rule, CCS settings without ``keep="ccs"``, ...) are refused rather than ignored.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..core import rules as R
-from ..core.inputs import check_choice, check_int, check_number
+from ..core.inputs import as_jsonable, check_choice, check_int, check_number
 from ..core.uncertainty import ClassErrors
 
 __all__ = ["FilterSpec", "resolve", "snapshot"]
@@ -81,18 +80,9 @@ class FilterSpec:
 
 
 def snapshot(params: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of the parameters that later changes to the user's objects cannot reach."""
-    return {name: _frozen_copy(value) for name, value in params.items()}
-
-
-def _frozen_copy(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        array = value.copy()
-        array.flags.writeable = False
-        return array
-    if isinstance(value, ClassErrors | R.Rule):  # immutable already
-        return value
-    return copy.deepcopy(value)
+    """The parameters as the record shows them: JSON values, copied, so that later changes to
+    the user's objects cannot reach the record (per-row arrays are summarised)."""
+    return {name: as_jsonable(value) for name, value in params.items()}
 
 
 def resolve(params: Mapping[str, Any]) -> FilterSpec:
