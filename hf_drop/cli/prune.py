@@ -87,10 +87,10 @@ class PruneArguments:
         default=None, metadata={"help": "error of a class the validation split lacks"}
     )
     ccs_beta: float | None = field(
-        default=None, metadata={"help": "CCS: hardest fraction dropped (default: 0.1)"}
+        default=None, metadata={"help": "--keep ccs: hardest fraction dropped (or ccs(beta=...))"}
     )
     ccs_strata: int | None = field(
-        default=None, metadata={"help": "CCS: number of strata (default: 50)"}
+        default=None, metadata={"help": "--keep ccs: number of strata (or ccs(strata=...))"}
     )
     seed: int = field(default=0, metadata={"help": "seed of random choices"})
     dataset: str | None = field(

@@ -37,6 +37,7 @@ class PruneRecord:
     source: dict[str, Any]
     probe: dict[str, Any] | None
     drop_settings: dict[str, Any]
+    rules: dict[str, Any]
     classes: list[str]
     class_errors: list[float | None]
     class_support: list[int | None]
@@ -60,6 +61,7 @@ def read_record(provenance: Mapping[str, Any]) -> PruneRecord:
         source=source,
         probe=source.get("probe") or None,
         drop_settings=dict(provenance.get("drop_settings") or {}),
+        rules=dict(provenance.get("rules") or {}),
         classes=[str(c) for c in provenance.get("classes") or []],
         class_errors=errors,
         class_support=list(provenance.get("class_support") or [None] * len(errors)),
@@ -84,22 +86,26 @@ def prune_arguments(record: PruneRecord):
     from .prune import PruneArguments
 
     params, source, probe = record.params, record.source, record.probe
+    # The rules as they were resolved (specs with every setting that differs from its
+    # default), or for older records as they were given.
+    quota = record.rules.get("quota") or params["quota"]
+    keep = record.rules.get("keep") if record.rules else params.get("keep")
     values: dict[str, Any] = {
         "density": float(params["density"]),
         "seed": int(params["seed"]),
-        "quota": None if params["quota"] == "drop" else params["quota"],
-        "keep": params.get("keep"),
+        "quota": None if quota == "drop" else quota,
+        "keep": keep,
         "min_per_class": int(params.get("min_per_class") or 0),
         "missing_error": params.get("missing_error"),
         "group_column": _columns(params.get("group_column")),
         "output": SUBSET_FOLDER,
     }
-    for name, default in (("ccs_beta", 0.1), ("ccs_strata", 50)):
-        if params.get(name, default) != default:
-            values[name] = params[name]
+    if not record.rules:  # a record from before rule specs: the CCS settings by name
+        for name in ("ccs_beta", "ccs_strata"):
+            values[name] = params.get(name)
     # The quota rule's settings as they were in force, so that a later change of default
     # cannot change what the command builds.
-    rule = rules.quota_rule(params["quota"])
+    rule = rules.quota_rule(quota)
     for name in rule.settings if record.drop_settings else ():
         setting = record.drop_settings.get(name)
         if isinstance(setting, bool):
@@ -125,7 +131,7 @@ def prune_arguments(record: PruneRecord):
         values["label_column"] = None if label_column == "label" else label_column
         strategy = params.get("strategy_scores")
         values["strategy_score"] = strategy if isinstance(strategy, str) else None
-        if values["strategy_score"] is not None and params["quota"] == "strategy":
+        if values["strategy_score"] is not None and quota == "strategy":
             values["quota"] = None  # implied by --strategy-score with --class-errors
     return PruneArguments(**values)
 

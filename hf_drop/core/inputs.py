@@ -19,7 +19,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 
 from .uncertainty import ClassErrors
@@ -102,8 +101,8 @@ def per_class(
     names = list(names)
     if isinstance(values, ClassErrors):
         return _from_class_errors(values, names, name=name, column=column, check=check, field=field)
-    if isinstance(values, pd.Series):
-        values = dict(values.items())
+    if _is_series(values):
+        values = dict(values.items())  # type: ignore[attr-defined]
     if isinstance(values, Mapping):
         return _from_mapping(values, names, name=name, column=column, check=check)
     if isinstance(values, str | bytes) or not _is_sequence(values):
@@ -202,6 +201,12 @@ def _float(name: str, key: object, value: object) -> float:
     return float(value)
 
 
+def _is_series(values: object) -> bool:
+    """A pandas Series (by name and module: the core does not import pandas)."""
+    kind = type(values)
+    return kind.__name__ == "Series" and kind.__module__.startswith("pandas")
+
+
 def _is_sequence(values: object) -> bool:
     return isinstance(values, Sequence | np.ndarray) or hasattr(values, "__array__")
 
@@ -218,11 +223,11 @@ def as_jsonable(value: Any) -> Any:
             "train_sizes": None if value.train_sizes is None else value.train_sizes.tolist(),
             "num_inits": value.num_inits,
         }
-    if isinstance(value, np.ndarray | list | tuple | pd.Series) and len(value) > 1000:
+    if (isinstance(value, np.ndarray | list | tuple) or _is_series(value)) and len(value) > 1000:
         # Per-row values (scores given as an array): summarised, the record stays small.
         shape = list(np.shape(value)) if isinstance(value, np.ndarray) else [len(value)]
         return f"<{type(value).__name__} of shape {shape}>"
-    if isinstance(value, pd.Series):
+    if _is_series(value):
         return {str(k): as_jsonable(v) for k, v in value.items()}
     if isinstance(value, np.ndarray):
         return as_jsonable(value.tolist())

@@ -23,7 +23,7 @@ def load_runs(folders: Iterable[str | os.PathLike]) -> pd.DataFrame:
 
     Refused: a run given twice, by the same folder or by a copy of it (the same ``run_id``), which
     would be counted twice; a folder without a readable ``metrics.json``."""
-    from ..train.record import TrainRecord
+    from .record import TrainRecord
 
     records: list[TrainRecord] = []
     seen: dict[str, str | os.PathLike] = {}

@@ -63,7 +63,7 @@ def checked_subset(
 ) -> tuple[datasets.Dataset, PruningRecord, NDArray[np.int64] | None]:
     """``subset`` in memory, the record that describes it, and the fitted position of each of
     its rows (None after a stream fit); a ValueError unless it is ``drop``'s kept rows."""
-    rows = drop._fitted_rows()
+    rows = drop.fitted_rows()
     record = drop.record_
     if isinstance(subset, datasets.IterableDataset):
         subset = materialize(subset)

@@ -256,7 +256,7 @@ class DRoPFilter:
     @property
     def indices_(self) -> NDArray[np.int64]:
         """Sorted kept positions of the fitted dataset (a stream fit has none)."""
-        return self._fitted_rows().indices
+        return self.fitted_rows().indices
 
     def apply(
         self, dataset: datasets.Dataset | datasets.DatasetDict | datasets.IterableDataset
@@ -268,7 +268,7 @@ class DRoPFilter:
         selected). A ``DatasetDict`` has the split ``fit`` saw pruned and the others untouched.
         A stream (``IterableDataset``) gives a stream of its kept rows, in the same format.
         """
-        rows = self._fitted_rows()
+        rows = self.fitted_rows()
         if isinstance(dataset, datasets.IterableDataset):
             rows.check_streamable()
             check_stream_columns(dataset, self.input_columns)
@@ -312,7 +312,7 @@ class DRoPFilter:
         fitted row of the same label. A mismatch (a shuffled, filtered or other dataset) raises
         a ValueError instead of keeping other rows.
         """
-        rows = self._fitted_rows()
+        rows = self.fitted_rows()
         columns, indices = self._unpack(args)
         scalar = np.ndim(columns[self.input_columns[0]]) == 0
         kept = rows.mask(columns, indices)
@@ -328,13 +328,13 @@ class DRoPFilter:
           quota reflects noise as much as difficulty;
         * ``no error``: the validation split had none of it.
         """
-        self._fitted_rows()
+        self.fitted_rows()
         return report_table(self.record_)
 
     def provenance(self) -> dict[str, Any]:
         """How the subset was made, JSON-ready: the record of the last fit (arguments as they
         were at ``fit``, per-class numbers, source, versions)."""
-        self._fitted_rows()
+        self.fitted_rows()
         return self.record_.to_dict()
 
     @property
@@ -362,8 +362,9 @@ class DRoPFilter:
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def _fitted_rows(self) -> FittedRows:
-        """The fitted rows, or an error if the filter is not fitted or changed since ``fit``."""
+    def fitted_rows(self) -> FittedRows:
+        """The kept rows of the last fit (``rows_``), or a RuntimeError if the filter is not
+        fitted, or a parameter was set since ``fit``."""
         if not hasattr(self, "rows_"):
             raise RuntimeError("this DRoPFilter is not fitted yet: call fit(dataset) first")
         changed = self._stale()

@@ -10,9 +10,9 @@ class, and save it with a model card.
 
 from typing import Any
 
+from ..evaluation.record import METRICS_FILE, TrainRecord
 from .arguments import training_arguments
 from .config import TrainConfig, compute_matched_epochs
-from .record import METRICS_FILE, TrainRecord
 
 __all__ = [
     "CHECKPOINTS_DIR",

@@ -35,12 +35,12 @@ import torch
 from numpy.typing import NDArray
 
 from ..data.columns import Labels, read_groups, read_labels
+from ..evaluation.record import METRICS_FILE, TRAIN_RECORD_VERSION
 from ..io.environment import machine, versions
 from ..io.outputs import atomic_output, dataset_folders, prepare_output
 from .arguments import training_arguments
 from .card import model_card
 from .config import TrainConfig
-from .record import METRICS_FILE, TRAIN_RECORD_VERSION
 
 if TYPE_CHECKING:
     from transformers import Trainer, TrainerCallback, TrainingArguments
