@@ -36,6 +36,7 @@ from .pruning.artifacts import (
 from .pruning.filter import DRoPFilter
 from .pruning.record import FIELDS as _PROVENANCE_FIELDS
 from .pruning.record import read_record as read_pruning_record
+from .pruning.rows import check_kept
 
 __all__ = [
     "export",
@@ -79,6 +80,13 @@ def export(
     if mode not in ("full", "indices"):
         raise ValueError(f"mode must be 'full' or 'indices', got {mode!r}")
     tags = [tags] if isinstance(tags, str) else tags  # one tag, not its letters
+    if tags is not None and not (
+        isinstance(tags, list | tuple) and all(isinstance(t, str) and t for t in tags)
+    ):
+        raise ValueError(f"tags must be a list of non-empty strings, got {tags!r}")
+    for name, text in (("license", license), ("pretty_name", pretty_name)):
+        if text is not None and not isinstance(text, str):
+            raise ValueError(f"{name} must be a string, got {text!r}")
     if isinstance(provenance, DRoPFilter):  # its record, and where each subset row came from
         subset, record, positions = checked_subset(subset, provenance)
         provenance = record.to_dict()
@@ -88,8 +96,12 @@ def export(
                 "has none: export mode='full'"
             )
         kept_indices = positions if kept_indices is None else kept_indices
-    elif isinstance(subset, datasets.IterableDataset):
-        subset = materialize(subset)
+    else:
+        if isinstance(subset, datasets.IterableDataset):
+            subset = materialize(subset)
+        _check_provenance(provenance)
+        if provenance.get("kept"):  # a record since format 1 identifies its kept rows
+            check_kept(provenance["kept"], subset, kept_indices, "the provenance record")
     _check_provenance(provenance)
     if len(subset) != provenance.get("num_kept", len(subset)):
         raise ValueError(

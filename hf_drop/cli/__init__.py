@@ -136,6 +136,7 @@ def parse_command(argv: Sequence[str]) -> BaseCommand:
     unknown = command.take_extra(remaining)
     if unknown:
         raise OptionError(_unknown(unknown, [*spellings, *command.extra_names()]))
+    cls.check_values(merged)
     _check_exclusive(cls, merged, spellings)
     if path is not None:  # the command as it ran, without the file (which the record cannot hold)
         command.argv = command_line(name, list(options.values()))[1:]

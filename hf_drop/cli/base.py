@@ -107,16 +107,25 @@ def json_value(text: str) -> Any:
     """``text`` as JSON, or the JSON in the ``.json`` file it names."""
     if text.endswith(".json") and Path(text).is_file():
         try:
-            return json.loads(Path(text).read_text(encoding="utf-8"))
+            return json.loads(Path(text).read_text(encoding="utf-8"), object_pairs_hook=unique_keys)
         except json.JSONDecodeError as error:
             raise ValueError(f"{text} is not readable as JSON: {error}") from None
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as error:
         raise ValueError(f"not JSON ({error}), nor a .json file: {text!r}") from None
 
 
-def _union_args(kind: Any) -> tuple[Any, ...]:
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are given once each (json keeps the last of a repeated key)."""
+    keys = [key for key, _ in pairs]
+    twice = sorted({key for key in keys if keys.count(key) > 1})
+    if twice:
+        raise ValueError(f"the JSON object gives {twice} more than once: give each key once")
+    return dict(pairs)
+
+
+def union_args(kind: Any) -> tuple[Any, ...]:
     if typing.get_origin(kind) in (typing.Union, types.UnionType):
         return typing.get_args(kind)
     return (kind,)
@@ -124,7 +133,7 @@ def _union_args(kind: Any) -> tuple[Any, ...]:
 
 def list_item(kind: Any) -> Any | None:
     """``X`` if ``kind`` is (or includes) ``list[X]`` or ``tuple[X, ...]``, else None."""
-    for arg in _union_args(kind):
+    for arg in union_args(kind):
         if typing.get_origin(arg) in (list, tuple):
             return typing.get_args(arg)[0]
     return None
@@ -173,7 +182,7 @@ def parser_view(
             default, factory = defaults[each.name], dataclasses.MISSING
         else:
             default, factory = each.default, each.default_factory
-        optional = type(None) in _union_args(kind)
+        optional = type(None) in union_args(kind)
         item = list_item(kind)
         if meta.pop("json", False):
             kind = str | None
@@ -229,7 +238,7 @@ def build(dtype: type, values: Mapping[str, Any]) -> Any:
         if each.init and each.name in values:
             value = values[each.name]
             if isinstance(value, list) and any(
-                typing.get_origin(a) is tuple for a in _union_args(hints[each.name])
+                typing.get_origin(a) is tuple for a in union_args(hints[each.name])
             ):
                 value = tuple(value)
             kwargs[each.name] = value
@@ -276,6 +285,12 @@ class BaseCommand(ABC):
     def choices(cls) -> dict[str, list[str]]:
         """Choices known only when the parser is built (e.g. registered rules), by field."""
         return {}
+
+    @classmethod
+    def check_values(cls, values: Mapping[str, Any]) -> None:
+        """Refuse (OptionError) option values that only the library can judge, once the flags
+        and the file of options are merged, before anything is read."""
+        return None  # most commands have none
 
     @classmethod
     def help_notes(cls) -> dict[str, str]:

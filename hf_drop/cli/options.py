@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from .base import OptionError, _union_args, json_value, option_spellings
+from .base import OptionError, json_value, option_spellings, union_args, unique_keys
 
 __all__ = ["CONFIG_SUFFIXES", "coerce_options", "find_option_file", "load_option_file"]
 
@@ -58,7 +58,7 @@ def load_option_file(path: str) -> dict[str, Any]:
     text = file.read_text(encoding="utf-8")
     if file.suffix.lower() == ".json":
         try:
-            values = json.loads(text)
+            values = json.loads(text, object_pairs_hook=unique_keys)
         except json.JSONDecodeError as error:
             raise OptionError(f"{path} is not readable as JSON: {error}") from None
     else:
@@ -124,7 +124,7 @@ def coerce(
     choices: Sequence[str] | None = None,
 ) -> Any:
     """``value`` as the declared type ``kind``, or an :class:`OptionError` naming ``what``."""
-    args = _union_args(kind)
+    args = union_args(kind)
     if value is None:
         if type(None) in args and (each is None or not _required(each)):
             return None

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .base import BaseCommand, local_paths, one_or_many
+from .base import BaseCommand, OptionError, local_paths, one_or_many
 
 __all__ = ["Prune", "PruneArguments", "probe_training_data"]
 
@@ -152,6 +153,24 @@ class Prune(BaseCommand):
     exclusive = ((("probe", "class_errors"), True),)
 
     @classmethod
+    def check_values(cls, values: Mapping[str, Any]) -> None:
+        """``--quota``/``--keep``: a registered rule, by name or spec (``drop(floor=0.3)``)."""
+        from ..core import rules
+
+        registries = {"quota": rules.QUOTA_RULES, "keep": rules.KEEP_RULES}
+        for name, read in (("quota", rules.quota_rule), ("keep", rules.keep_rule)):
+            if values.get(name) is None:
+                continue
+            try:
+                read(values[name])
+            except ValueError as error:
+                known = ", ".join(registries[name])
+                raise OptionError(
+                    f"{name} {values[name]!r} is not one of {known} (or NAME(setting=value, ...)): "
+                    f"{error}"
+                ) from None
+
+    @classmethod
     def help_notes(cls) -> dict[str, str]:
         from ..core import rules
 
@@ -166,11 +185,6 @@ class Prune(BaseCommand):
         from ..pruning.artifacts import save_subset
 
         args = self.args
-        from ..core import rules
-
-        for rule, read in ((args.quota, rules.quota_rule), (args.keep, rules.keep_rule)):
-            if rule is not None:
-                read(rule)  # an unknown rule or setting is refused before anything is read
         if args.probe is not None:
             from ..probe import ProbeResult
 

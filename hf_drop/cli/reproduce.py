@@ -73,6 +73,10 @@ def reproduce_commands(provenance: Mapping[str, Any]) -> list[str]:
     (if there was one) and the pruning's. A subset made from class errors given by hand is
     rebuilt from those errors (and their support)."""
     record = read_record(provenance)
+    why = _not_rebuilt(record)
+    if why:
+        return [f"# not rebuilt by a command: {why}; the record (pruning.json) holds every "
+                "number used"]  # fmt: skip
     commands = []
     if record.probe:
         commands.append(probe_command(record.source, record.probe))
@@ -82,37 +86,20 @@ def reproduce_commands(provenance: Mapping[str, Any]) -> list[str]:
 
 def prune_arguments(record: PruneRecord):
     """``hf-drop prune``'s options that rebuild the subset of ``record``."""
-    from ..core import rules
     from .prune import PruneArguments
 
     params, source, probe = record.params, record.source, record.probe
-    # The rules as they were resolved (specs with every setting that differs from its
-    # default), or for older records as they were given.
-    quota = record.rules.get("quota") or params["quota"]
-    keep = record.rules.get("keep") if record.rules else params.get("keep")
+    quota, keep = _rule_specs(record)
     values: dict[str, Any] = {
         "density": float(params["density"]),
         "seed": int(params["seed"]),
-        "quota": None if quota == "drop" else quota,
+        "quota": quota,
         "keep": keep,
         "min_per_class": int(params.get("min_per_class") or 0),
         "missing_error": params.get("missing_error"),
         "group_column": _columns(params.get("group_column")),
         "output": SUBSET_FOLDER,
     }
-    if not record.rules:  # a record from before rule specs: the CCS settings by name
-        for name in ("ccs_beta", "ccs_strata"):
-            values[name] = params.get(name)
-    # The quota rule's settings as they were in force, so that a later change of default
-    # cannot change what the command builds.
-    rule = rules.quota_rule(quota)
-    for name in rule.settings if record.drop_settings else ():
-        setting = record.drop_settings.get(name)
-        if isinstance(setting, bool):
-            if name == "shrink":
-                values["no_shrink"] = not setting
-        elif name in {f.name for f in dataclasses.fields(PruneArguments)}:
-            values[name] = setting
     if probe:
         values["probe"] = PROBE_FOLDER
         values["within"] = probe.get("within") or _score_name(params)
@@ -134,6 +121,46 @@ def prune_arguments(record: PruneRecord):
         if values["strategy_score"] is not None and quota == "strategy":
             values["quota"] = None  # implied by --strategy-score with --class-errors
     return PruneArguments(**values)
+
+
+def _not_rebuilt(record: PruneRecord) -> str | None:
+    """Why no ``hf-drop`` command rebuilds this subset (None: one does)."""
+    if record.source.get("stream_mode"):
+        return (
+            "the subset of a stream, made in Python (DRoPFilter(..., id_column="
+            f"{record.source.get('id_column')!r}, stream_mode={record.source['stream_mode']!r}) "
+            "on an IterableDataset)"
+        )
+    overrides = (record.probe or {}).get("overrides")
+    if overrides:
+        return (
+            f"made in Python with DRoPFilter.from_probe(..., {', '.join(overrides)}=...) in place "
+            "of the probe's own"
+        )
+    return None
+
+
+def _rule_specs(record: PruneRecord) -> tuple[str, str | None]:
+    """The quota and keep rules as specs with every setting in force (``--quota
+    'drop(mode=paper, strength=1.0, floor=0.5, shrink=true)'``), so that a later change of
+    default cannot change what the command builds; records from before rule specs give the
+    rules by name and their settings apart (``drop_settings``, ``ccs_beta``, ``ccs_strata``)."""
+    from ..core import rules
+
+    params = record.params
+    if record.rules:
+        quota = rules.quota_rule(record.rules["quota"])
+        keep = None if record.rules.get("keep") is None else rules.keep_rule(record.rules["keep"])
+    else:
+        quota = rules.quota_rule(params["quota"])
+        fields = {f.name for f in dataclasses.fields(quota)}
+        settings = {k: v for k, v in record.drop_settings.items() if k in fields}
+        quota = dataclasses.replace(quota, **settings)
+        keep = None if params.get("keep") is None else rules.keep_rule(params["keep"])
+        if isinstance(keep, rules.CCS):
+            ccs = {"beta": params.get("ccs_beta"), "strata": params.get("ccs_strata")}
+            keep = dataclasses.replace(keep, **{k: v for k, v in ccs.items() if v is not None})
+    return quota.spec(full=True), None if keep is None else keep.spec(full=True)
 
 
 def probe_command(source: Mapping[str, Any], probe: Mapping[str, Any]) -> str:

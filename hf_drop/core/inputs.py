@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,7 @@ __all__ = [
 
 def check_number(name: str, value: object, low: float = -math.inf, high: float = math.inf) -> float:
     """``value`` as a float in ``[low, high]``: a Python or numpy number, not a bool or a str."""
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real | Decimal):
         raise ValueError(f"{name} must be a number in [{low:g}, {high:g}], got {value!r}")
     number = float(value)
     if not low <= number <= high:  # NaN fails too
@@ -102,6 +103,10 @@ def per_class(
     if isinstance(values, ClassErrors):
         return _from_class_errors(values, names, name=name, column=column, check=check, field=field)
     if _is_series(values):
+        index = values.index  # type: ignore[attr-defined]
+        if not index.is_unique:
+            twice = index[index.duplicated()].unique()[:5].tolist()
+            raise ValueError(f"{name} gives class(es) {twice} more than once: give each once")
         values = dict(values.items())  # type: ignore[attr-defined]
     if isinstance(values, Mapping):
         return _from_mapping(values, names, name=name, column=column, check=check)
@@ -179,6 +184,15 @@ def _from_class_errors(
     carried = list(errors.names)
     unknown = [n for n in carried if n not in names]
     default = carried == [str(k) for k in range(len(carried))]
+    if default and not unknown and carried != names[: len(carried)]:
+        # "0".."K-1" are the names of errors computed without class names, i.e. class ids; on
+        # classes named by digits in another order they would land on other classes.
+        raise ValueError(
+            f"{name} is a ClassErrors named '0'..'{len(carried) - 1}' (class ids, as "
+            f"class_errors_from_predictions names them without class_names=), but label column "
+            f"{column!r} names its classes with digits in another order ({names[:12]}): it is "
+            "ambiguous; build it with class_names= the dataset's class names"
+        )
     if unknown and default and len(carried) == len(names):
         return np.array([check(name, names[k], v) for k, v in enumerate(values)], np.float64)
     if unknown:

@@ -15,8 +15,10 @@ read the registry, so a registered rule with settings of its own works end to en
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import re
+import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -50,6 +52,7 @@ __all__ = [
     "quota_rule",
     "register_keep_rule",
     "register_quota_rule",
+    "spec_settings",
 ]
 
 
@@ -79,15 +82,16 @@ class Rule:
         """The settings in force, by name."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
-    def spec(self) -> str:
+    def spec(self, full: bool = False) -> str:
         """The rule as text: its name, with the settings that differ from their defaults
-        (``"drop(floor=0.3)"``); :func:`quota_rule`/:func:`keep_rule` read it back."""
-        changed = [
+        (``"drop(floor=0.3)"``; every setting with ``full``, so that a later change of default
+        cannot change what the text means); :func:`quota_rule`/:func:`keep_rule` read it back."""
+        shown = [
             f"{f.name}={_text(getattr(self, f.name))}"
             for f in dataclasses.fields(self)
-            if getattr(self, f.name) != f.default
+            if full or getattr(self, f.name) != f.default
         ]
-        return f"{self.name}({', '.join(changed)})" if changed else self.name
+        return f"{self.name}({', '.join(shown)})" if shown else self.name
 
 
 @dataclass(frozen=True)
@@ -202,41 +206,85 @@ def _rule(value: object, registry: Mapping[str, type[Rule]], base: type[Rule], k
     )
 
 
+def spec_settings(value: object) -> set[str]:
+    """The settings a spec string names (``"drop(floor=0.3)"`` -> ``{"floor"}``); none for a
+    name or a rule object."""
+    if not isinstance(value, str) or "(" not in value:
+        return set()
+    try:
+        call = ast.parse(f"f({value[value.index('(') + 1 : value.rindex(')')]})", mode="eval")
+    except (SyntaxError, ValueError):
+        return set()
+    body = call.body
+    return {k.arg for k in body.keywords if k.arg} if isinstance(body, ast.Call) else set()
+
+
 def _parse_settings(cls: type[Rule], text: str, kind: str) -> dict[str, Any]:
-    """``"floor=0.3, shrink=false"`` as settings of ``cls``, each coerced by its field's type."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    """``"floor=0.3, shrink=false"`` as settings of ``cls``, each coerced by its field's type.
+
+    The text is read as the keyword arguments of a Python call (quotes, commas inside quoted
+    strings); a bare word is text (``mode=count``, ``shrink=false``)."""
+    fields = [f.name for f in dataclasses.fields(cls)]
+    usage = f"{kind}={cls.name}(...) takes settings {fields or 'none'} as key=value"
+    try:
+        call = ast.parse(f"f({text})", mode="eval").body
+    except SyntaxError:
+        raise ValueError(f"{usage}; got {text!r}") from None
+    assert isinstance(call, ast.Call)
+    if call.args or any(k.arg is None for k in call.keywords):
+        raise ValueError(f"{usage}; got {text!r}")
     types = typing.get_type_hints(cls)
     settings: dict[str, Any] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key, sep, raw = (s.strip() for s in item.partition("="))
-        if not sep or key not in fields:
-            raise ValueError(
-                f"{kind}={cls.name}(...) takes settings {list(fields) or 'none'} as key=value; "
-                f"got {item!r}"
-            )
+    for keyword in call.keywords:
+        key = keyword.arg
+        assert key is not None
+        if key not in fields:
+            raise ValueError(f"{usage}; got {key!r}")
+        if key in settings:
+            raise ValueError(f"{kind}={cls.name}(...) gives {key} twice: give it once")
+        node = keyword.value
+        if isinstance(node, ast.Name):
+            raw: object = node.id
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.operand, ast.Constant):
+            raw = ast.literal_eval(node)
+        elif isinstance(node, ast.Constant):
+            raw = node.value
+        else:
+            raise ValueError(f"{usage}: {key} must be a number, a word or a quoted text")
         settings[key] = _coerce(raw, types[key], f"{cls.name}({key}=...)")
     return settings
 
 
-def _coerce(raw: str, annotation: Any, name: str) -> Any:
-    """A setting's text as its declared type (bool from true/false only, Literal checked)."""
+def _coerce(raw: object, annotation: Any, name: str) -> Any:
+    """A setting's value as its declared type: bool from true/false only, numbers from their
+    text, a Literal checked, an optional type by its other member (``none`` is None)."""
+    members = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and members:
+        if isinstance(raw, str) and raw.lower() == "none":
+            return None
+        return _coerce(raw, members[0] if len(members) == 1 else str, name)
+    text = str(raw)
     if annotation is bool:
-        if raw.lower() not in ("true", "false"):
-            raise ValueError(f"{name} must be true or false, got {raw!r}")
-        return raw.lower() == "true"
+        if text.lower() not in ("true", "false"):
+            raise ValueError(f"{name} must be true or false, got {text!r}")
+        return text.lower() == "true"
     if typing.get_origin(annotation) is Literal:
-        return check_choice(name, raw.strip("'\""), typing.get_args(annotation))
+        return check_choice(name, text, typing.get_args(annotation))
     for kind in (int, float):
         if annotation is kind:
             try:
-                return kind(raw)
+                return kind(text)
             except ValueError:
-                raise ValueError(f"{name} must be {kind.__name__}, got {raw!r}") from None
-    return raw.strip("'\"")
+                raise ValueError(f"{name} must be {kind.__name__}, got {text!r}") from None
+    return text
 
 
 def _text(value: object) -> str:
-    return str(value).lower() if isinstance(value, bool) else f"{value}"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str) and not value.isidentifier():
+        return repr(value)  # quoted: commas, spaces and parentheses read back as they were
+    return f"{value}"
 
 
 def _set(rule: Rule, **values: Any) -> None:
@@ -431,7 +479,7 @@ class CCS(KeepRule):
     def __post_init__(self) -> None:
         _set(
             self,
-            beta=check_number("ccs beta", self.beta, 0, 1),
+            beta=check_number("ccs beta", self.beta, 0, 0.999999),
             strata=check_int("ccs strata", self.strata, 1),
         )
 

@@ -107,6 +107,13 @@ def read_groups(dataset: datasets.Dataset, columns: str | list[str]) -> Labels:
             f"group_column must be a column name or a list of distinct names, got {columns!r}"
         )
     parts = [read_labels(dataset, column) for column in names]
+    for column, part in zip(names, parts, strict=True):
+        slashed = [name for name in part.names if "/" in name] if len(parts) > 1 else []
+        if slashed:  # "a/b" + "c" and "a" + "b/c" would be one group name
+            raise ValueError(
+                f"group column {column!r} has values with '/' ({slashed[:5]}), which joins the "
+                "values of several group columns into a group name: rename them first"
+            )
     if len(parts) == 1:
         return Labels(ids=parts[0].ids, names=parts[0].names, column=names[0])
     code = np.zeros(len(dataset), dtype=np.int64)

@@ -120,6 +120,9 @@ def prepare_output(
     """
     if kind not in KINDS:
         raise ValueError(f"unknown output kind {kind!r}: one of {sorted(KINDS)}")
+    for name, flag in (("overwrite", overwrite), ("resume", resume)):
+        if not isinstance(flag, bool):  # "false" is truthy: it would replace the user's output
+            raise OutputError(f"{name} must be True or False, got {flag!r}: nothing was written")
     given = Path(folder)
     real = Path(os.path.realpath(given))
     label = f"{what} {given}" + (f" (a link to {real})" if given.is_symlink() else "")
@@ -233,8 +236,10 @@ def atomic_output(
     try:
         _write_marker(tmp, kind, [])
         yield tmp
-        # Everything in the temporary folder is what the block wrote: that is the output's list.
-        _write_marker(tmp, kind, _entries(tmp))
+        # Everything in the temporary folder is what the block wrote: that is the output's list,
+        # with each file's size and time, so that a file edited later is the user's, not ours.
+        entries = _entries(tmp)
+        _write_marker(tmp, kind, entries, _stamps(tmp, entries))
         # Checked again: something may have appeared under the name while the output was written.
         prepare_output(folder, kind, overwrite=overwrite, inputs=inputs, what=what)
         _swap(tmp, real, kind)
@@ -265,6 +270,8 @@ def atomic_file(
             raise OutputError(
                 f"{what} {given} exists and is not a file: nothing was written; choose a new path"
             )
+        if not isinstance(overwrite, bool):
+            raise OutputError(f"overwrite must be True or False, got {overwrite!r}")
         if not overwrite:
             raise OutputError(
                 f"{what} {given} exists: nothing was written; pass overwrite=True (--overwrite) "
@@ -342,15 +349,19 @@ def claim(folder: str | os.PathLike, *names: str) -> None:
     _write_marker(folder, record["kind"], sorted(listed))
 
 
-def _write_marker(folder: Path, kind: str, files: list[str]) -> None:
+def _write_marker(
+    folder: Path, kind: str, files: list[str], stamps: dict[str, list[int]] | None = None
+) -> None:
     from .._version import __version__
 
-    record = {
+    record: dict[str, Any] = {
         "kind": kind,
         "format_version": MARKER_VERSION,
         "hf_drop_version": __version__,
         "files": files,
     }
+    if stamps is not None:
+        record["stamps"] = stamps
     partial = folder / (OUTPUT_MARKER + ".partial")
     partial.write_text(json.dumps(record, indent=0) + "\n")
     partial.replace(folder / OUTPUT_MARKER)
@@ -373,6 +384,32 @@ def _entries(folder: Path, *, own_marker: bool = True) -> list[str]:
         found.extend((base / name).as_posix() for name in files)
     own = {OUTPUT_MARKER, OUTPUT_MARKER + ".partial"} if own_marker else set()
     return sorted(entry for entry in found if entry not in own)
+
+
+def _stamps(folder: Path, entries: list[str]) -> dict[str, list[int]]:
+    """Size and modification time (ns) of each listed file (not folders, not links)."""
+    stamps = {}
+    for entry in entries:
+        path = folder / entry
+        if not entry.endswith("/") and not path.is_symlink():
+            info = path.stat()
+            stamps[entry] = [info.st_size, info.st_mtime_ns]
+    return stamps
+
+
+def _edited(real: Path, record: dict[str, Any]) -> list[str]:
+    """The listed files whose size or time changed since hf-drop wrote them: edited by hand."""
+    stamps = record.get("stamps")
+    if not isinstance(stamps, dict):
+        return []
+    edited = []
+    for entry, stamp in stamps.items():
+        path = real / entry
+        if path.is_file() and not path.is_symlink():
+            info = path.stat()
+            if [info.st_size, info.st_mtime_ns] != stamp:
+                edited.append(entry)
+    return sorted(edited)
 
 
 def _listed(record: dict[str, Any]) -> list[str] | None:
@@ -448,6 +485,13 @@ def _refuse_foreign(real: Path, record: dict[str, Any], label: str, noun: str) -
             f"{label} cannot be read throughout ({error.strerror or error}: {error.filename}): "
             "nothing was removed or written; choose a new folder"
         ) from error
+    edited = _edited(real, record)
+    if edited:
+        raise OutputError(
+            f"{label} holds {edited[0]}, which hf-drop wrote but was changed since (edited by "
+            "hand?): nothing was removed or written; move it out of the folder (or restore it) "
+            "to replace the previous output, or choose a new folder"
+        )
     if not foreign:
         return
     more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""

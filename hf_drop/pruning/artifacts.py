@@ -67,10 +67,12 @@ def checked_subset(
     record = drop.record_
     if isinstance(subset, datasets.IterableDataset):
         subset = materialize(subset)
-        record = record.with_num_kept(len(subset))
     if not isinstance(subset, datasets.Dataset):
         raise TypeError(f"subset must be a datasets.Dataset, got {type(subset).__name__}")
-    return subset, record, rows.subset_positions(subset, record.num_kept)
+    positions = rows.subset_positions(subset, record.num_kept)
+    if len(subset) != record.num_kept:  # a stream fit's approximate count, as it came out
+        record = record.with_num_kept(len(subset))
+    return subset, record, positions
 
 
 def materialize(stream: datasets.IterableDataset) -> datasets.Dataset:

@@ -10,11 +10,12 @@ the errors and the quotas.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import datasets
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 
 from ..core import quotas as Q
@@ -78,7 +79,12 @@ def fit_dataset(spec: FilterSpec, params: dict[str, Any], dataset: datasets.Data
     within = (
         None
         if spec.within is None
-        else read_scores(dataset, spec.within, ndim=spec.keep_rule.ndim, name="within")
+        else read_scores(
+            dataset,
+            _by_row(spec, dataset, spec.within, "within"),
+            ndim=spec.keep_rule.ndim,
+            name="within",
+        )
     )
     if spec.quota.class_blind:  # the baselines: the class counts follow from the selection
         n_keep = Q.budget(len(dataset), spec.density)
@@ -110,7 +116,7 @@ def fit_dataset(spec: FilterSpec, params: dict[str, Any], dataset: datasets.Data
         **rows_identity,
     }
     record = make_record(spec, params, labels.names, numbers, len(dataset), len(indices), source)
-    return Fit(rows, record)
+    return Fit(rows, replace(record, kept=rows.kept_identity()))
 
 
 def class_numbers(
@@ -138,8 +144,29 @@ def class_numbers(
             class_names=names,
             selection_counts=selection,
         )
-        quotas = spec.quota.counts(inputs)
+        quotas = _checked_counts(spec, spec.quota.counts(inputs), sizes)
     return ClassNumbers(sizes, errors, used, support, np.asarray(quotas, dtype=np.int64))
+
+
+def _checked_counts(spec: FilterSpec, counts: Any, sizes: NDArray[np.int64]) -> NDArray[np.int64]:
+    """A quota rule's counts, checked: whole numbers per class, within the class sizes, summing
+    to the budget (a registered rule is code the filter did not write)."""
+    name = f"quota rule {spec.quota.spec()!r}"
+    array = np.asarray(counts)
+    if array.shape != sizes.shape or array.dtype.kind not in "iu":
+        raise ValueError(
+            f"{name} returned {array.dtype} counts of shape {array.shape}; expected one whole "
+            f"number per class ({len(sizes)})"
+        )
+    if np.any(array < 0) or np.any(array > sizes):
+        raise ValueError(f"{name} returned counts outside [0, class size]: {array.tolist()[:20]}")
+    expected = Q.budget(int(sizes.sum()), spec.density)
+    if int(array.sum()) != expected:
+        raise ValueError(
+            f"{name} returned counts that sum to {int(array.sum())}, but density "
+            f"{spec.density} keeps {expected} of {int(sizes.sum())} rows"
+        )
+    return array.astype(np.int64)
 
 
 def make_record(
@@ -206,7 +233,25 @@ def _support(spec: FilterSpec, names: list[str], column: str) -> NDArray:
 def _per_unit(spec: FilterSpec, given: Any, names: list[str], column: str, name: str, field: str):
     check = error_value if field == "errors" else support_value
     if isinstance(given, U.ClassErrors) and spec.group_columns is not None:
-        # A validation split may hold groups the training rows lack: they keep nothing.
+        # A validation split may hold groups the training rows lack (they keep nothing): a
+        # combination of values the training rows have, which is left out. Any other name
+        # (misspelled, or a class where groups are expected) is refused.
+        observed = [set(parts) for parts in zip(*(n.split("/") for n in names), strict=True)]
+        foreign = [
+            n
+            for n in given.names
+            if n not in names
+            and not (
+                len(n.split("/")) == len(observed)
+                and all(part in seen for part, seen in zip(n.split("/"), observed, strict=True))
+            )
+        ]
+        if foreign:
+            raise ValueError(
+                f"{name} is a ClassErrors for groups {foreign[:10]} that are not groups of "
+                f"{column!r} (groups: {names[:20]}): measure the errors per group of "
+                f"group_column={spec.group_columns!r}"
+            )
         values = getattr(given, field)
         given = {n: v for n, v in zip(given.names, values, strict=True) if n in names}
     return per_class(given, names, name=name, column=column, check=check, field=field)
@@ -237,7 +282,11 @@ def _selection_counts(
     scores = (
         within
         if spec.strategy_scores is None
-        else read_scores(dataset, spec.strategy_scores, name="strategy_scores")
+        else read_scores(
+            dataset,
+            _by_row(spec, dataset, spec.strategy_scores, "strategy_scores"),
+            name="strategy_scores",
+        )
     )
     if scores is None or scores.ndim != 1:
         raise ValueError(f"quota={spec.quota.name!r} needs one score per row, not embeddings")
@@ -245,6 +294,24 @@ def _selection_counts(
         scores, Q.budget(len(scores), spec.density), keep=spec.keep_rule.direction or "hard"
     )
     return Q.quotas_from_selection(labels, chosen, num_units)
+
+
+def _by_row(spec: FilterSpec, dataset: datasets.Dataset, scores: Any, name: str) -> Any:
+    """Per-row scores in row order: a pandas Series is read by its index (the row ids with
+    ``id_column``, else the row positions 0..N-1, in any order), never by its order."""
+    if not isinstance(scores, pd.Series):
+        return scores
+    index = scores.index
+    if spec.id_column is not None:
+        rows, what = read_ids(dataset, spec.id_column), f"the ids of id_column {spec.id_column!r}"
+    else:
+        rows, what = pd.RangeIndex(len(dataset)), f"the row positions 0..{len(dataset) - 1}"
+    if not index.is_unique or len(index) != len(rows) or not index.isin(rows).all():
+        raise ValueError(
+            f"{name} is a pandas Series whose index is not {what}: its values are read by its "
+            "index; pass a Series indexed that way, or an array in row order"
+        )
+    return scores.reindex(rows).to_numpy()
 
 
 def _select(

@@ -46,6 +46,9 @@ def probe_options(
     named = strategy_score if within == "random" else within
     options["score_name"] = None if named == "random" else named
     options["source"] = _probe_source(result, within, strategy_score)
+    # What the caller put in place of the probe's own numbers: then the probe's command alone
+    # does not rebuild the subset, and the record says so.
+    options["source"]["probe"]["overrides"] = sorted(set(kwargs) & set(options) - {"quota"})
     options["label_column"] = result.source["label_column"]
     return options | kwargs
 

@@ -42,8 +42,8 @@ class FilterSpec:
     density: float
     quota: R.QuotaRule
     keep: R.KeepRule | None
-    within: str | np.ndarray | None
-    strategy_scores: str | np.ndarray | None
+    within: Any  # a column name, per-row values (array, list, pandas Series), or None: random
+    strategy_scores: Any
     class_errors: Any
     class_support: Any
     label_column: str
@@ -93,8 +93,6 @@ def resolve(params: Mapping[str, Any]) -> FilterSpec:
     quota = _quota(p)
     keep = _keep(p)
     within = None if _is_random(p["within"]) else p["within"]
-    if isinstance(within, str | np.ndarray) is False and within is not None:
-        within = np.asarray(within)
     if quota.needs_errors and p["class_errors"] is None:
         raise ValueError(
             f"quota={quota.name!r} needs class_errors (per-class error of a probe model on "
@@ -132,6 +130,11 @@ def resolve(params: Mapping[str, Any]) -> FilterSpec:
     label_column = p["label_column"]
     if not isinstance(label_column, str):
         raise ValueError(f"label_column must be a column name, got {label_column!r}")
+    if id_column is not None and id_column == label_column:
+        raise ValueError(
+            f"id_column {id_column!r} is the label column: ids must be unique per row; pass a "
+            "column of row ids"
+        )
     return FilterSpec(
         density=density,
         quota=quota,
@@ -167,6 +170,11 @@ def _quota(p: Mapping[str, Any]) -> R.QuotaRule:
             f"{names} {verb} to the rule object itself: pass "
             f"quota={type(rule).__name__}({', '.join(f'{k}={v!r}' for k, v in given.items())})"
         )
+    twice = sorted(set(given) & R.spec_settings(p["quota"]))
+    if twice:
+        raise ValueError(
+            f"{twice[0]} is given twice, in quota={p['quota']!r} and as {twice[0]}=: give it once"
+        )
     fields = {f.name for f in dataclasses.fields(rule)}
     if not set(given) <= fields:
         takers = [n for n, cls in R.QUOTA_RULES.items() if set(given) <= _field_names(cls)]
@@ -198,6 +206,12 @@ def _keep(p: Mapping[str, Any]) -> R.KeepRule | None:
         raise ValueError(f"{names} only apply to keep={' or '.join(map(repr, takers))}")
     if not isinstance(p["keep"], str):
         raise ValueError(f"{names} apply to the rule object itself: set them in keep={rule!r}")
+    twice = sorted(set(given) & R.spec_settings(p["keep"]))
+    if twice:
+        legacy = next(n for n, (k, s) in LEGACY_SETTINGS.items() if k == "keep" and s == twice[0])
+        raise ValueError(
+            f"{twice[0]} is given twice, in keep={p['keep']!r} and as {legacy}=: give it once"
+        )
     return dataclasses.replace(rule, **given)
 
 

@@ -57,6 +57,7 @@ class PruningRecord:
     density: float
     source: dict[str, Any]
     versions: dict[str, str | None]
+    kept: dict[str, Any] | None = None  # what identifies the kept rows (rows.check_kept)
     format_version: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -46,6 +46,7 @@ __all__ = [
     "ByPosition",
     "FittedRows",
     "UnitReader",
+    "check_kept",
     "position_rows",
     "read_ids",
     "select_rows",
@@ -150,6 +151,10 @@ class FittedRows:
     def check_streamable(self) -> None:
         """A ValueError, before any iteration, if these rows cannot be found in a stream."""
 
+    def kept_identity(self) -> dict[str, Any] | None:
+        """What identifies the kept rows in a record (:func:`check_kept`), or None."""
+        return None
+
     @property
     def indices(self) -> NDArray[np.int64]:
         """The kept positions of the fitted dataset."""
@@ -232,6 +237,9 @@ class ByPosition(_Kept):
             "position, which a stream does not have; fit with id_column="
         )
 
+    def kept_identity(self) -> dict[str, Any]:
+        return {**self.subset_identity, "indices_hash": indices_hash(self._indices)}
+
     def subset_positions(self, subset: datasets.Dataset, num_kept: int) -> NDArray:
         check_identity(
             subset,
@@ -249,6 +257,15 @@ class ById(_Kept):
         super().__init__(units, labels, indices)
         self.ids = ids
         self.id_column = self.key = id_column
+
+    def kept_identity(self) -> dict[str, Any]:
+        kept = self.ids[self._indices]
+        return {
+            "num_rows": len(kept),
+            "id_column": self.key,
+            "ids_hash": ids_hash(kept),
+            "indices_hash": indices_hash(self._indices),
+        }
 
     def rows_of(self, ids: NDArray) -> NDArray[np.int64]:
         """Fitted positions of ``ids``; an id the fit never saw is a ValueError."""
@@ -295,19 +312,31 @@ class ById(_Kept):
 
 
 class ByKey(FittedRows):
-    """A stream fit: each row kept by its key of (seed, id, class) (``decision``)."""
+    """A stream fit: each row kept by its key of (seed, id, class) (``decision``); ``sizes`` and
+    ``quotas`` per class are what a subset of the whole stream must match (exactly, with
+    ``exact``; else within the Binomial spread of the approximate mode)."""
 
-    def __init__(self, units: UnitReader, decision: StreamDecision, exact: bool) -> None:
+    def __init__(self, units, decision: StreamDecision, exact: bool, sizes, quotas) -> None:
         self.units = units
         self.decision = decision
         self.id_column = decision.id_column
         self.exact = exact
+        self.sizes = np.asarray(sizes, dtype=np.int64)
+        self.quotas = np.asarray(quotas, dtype=np.int64)
 
     def positions(self, dataset: datasets.Dataset) -> NDArray[np.int64]:
+        if len(dataset) != int(self.sizes.sum()):
+            raise ValueError(
+                f"this dataset holds {len(dataset)} rows, but the stream this DRoPFilter was "
+                f"fitted on held {int(self.sizes.sum())}: apply it to the same rows"
+            )
+        return np.flatnonzero(self._mask_of(dataset))
+
+    def _mask_of(self, dataset: datasets.Dataset) -> NDArray[np.bool_]:
         names = [*self.units.columns, self.decision.id_column]
         table = dataset.select_columns(names).with_format("arrow")
         masks = [self.table_mask(batch) for batch in table.iter(batch_size=65_536)]
-        return np.flatnonzero(np.concatenate(masks)) if masks else np.empty(0, np.int64)
+        return np.concatenate(masks) if masks else np.empty(0, bool)
 
     def mask(self, columns: Mapping[str, Any], indices: Any) -> NDArray[np.bool_]:
         names = [*self.units.columns, self.decision.id_column]
@@ -318,13 +347,29 @@ class ByKey(FittedRows):
         return self.decision.mask(table)
 
     def subset_positions(self, subset: datasets.Dataset, num_kept: int) -> None:
-        dropped = len(subset) - len(self.positions(subset))
-        if dropped or (self.exact and len(subset) != num_kept):
+        fix = "pass drop.apply(stream), the whole subset this very filter made"
+        dropped = int((~self._mask_of(subset)).sum())
+        if dropped:
             raise ValueError(
                 f"the subset is not this DRoPFilter's kept rows: {dropped} of its {len(subset)} "
-                f"rows are rows the filter drops"
-                + (f", and the filter keeps {num_kept}" if self.exact else "")
-                + ": pass drop.apply(dataset), the subset this very filter made"
+                f"rows are rows the filter drops: {fix}"
+            )
+        read_ids(subset, self.decision.id_column)  # unique ids: no row twice
+        counts = np.bincount(self.units.dataset_ids(subset), minlength=len(self.quotas))
+        # The approximate mode keeps Binomial(N_k, q_k / N_k) rows of class k: a count more
+        # than 6 sd (plus one) away from its quota is part of the subset, not chance.
+        share = np.divide(
+            self.quotas, self.sizes, out=np.zeros(len(self.sizes)), where=self.sizes > 0
+        )
+        spread = 0 if self.exact else 6 * np.sqrt(self.quotas * (1 - share)) + 1
+        off = np.flatnonzero(np.abs(counts - self.quotas) > spread)
+        if off.size:
+            k = int(off[0])
+            raise ValueError(
+                f"the subset holds {int(counts[k])} rows of class {self.units.names[k]!r}, but the "
+                f"filter keeps {int(self.quotas[k])}"
+                + ("" if self.exact else " (give or take its Binomial spread)")
+                + f": it is part of the filter's kept rows, or another's; {fix}"
             )
 
 
@@ -358,6 +403,35 @@ def select_rows(dataset: datasets.Dataset, rows: NDArray[np.int64]) -> datasets.
     return dataset.select(rows.tolist(), new_fingerprint=fingerprint)
 
 
+def indices_hash(positions: NDArray) -> str:
+    """xxh64 of a set of row positions (sorted first: the order of a subset does not count)."""
+    return xxhash.xxh64(np.sort(np.asarray(positions, dtype=np.int64)).tobytes()).hexdigest()
+
+
+def ids_hash(ids: pd.Index) -> str:
+    """xxh64 of a set of row ids (sorted first), ints and strings alike."""
+    h = xxhash.xxh64()
+    for value in sorted(ids.tolist()):
+        h.update(repr(value).encode() + b"\x00")
+    return h.hexdigest()
+
+
+def check_kept(
+    kept: dict[str, Any], subset: datasets.Dataset, kept_indices: NDArray | None, what: str
+) -> None:
+    """A ValueError unless ``subset`` (and ``kept_indices``, its source positions) are the kept
+    rows a record's ``kept`` block identifies."""
+    fix = f"{what} belongs to another subset: pass the record of this subset"
+    if "ids_hash" in kept:
+        ids = read_ids(subset, kept["id_column"])
+        if len(ids) != kept["num_rows"] or ids_hash(ids) != kept["ids_hash"]:
+            raise ValueError(f"the subset holds other ids than the kept rows: {fix}")
+    elif "label_hash" in kept:
+        check_identity(subset, kept, seen=f"the kept rows of {what} are", fix=fix)
+    if kept_indices is not None and indices_hash(kept_indices) != kept.get("indices_hash"):
+        raise ValueError(f"kept_indices are not the kept rows' source positions: {fix}")
+
+
 def read_ids(dataset: datasets.Dataset, column: str) -> pd.Index:
     """The id column as a unique pandas Index (hash lookups for int and string ids)."""
     if column not in dataset.column_names:
@@ -377,6 +451,11 @@ def read_ids(dataset: datasets.Dataset, column: str) -> pd.Index:
 
 
 def _arrow_values(table: pa.Table, column: str) -> NDArray:
+    if column not in table.column_names:
+        raise ValueError(
+            f"the batch has no column {column!r}, which decides its rows; its columns are "
+            f"{table.column_names}"
+        )
     values = table[column]
     if values.null_count:
         raise ValueError(f"column {column!r} has {values.null_count} missing values in a batch")

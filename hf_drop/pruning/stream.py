@@ -83,11 +83,27 @@ def class_keys(seed: int, num_classes: int) -> NDArray[np.uint64]:
     return _splitmix64(np.arange(num_classes, dtype=_U64) ^ salt)
 
 
-def _id_hashes(ids: pa.Array | pa.ChunkedArray, column: str) -> NDArray[np.uint64]:
+def id_kind(ids_type: pa.DataType) -> str | None:
+    """``"int"`` or ``"string"``: the two kinds of ids, hashed differently (None: neither)."""
+    if pa.types.is_integer(ids_type):
+        return "int"
+    if pa.types.is_string(ids_type) or pa.types.is_large_string(ids_type):
+        return "string"
+    return None
+
+
+def _id_hashes(
+    ids: pa.Array | pa.ChunkedArray, column: str, kind: str | None = None
+) -> NDArray[np.uint64]:
     """A 64-bit hash of each id: integers as they are (scrambled later), strings by pandas'
-    keyed SipHash."""
+    keyed SipHash. ``kind``: the ids' kind at fit, which every batch must keep."""
     if ids.null_count:
         raise ValueError(f"id_column {column!r} has {ids.null_count} missing ids")
+    if kind is not None and id_kind(ids.type) not in (kind, None):
+        raise ValueError(
+            f"id_column {column!r} holds {ids.type} ids, but the stream was fitted on {kind} ids: "
+            "the same rows would get other keys; cast the ids back, or fit on this stream"
+        )
     if pa.types.is_integer(ids.type):
         return ids.to_numpy().astype(np.int64, copy=False).view(_U64)
     if pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type):
@@ -101,11 +117,12 @@ def row_keys(
     classes: NDArray[np.int64],
     keys_of_classes: NDArray[np.uint64],
     column: str = "id",
+    kind: str | None = None,
 ) -> NDArray[np.uint64]:
     """The decision key of each row, uniform 64-bit: ``splitmix64(hash(id) ^ key[class])``, a
     function of (seed, class, id) only (``keys_of_classes`` is :func:`class_keys` of the seed).
     """
-    hashes = _id_hashes(ids, column)
+    hashes = _id_hashes(ids, column, kind)
     # One fresh array to mix in place (the ids' own buffer may be Arrow's, read-only).
     return _splitmix64(np.bitwise_xor(hashes, keys_of_classes[classes]))
 
@@ -155,18 +172,24 @@ def _arrow_batches(stream: datasets.IterableDataset, columns: list[str]) -> Iter
 
 
 def count_classes(
-    stream: datasets.IterableDataset, label_column: str
+    stream: datasets.IterableDataset, label_column: str, id_column: str | None = None
 ) -> tuple[NDArray[np.int64], ClassReader]:
-    """One pass over the label column only: rows per class, and how to read the labels."""
+    """One pass over the label column (and ``id_column``, whose ids may not repeat within a
+    batch): rows per class, and how to read the labels."""
     feature = (stream.features or {}).get(label_column)
+    columns = [label_column] + ([id_column] if id_column else [])
     if isinstance(feature, datasets.ClassLabel):
         reader = ClassReader(label_column, list(feature.names), by_name=False)
         sizes = np.zeros(len(reader.names), dtype=np.int64)
-        for batch in _arrow_batches(stream, [label_column]):
+        for batch in _arrow_batches(stream, columns):
+            if id_column:
+                _check_unique(batch[id_column], id_column)
             sizes += np.bincount(reader(batch[label_column]), minlength=len(sizes))
         return sizes, reader
     counts: dict[object, int] = {}
-    for batch in _arrow_batches(stream, [label_column]):
+    for batch in _arrow_batches(stream, columns):
+        if id_column:
+            _check_unique(batch[id_column], id_column)
         values = batch[label_column]
         if values.null_count:
             raise ValueError(
@@ -176,6 +199,14 @@ def count_classes(
                             strict=True):  # fmt: skip
             counts[value] = counts.get(value, 0) + int(n)
     return _sizes_from_counts(counts, label_column)
+
+
+def _check_unique(ids: pa.Array | pa.ChunkedArray, column: str) -> None:
+    """Refuse a batch that repeats an id (ids must be unique per row)."""
+    if len(ids) and pc.count_distinct(ids).as_py() != len(ids) - ids.null_count:
+        raise ValueError(
+            f"id_column {column!r} repeats ids within a batch: ids must be unique per row"
+        )
 
 
 def _sizes_from_counts(
@@ -215,6 +246,7 @@ class StreamDecision:
     keys: NDArray[np.uint64]  # class_keys(seed, classes)
     thresholds: NDArray[np.uint64]
     keep_none: NDArray[np.bool_]
+    id_kind: str | None = None  # "int" or "string" as fitted; None: not known at fit
 
     def mask(self, table: pa.Table) -> NDArray[np.bool_]:
         missing = [c for c in (self.reader.column, self.id_column) if c not in table.column_names]
@@ -224,7 +256,7 @@ class StreamDecision:
                 f"columns are {table.column_names}"
             )
         classes = self.reader(table[self.reader.column])
-        keys = row_keys(table[self.id_column], classes, self.keys, self.id_column)
+        keys = row_keys(table[self.id_column], classes, self.keys, self.id_column, self.id_kind)
         keep = keys <= self.thresholds[classes]
         if self.keep_none.any():  # rare: a class that keeps nothing (no inclusive limit says so)
             keep &= ~self.keep_none[classes]
@@ -236,7 +268,12 @@ class StreamDecision:
 
 
 def approximate_decision(
-    reader: ClassReader, id_column: str, seed: int, sizes: NDArray, quotas: NDArray
+    reader: ClassReader,
+    id_column: str,
+    seed: int,
+    sizes: NDArray,
+    quotas: NDArray,
+    kind: str | None = None,
 ) -> StreamDecision:
     """Keep each row of class ``k`` with probability ``q_k / N_k``: a key below that share of
     the key range."""
@@ -248,7 +285,7 @@ def approximate_decision(
         dtype=_U64,
     )
     keys = class_keys(seed, len(sizes))
-    return StreamDecision(reader, id_column, keys, thresholds, keep_none=share <= 0)
+    return StreamDecision(reader, id_column, keys, thresholds, share <= 0, kind)
 
 
 def exact_thresholds(
@@ -257,10 +294,13 @@ def exact_thresholds(
     id_column: str,
     seed: int,
     quotas: NDArray[np.int64],
+    kind: str | None = None,
 ) -> tuple[NDArray[np.int64], StreamDecision]:
     """Two passes over the label and id columns: the ``q_k``-th smallest key of every class.
 
     Returns the class sizes seen and the decision that keeps exactly ``q_k`` rows of class ``k``.
+    Ids repeated within a batch, or two rows of a class on the threshold's key (one id twice),
+    are refused: the kept count could not be exact.
     """
     num_classes = len(reader.names)
     mixers = class_keys(seed, num_classes)
@@ -269,7 +309,8 @@ def exact_thresholds(
     histogram = np.zeros(num_classes << bits, dtype=np.int64)
     for batch in _arrow_batches(stream, [reader.column, id_column]):  # pass 1
         classes = reader(batch[reader.column])
-        keys = row_keys(batch[id_column], classes, mixers, id_column)
+        _check_unique(batch[id_column], id_column)
+        keys = row_keys(batch[id_column], classes, mixers, id_column, kind)
         slots = (classes.astype(_U64) << _U64(bits)) | (keys >> shift)
         histogram += np.bincount(slots.astype(np.int64), minlength=len(histogram))
     per_class = histogram.reshape(num_classes, 1 << bits)
@@ -285,7 +326,7 @@ def exact_thresholds(
     found: list[list[NDArray[np.uint64]]] = [[] for _ in range(num_classes)]
     for batch in _arrow_batches(stream, [reader.column, id_column]):  # pass 2
         classes = reader(batch[reader.column])
-        keys = row_keys(batch[id_column], classes, mixers, id_column)
+        keys = row_keys(batch[id_column], classes, mixers, id_column, kind)
         inside = (keys >> shift).astype(np.int64) == bucket[classes]
         for k in np.unique(classes[inside]):
             found[k].append(keys[inside & (classes == k)])
@@ -297,8 +338,13 @@ def exact_thresholds(
         rank = int(q - below[k]) - 1
         if not 0 <= rank < len(keys):
             raise ValueError("the stream changed between passes: a class's keys moved")
+        if rank + 1 < len(keys) and keys[rank + 1] == keys[rank]:
+            raise ValueError(
+                f"id_column {id_column!r} repeats ids in class {reader.names[k]!r} (two rows share "
+                "a key): ids must be unique per row"
+            )
         thresholds[k] = keys[rank]
-    decision = StreamDecision(reader, id_column, mixers, thresholds, keep_none=quotas == 0)
+    decision = StreamDecision(reader, id_column, mixers, thresholds, quotas == 0, kind)
     return sizes, decision
 
 
@@ -338,7 +384,7 @@ def fit_stream(spec: FilterSpec, params: dict[str, Any], stream: datasets.Iterab
             raise ValueError(f"class_sizes must give every class of {reader.names[:20]}")
         sizes = given.astype(np.int64)
     else:
-        sizes, reader = count_classes(stream, spec.label_column)
+        sizes, reader = count_classes(stream, spec.label_column, spec.id_column)
     expected = (spec.source or {}).get("num_rows")
     if expected is not None and int(sizes.sum()) != expected:
         raise ValueError(
@@ -349,14 +395,20 @@ def fit_stream(spec: FilterSpec, params: dict[str, Any], stream: datasets.Iterab
     # A class-blind rule: each class keeps its share, as random rows would.
     blind = Q.proportional_quotas(sizes, spec.density) if spec.quota.class_blind else None
     numbers = class_numbers(spec, reader.names, sizes, quotas=blind)
+    feature = (stream.features or {}).get(spec.id_column)
+    kind = id_kind(feature.pa_type) if isinstance(feature, datasets.Value) else None
     if spec.stream_mode == "exact":
-        seen, decision = exact_thresholds(stream, reader, spec.id_column, spec.seed, numbers.quotas)
+        seen, decision = exact_thresholds(
+            stream, reader, spec.id_column, spec.seed, numbers.quotas, kind
+        )
         if not np.array_equal(seen, sizes):
             raise ValueError("the stream changed between its counting passes: fit it again")
     else:
-        decision = approximate_decision(reader, spec.id_column, spec.seed, sizes, numbers.quotas)
+        decision = approximate_decision(
+            reader, spec.id_column, spec.seed, sizes, numbers.quotas, kind
+        )
     units = UnitReader([spec.label_column], reader.names, {}, False)
-    rows = ByKey(units, decision, exact=spec.stream_mode == "exact")
+    rows = ByKey(units, decision, spec.stream_mode == "exact", sizes, numbers.quotas)
     source = {
         **as_jsonable(dict(spec.source or {})),
         "fingerprint": None,  # a stream is not hashed whole
