@@ -190,7 +190,7 @@ def test_a_recorded_revision_is_carried(tmp_path, monkeypatch):
     source = {"name": "source", "split": "train", "revision": "v1.0"}
     drop = DRoPFilter(0.4, class_errors=ERRORS, source=source, mode="count")
     commands, again = _rebuild(drop, _small(), tmp_path, monkeypatch)
-    assert "--revision v1.0" in commands[0] and "--mode count" in commands[0]
+    assert "--revision v1.0" in commands[0] and "drop(mode=count, " in commands[0]
     assert again["source"]["revision"] == "v1.0", "and recorded again"
 
 
