@@ -278,6 +278,7 @@ def test_the_progress_bar_switches_meet_in_one_place(monkeypatch):
 # --- Ctrl-C ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ctrl_c_ends_in_one_line_and_the_rerun_resumes(tmp_path, capsys, monkeypatch):
     # Many short epochs: the signal lands long before the run could end by itself.
     argv = ["probe", "--dataset", "digits", "--max-train-samples", "300", "--model",
