@@ -1,4 +1,6 @@
 # hf-drop: `make demo` runs the main job, `make test` runs the tests; each creates .venv first.
+# (A user who only prunes needs none of this: `pip install .` is the core, without torch; see
+# docs/install.md.)
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -6,13 +8,15 @@ STAMP  := $(VENV)/.installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install data test lint format demo bench bench-prune bench-probe bench-import bench-stream bench-groups clean
+.PHONY: install data test test-fast hooks lint format demo bench bench-prune bench-probe bench-import bench-stream bench-groups clean
 
-$(STAMP): pyproject.toml setup.cfg
+$(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch and torchvision first, pinned: these builds lie on this machine's disk for Python 3.11
+	# (a plain torch requirement would pull a CUDA build of several GB)
 	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install --quiet -e '.[test]'
+	# every extra: probe, train, plots, docs, test
+	$(PY) -m pip install --quiet -e '.[all]'
 	touch $@
 
 install: $(STAMP)
@@ -28,6 +32,15 @@ test: $(STAMP) $(FASHION_MNIST)
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 	$(PY) -m pytest
+
+# The tests that take under about 5 s each (no probe, training, accelerate or real Fashion-MNIST):
+# under a minute, no data to install.
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
+
+# ruff before each commit (.pre-commit-config.yaml; the hooks run the venv's ruff)
+hooks: $(STAMP)
+	$(VENV)/bin/pre-commit install
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import shlex
@@ -25,6 +26,7 @@ import xxhash
 from .core.rules import quota_rule
 from .data.columns import check_identity, read_labels
 from .io.files import load_saved, read_parquet
+from .io.logs import get_logger
 from .io.outputs import OUTPUT_MARKER, atomic_output, dataset_folders, output_kind
 from .pruning.artifacts import (
     IDS_FILE,
@@ -124,7 +126,7 @@ def export(
     inputs = [*inputs, *dataset_folders(subset)]
     with atomic_output(folder, "export", overwrite=overwrite, inputs=inputs) as tmp:
         shards = _write_shards(table, tmp)
-        _plot(provenance, tmp / PLOT_FILE)
+        plotted = _plot(provenance, tmp / PLOT_FILE)
         card = _card(
             table,
             drop,
@@ -133,6 +135,7 @@ def export(
             tags,
             pretty_name,
             shards,
+            plotted,
         )
         card.save(str(tmp / CARD_FILE))
     return Path(folder)
@@ -690,7 +693,7 @@ def _score_name(params: dict[str, Any]) -> str:
     return params.get("score_name") or "scores"
 
 
-def _card(table, drop, provenance, license, tags, pretty_name, shards):
+def _card(table, drop, provenance, license, tags, pretty_name, shards, plotted):
     from huggingface_hub import DatasetCard, DatasetCardData
 
     # A table with images (and, as every subset has, a class label) serves image
@@ -705,10 +708,10 @@ def _card(table, drop, provenance, license, tags, pretty_name, shards):
         drop=drop,
     )
     _dataset_yaml(table, data, shards)
-    return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{_body(drop, provenance)}")
+    return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{_body(drop, provenance, plotted)}")
 
 
-def _body(drop: dict[str, Any], provenance: dict[str, Any]) -> str:
+def _body(drop: dict[str, Any], provenance: dict[str, Any], plotted: bool) -> str:
     source = drop["source"]["name"] or "the source dataset"
     what = (
         "the kept row indices of the source (and their labels), not its images: rebuild the "
@@ -737,6 +740,7 @@ def _body(drop: dict[str, Any], provenance: dict[str, Any]) -> str:
         else ""
     )
     reproduce = "\n".join(drop["reproduce"])
+    plot = f"![kept fraction per class against class error]({PLOT_FILE})\n\n" if plotted else ""
     return (
         f"# {drop['method']} subset of {source} at density {drop['density']}\n\n"
         f"This dataset keeps {drop['num_kept']} of the {drop['source']['num_rows']} rows of "
@@ -746,7 +750,7 @@ def _body(drop: dict[str, Any], provenance: dict[str, Any]) -> str:
         "records every number below, the source's fingerprint and label hash, and the library "
         "versions.\n\n"
         f"## Kept per class\n\n{_class_table(drop['classes'], drop['class_errors'], drop)}\n\n"
-        f"![kept fraction per class against class error]({PLOT_FILE})\n\n"
+        f"{plot}"
         f"## Reproduce\n\nIn an empty folder:\n\n```bash\n{reproduce}\n```\n"
     )
 
@@ -784,7 +788,15 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def _plot(provenance: dict[str, Any], path: Path) -> None:
+def _plot(provenance: dict[str, Any], path: Path) -> bool:
+    """Draw the card's picture of the kept fraction per class; without matplotlib (the extra
+    ``plots``) the card goes without it, and says nothing of it (False)."""
+    if importlib.util.find_spec("matplotlib") is None:
+        get_logger(__name__).info(
+            "the dataset card has no plot of the kept fraction per class: "
+            "pip install 'hf-drop[plots]' to draw one"
+        )
+        return False
     from .evaluation.plots import plot_kept_fraction
 
     sizes = np.array(provenance["class_sizes"], dtype=float)
@@ -798,3 +810,4 @@ def _plot(provenance: dict[str, Any], path: Path) -> None:
         }
     )
     plot_kept_fraction(report, path, title=f"{provenance['method']}: kept fraction per class")
+    return True

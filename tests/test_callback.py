@@ -22,6 +22,8 @@ from hf_drop.modeling.transforms import collate_images, image_transform
 from hf_drop.probe import ProbeCallback, ProbeResult
 from hf_drop.probe.run import ProbeWarning
 
+pytestmark = pytest.mark.slow  # each test trains with Trainer
+
 ACCELERATE = str(Path(sys.executable).with_name("accelerate"))
 # Odd sizes: with 2 processes, the last training and evaluation batches are padded.
 TRAIN_ROWS, EVAL_ROWS, BATCH = 301, 101, 8

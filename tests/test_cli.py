@@ -14,6 +14,7 @@ from hf_drop.data.sources import digits_splits
 from hf_drop.probe import ProbeResult
 
 
+@pytest.mark.slow
 def test_probe_with_a_validation_split_carved_from_train(tmp_path, capsys):
     main(["probe", "--dataset", "digits", "--model", "test_resnet", "--epochs", "1",
           "--val-fraction", "0.2", "--output", str(tmp_path / "run")])  # fmt: skip
@@ -25,6 +26,7 @@ def test_probe_with_a_validation_split_carved_from_train(tmp_path, capsys):
     assert result.source["train_indices"] == "splits.json"
 
 
+@pytest.mark.slow
 def test_probe_validates_on_half_of_test_by_default(tmp_path):
     main(["probe", "--dataset", "digits", "--model", "test_resnet", "--epochs", "1",
           "--output", str(tmp_path / "run")])  # fmt: skip
@@ -64,6 +66,7 @@ def test_python_dash_m_runs_the_same_command():
     assert "--val-from-test" in out and "--full-grand" in out
 
 
+@pytest.mark.slow
 def test_the_console_script_is_installed():
     from pathlib import Path
 
@@ -72,6 +75,7 @@ def test_the_console_script_is_installed():
     assert "probe" in out.stdout
 
 
+@pytest.mark.slow
 def test_record_keeps_the_command_line_configuration(tmp_path):
     main(["probe", "--dataset", "digits", "--model", "test_resnet", "--epochs", "2",
           "--num-inits", "2", "--seed", "7", "--score-epoch", "1", "--output", str(tmp_path)])  # fmt: skip
@@ -81,6 +85,7 @@ def test_record_keeps_the_command_line_configuration(tmp_path):
     assert len(ProbeResult.load(tmp_path).class_metrics["accuracy_by_epoch"]) == 2
 
 
+@pytest.mark.slow
 def test_probe_prune_train_report_from_the_command_line(tmp_path, capsys):
     probe, subset = tmp_path / "probe", tmp_path / "drop50"
     main(["probe", "--dataset", "digits", "--model", "test_resnet", "--epochs", "1",

@@ -171,6 +171,7 @@ def _run(argv):
     return {"out": out.getvalue(), "err": err.getvalue()}
 
 
+@pytest.mark.slow  # a probe (the sliced fixture)
 def test_a_file_of_options_with_flags_over_it(sliced):
     root, _ = sliced
     result = ProbeResult.load(root / "probe")
@@ -180,6 +181,7 @@ def test_a_file_of_options_with_flags_over_it(sliced):
     assert len(result.class_metrics["accuracy_by_epoch"][0]) == 1
 
 
+@pytest.mark.slow  # a probe (the sliced fixture)
 def test_the_record_holds_the_slice_and_the_row_limit(sliced):
     root, _ = sliced
     source = ProbeResult.load(root / "probe").source
@@ -193,6 +195,7 @@ def test_the_record_holds_the_slice_and_the_row_limit(sliced):
         assert part in command
 
 
+@pytest.mark.slow  # a probe (the sliced fixture)
 def test_prune_reloads_the_same_rows_of_the_slice(sliced):
     root, captured = sliced
     assert "kept 200 of 400 rows" in captured["prune"]["out"]
@@ -209,6 +212,7 @@ def test_prune_reloads_the_same_rows_of_the_slice(sliced):
     assert "--split 'train[10%:90%]'" in probe_command and "--output probe" in probe_command
 
 
+@pytest.mark.slow  # a probe (the sliced fixture)
 def test_tqdm_disable_hides_the_progress_bars(sliced):
     _, captured = sliced
     err = captured["err"]
@@ -216,6 +220,7 @@ def test_tqdm_disable_hides_the_progress_bars(sliced):
     assert "it/s" not in err and "%|" not in err
 
 
+@pytest.mark.slow  # a probe (the sliced fixture)
 def test_log_level_and_hf_drop_verbosity_silence_info(sliced, monkeypatch):
     root, _ = sliced
     again = ["probe", str(root / "probe.yaml"), "--epochs", "1", "--output", str(root / "probe")]
@@ -227,6 +232,7 @@ def test_log_level_and_hf_drop_verbosity_silence_info(sliced, monkeypatch):
     assert logs.get_verbosity() == logging.INFO, "the level is the command's, then restored"
 
 
+@pytest.mark.slow  # a probe (the sliced fixture)
 def test_a_json_file_of_options_for_prune(sliced, capsys):
     root, _ = sliced
     options = root / "prune.json"
@@ -278,6 +284,7 @@ def test_the_progress_bar_switches_meet_in_one_place(monkeypatch):
 # --- Ctrl-C ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ctrl_c_ends_in_one_line_and_the_rerun_resumes(tmp_path, capsys, monkeypatch):
     # Many short epochs: the signal lands long before the run could end by itself.
     argv = ["probe", "--dataset", "digits", "--max-train-samples", "300", "--model",

@@ -8,8 +8,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from hf_drop.probe import ProbeResult
+
+pytestmark = pytest.mark.slow  # accelerate launch, probes in child processes
 
 ACCELERATE = str(Path(sys.executable).with_name("accelerate"))
 # No BatchNorm in test_vit: a sample's output does not depend on the rest of its batch, so with

@@ -10,6 +10,8 @@ from hf_drop.cli import main
 from hf_drop.io.files import DamagedFileError, load_saved, read_json
 from hf_drop.probe import ProbeResult
 
+pytestmark = pytest.mark.slow  # a CLI probe
+
 
 @pytest.fixture(scope="module")
 def probe(tmp_path_factory):

@@ -196,6 +196,7 @@ def grouped_probe(tmp_path_factory):
     return train, val, results
 
 
+@pytest.mark.slow
 def test_the_probe_measures_group_errors(grouped_probe):
     train, val, results = grouped_probe
     by_label = results["label"]
@@ -210,6 +211,7 @@ def test_the_probe_measures_group_errors(grouped_probe):
     assert DRoPFilter.from_probe(results["pair"], 0.5).fit(train).classes_ == list(classes.names)
 
 
+@pytest.mark.slow
 def test_a_probe_without_groups_says_so(grouped_probe, tmp_path):
     import json
     import shutil
@@ -225,6 +227,7 @@ def test_a_probe_without_groups_says_so(grouped_probe, tmp_path):
         ProbeResult.load(folder).group_errors_with_support  # noqa: B018
 
 
+@pytest.mark.slow
 def test_from_probe_prunes_by_the_probes_groups(grouped_probe):
     train, _, results = grouped_probe
     drop = DRoPFilter.from_probe(results["pair"], 0.5, group_column=["label", "parity"])

@@ -35,6 +35,7 @@ def pruned(tmp_path_factory):
     return root, train, drop
 
 
+@pytest.mark.slow
 def test_an_export_loads_back_with_the_same_rows_features_and_classes(pruned, tmp_path):
     _, train, drop = pruned
     subset = drop.apply(train)
@@ -54,6 +55,7 @@ def test_an_export_loads_back_with_the_same_rows_features_and_classes(pruned, tm
     assert loaded.cast_column("image", raw).to_list() == subset.cast_column("image", raw).to_list()
 
 
+@pytest.mark.slow
 def test_the_card_parses_back_with_its_drop_metadata(pruned, tmp_path):
     _, train, drop = pruned
     folder = export(
@@ -137,6 +139,7 @@ def test_size_categories_are_the_hubs_buckets(rows, category):
     assert hf_drop.hub._size_category(rows) == category
 
 
+@pytest.mark.slow
 def test_indices_only_round_trips_through_the_source(pruned, tmp_path):
     root, train, drop = pruned
     folder = export_saved(root / "subset", tmp_path / "indices", mode="indices")
@@ -149,6 +152,7 @@ def test_indices_only_round_trips_through_the_source(pruned, tmp_path):
     assert len(load_pruned(folder, source=train)) == len(drop.indices_)
 
 
+@pytest.mark.slow
 def test_a_different_source_is_refused(pruned, tmp_path):
     root, train, _ = pruned
     folder = export_saved(root / "subset", tmp_path / "indices", mode="indices")
@@ -170,6 +174,7 @@ def test_a_different_source_is_refused(pruned, tmp_path):
     assert len(load_pruned(folder, source=same)) == len(load_pruned(folder, source=train))
 
 
+@pytest.mark.slow
 def test_a_failed_export_leaves_nothing_that_looks_complete(pruned, tmp_path, monkeypatch):
     _, train, drop = pruned
 
@@ -182,6 +187,8 @@ def test_a_failed_export_leaves_nothing_that_looks_complete(pruned, tmp_path, mo
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
+@pytest.mark.needs_fashion_mnist
 def test_a_killed_export_is_never_left_looking_complete(tmp_path):
     code = (
         "import sys; from hf_drop.data.sources import fashion_mnist; from hf_drop import DRoPFilter;"
@@ -204,6 +211,7 @@ def test_a_killed_export_is_never_left_looking_complete(tmp_path):
     assert not target.exists(), "a half-written export must not appear under its name"
 
 
+@pytest.mark.slow
 def test_probe_scores_export_the_same_way(pruned, tmp_path):
     root, _, _ = pruned
     folder = export_scores(root / "probe", tmp_path / "scores")
@@ -224,6 +232,7 @@ def test_probe_scores_export_the_same_way(pruned, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_push_without_a_token_or_offline_says_so_and_keeps_the_folder(
     pruned, tmp_path, monkeypatch
 ):
@@ -239,6 +248,7 @@ def test_push_without_a_token_or_offline_says_so_and_keeps_the_folder(
     assert (folder / "README.md").exists() and list((folder / "data").iterdir())
 
 
+@pytest.mark.slow
 def test_cli_push_exports_first_then_fails_clearly_offline(pruned, tmp_path, capsys, monkeypatch):
     root, _, _ = pruned
     monkeypatch.setattr("huggingface_hub.get_token", lambda: None)
@@ -276,6 +286,7 @@ def test_cli_push_puts_license_tags_and_pretty_name_on_the_card(tmp_path, capsys
     assert exit_info.value.code == 2 and "already an export" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_push_puts_card_options_on_a_probe_scores_card(pruned, tmp_path, capsys, monkeypatch):
     root, _, _ = pruned
     monkeypatch.setattr("huggingface_hub.get_token", lambda: None)
@@ -324,6 +335,7 @@ def indices_export(pruned, tmp_path):
     return folder, train, drop
 
 
+@pytest.mark.slow
 def test_a_shifted_index_column_is_refused_by_its_labels(indices_export):
     folder, train, drop = indices_export
     # The same rows, each paired with its neighbour's label: per-class counts still match, so
@@ -333,6 +345,7 @@ def test_a_shifted_index_column_is_refused_by_its_labels(indices_export):
         load_pruned(folder, source=train)
 
 
+@pytest.mark.slow
 def test_an_index_column_pointing_at_other_rows_is_refused(indices_export):
     folder, train, drop = indices_export
     others = np.setdiff1d(np.arange(len(train)), drop.indices_)[: len(drop.indices_)]
@@ -341,6 +354,7 @@ def test_an_index_column_pointing_at_other_rows_is_refused(indices_export):
         load_pruned(folder, source=train)
 
 
+@pytest.mark.slow
 def test_an_all_zero_index_column_is_refused_before_the_source_is_loaded(indices_export):
     folder, _, drop = indices_export
     _with_index(folder, np.zeros(len(drop.indices_)))
@@ -349,6 +363,7 @@ def test_an_all_zero_index_column_is_refused_before_the_source_is_loaded(indices
         load_pruned(folder)
 
 
+@pytest.mark.slow
 def test_out_of_range_indices_are_refused(indices_export):
     folder, train, drop = indices_export
     index = drop.indices_.copy()
@@ -358,6 +373,7 @@ def test_out_of_range_indices_are_refused(indices_export):
         load_pruned(folder, source=train)
 
 
+@pytest.mark.slow
 def test_a_card_whose_counts_disagree_with_the_index_column_is_refused(indices_export):
     folder, train, drop = indices_export
     _with_drop(folder, num_kept=len(drop.indices_) + 1)
@@ -365,6 +381,7 @@ def test_a_card_whose_counts_disagree_with_the_index_column_is_refused(indices_e
         load_pruned(folder, source=train)
 
 
+@pytest.mark.slow
 def test_missing_card_keys_are_clear_errors_naming_the_folder(indices_export):
     folder, train, _ = indices_export
     _with_drop(folder, export=None)
@@ -383,6 +400,7 @@ def test_missing_card_keys_are_clear_errors_naming_the_folder(indices_export):
         load_pruned(folder, source=train)
 
 
+@pytest.mark.slow
 def test_a_source_that_cannot_be_reloaded_says_to_pass_it(pruned, tmp_path):
     _, train, drop = pruned
     # Fitted on an in-memory dataset: the card names no source to load again.
@@ -399,6 +417,7 @@ def test_a_source_that_cannot_be_reloaded_says_to_pass_it(pruned, tmp_path):
     assert len(load_pruned(folder, source=train)) == len(anonymous.indices_)
 
 
+@pytest.mark.slow
 def test_export_names_the_provenance_keys_it_lacks(pruned, tmp_path):
     _, train, drop = pruned
     with pytest.raises(ValueError, match=r"provenance lacks \['method', .*DRoPFilter\.provenance"):
@@ -410,6 +429,7 @@ def test_export_names_the_provenance_keys_it_lacks(pruned, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_damaged_files_of_a_saved_subset_are_named_by_export_saved(pruned, tmp_path):
     import shutil
 
@@ -433,6 +453,7 @@ def test_damaged_files_of_a_saved_subset_are_named_by_export_saved(pruned, tmp_p
                 raise
 
 
+@pytest.mark.slow
 def test_exports_of_the_same_name_load_their_own_rows(pruned, tmp_path):
     """datasets caches a local folder by its name and its card's file list: the shard names
     carry a digest of their bytes, so another export of the same name is never read from the

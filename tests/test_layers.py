@@ -143,11 +143,13 @@ def loaded() -> dict[str, dict[str, bool]]:
     return found
 
 
+@pytest.mark.slow
 def test_core_imports_numpy_only(loaded):
     assert not any(loaded[CORE].values()), loaded[CORE]
 
 
 @pytest.mark.parametrize("code", ENTRY_POINTS)
+@pytest.mark.slow
 def test_reading_and_pruning_never_import_torch(code, loaded):
     modules = loaded[code]
     assert not modules["torch"] and not modules["transformers"] and not modules["timm"], modules

@@ -276,6 +276,7 @@ OVERWRITING = [w for w in FAST if w.overwrites]
 
 @pytest.mark.parametrize("writer", WRITERS, ids=repr)
 @pytest.mark.parametrize("overwrite", [False, True])
+@pytest.mark.slow
 def test_a_foreign_non_empty_folder_is_refused_and_left_byte_identical(
     env, tmp_path, writer, overwrite
 ):
@@ -290,6 +291,7 @@ def test_a_foreign_non_empty_folder_is_refused_and_left_byte_identical(
 
 
 @pytest.mark.parametrize("writer", OVERWRITING, ids=repr)
+@pytest.mark.slow
 def test_a_previous_output_of_the_same_kind_is_replaced_only_with_overwrite(env, tmp_path, writer):
     out = previous_output(tmp_path / "out", writer.kind)
     before = tree(tmp_path)
@@ -304,6 +306,7 @@ def test_a_previous_output_of_the_same_kind_is_replaced_only_with_overwrite(env,
 
 
 @pytest.mark.parametrize("writer", FAST, ids=repr)
+@pytest.mark.slow
 def test_an_existing_empty_folder_is_used(env, tmp_path, writer):
     (tmp_path / "out").mkdir()
     writer.write(env, tmp_path / "out", False)
@@ -320,6 +323,7 @@ def test_an_existing_empty_folder_is_used(env, tmp_path, writer):
     ("where", "relation"),
     [("same", "is the input"), ("inside", "lies inside the input"), ("parent", "contains")],
 )
+@pytest.mark.slow
 def test_an_output_overlapping_an_input_is_refused_with_nothing_changed(
     env, writer, where, relation
 ):
@@ -336,6 +340,7 @@ def test_an_output_overlapping_an_input_is_refused_with_nothing_changed(
 
 @pytest.mark.parametrize("writer", FAST, ids=repr)
 @pytest.mark.parametrize("target_exists", [True, False])
+@pytest.mark.slow
 def test_a_symlinked_output_is_written_through_and_stays_a_link(
     env, tmp_path, writer, target_exists
 ):
@@ -357,6 +362,7 @@ def test_a_symlinked_output_is_written_through_and_stays_a_link(
 
 
 @pytest.mark.parametrize("writer", WRITERS, ids=repr)
+@pytest.mark.slow
 def test_another_kind_of_hf_drop_output_is_refused_even_with_overwrite(env, tmp_path, writer):
     other = "scores-export" if writer.kind != "scores-export" else "subset"
     out = previous_output(tmp_path / "out", other)
@@ -370,6 +376,7 @@ def test_another_kind_of_hf_drop_output_is_refused_even_with_overwrite(env, tmp_
 
 
 @pytest.mark.parametrize("writer", WRITERS, ids=repr)
+@pytest.mark.slow
 def test_an_output_under_a_file_is_a_clear_error(env, tmp_path, writer):
     (tmp_path / "a-file").write_text("not a folder")
     before = tree(tmp_path)
@@ -379,6 +386,7 @@ def test_an_output_under_a_file_is_a_clear_error(env, tmp_path, writer):
 
 
 @pytest.mark.parametrize("writer", WRITERS, ids=repr)
+@pytest.mark.slow
 def test_an_unwritable_parent_is_a_clear_error(env, tmp_path, writer, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied", str(tmp_path))
@@ -400,6 +408,7 @@ def _no_training(monkeypatch):
     monkeypatch.setattr(hf_drop.probe.run, "build_model", fail)
 
 
+@pytest.mark.slow
 def test_the_probe_refuses_a_foreign_checkpoints_folder_before_any_training(
     env, tmp_path, monkeypatch
 ):
@@ -413,6 +422,7 @@ def test_the_probe_refuses_a_foreign_checkpoints_folder_before_any_training(
     assert tree(tmp_path) == before
 
 
+@pytest.mark.slow
 def test_a_read_only_probe_output_fails_before_the_first_epoch(env, tmp_path, monkeypatch):
     (tmp_path / "a-file").write_text("")
     _no_training(monkeypatch)
@@ -420,6 +430,7 @@ def test_a_read_only_probe_output_fails_before_the_first_epoch(env, tmp_path, mo
         run_probe(env.data["train"], env.data["test"], PROBE, tmp_path / "a-file" / "run")
 
 
+@pytest.mark.slow
 def test_the_probe_removes_only_its_own_checkpoints(env, tmp_path):
     out = tmp_path / "run"
     out.mkdir()
@@ -435,6 +446,7 @@ def test_the_probe_removes_only_its_own_checkpoints(env, tmp_path):
     assert ProbeResult.load(out).scores.num_rows == len(env.data["train"])
 
 
+@pytest.mark.slow
 def test_the_probe_never_replaces_a_score_table_it_did_not_write(env, tmp_path):
     out = tmp_path / "run"
     out.mkdir()
@@ -448,6 +460,7 @@ def test_the_probe_never_replaces_a_score_table_it_did_not_write(env, tmp_path):
     assert not (out / "probe_config.json").exists()
 
 
+@pytest.mark.slow
 def test_a_finished_probe_of_an_older_version_is_read_not_written(env, tmp_path):
     out = tmp_path / "old"
     shutil.copytree(env.probe_dir, out)
@@ -461,6 +474,7 @@ def test_a_finished_probe_of_an_older_version_is_read_not_written(env, tmp_path)
 # --- hf-drop push: subset, export or probe folder ---------------------------------------------------
 
 
+@pytest.mark.slow
 def test_push_refuses_to_export_a_subset_onto_itself(env):
     before = tree(env.root)
     with pytest.raises(ValueError, match="is the input"):
@@ -468,6 +482,7 @@ def test_push_refuses_to_export_a_subset_onto_itself(env):
     assert tree(env.root) == before
 
 
+@pytest.mark.slow
 def test_push_keeps_a_previous_default_export_unless_told(env, tmp_path):
     subset = tmp_path / "sub"
     shutil.copytree(env.subset_dir, subset)
@@ -483,6 +498,7 @@ def test_push_keeps_a_previous_default_export_unless_told(env, tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_the_retry_command_push_prints_works_on_the_export_folder(env, tmp_path, capsys):
     subset = tmp_path / "sub"
     shutil.copytree(env.subset_dir, subset)
@@ -499,6 +515,7 @@ def test_the_retry_command_push_prints_works_on_the_export_folder(env, tmp_path,
     assert tree(tmp_path) == before
 
 
+@pytest.mark.slow
 def test_push_of_a_probe_folder_exports_its_scores(env, tmp_path):
     probe = tmp_path / "probe"
     shutil.copytree(env.probe_dir, probe)
@@ -508,6 +525,7 @@ def test_push_of_a_probe_folder_exports_its_scores(env, tmp_path):
     assert len(scores) == len(env.data["train"])
 
 
+@pytest.mark.slow
 def test_push_uploads_the_export_without_hf_drops_marker(env, tmp_path, monkeypatch):
     calls = {}
 

@@ -16,6 +16,8 @@ from hf_drop.probe import ProbeConfig, ProbeResult, run_probe
 from hf_drop.probe.dynamics import Dynamics
 from hf_drop.probe.run import _full_grand
 
+pytestmark = pytest.mark.slow  # probe runs
+
 CONFIG = ProbeConfig(model="test_resnet", epochs=3, batch_size=64, full_grand=True, embeddings=True)
 
 

@@ -20,6 +20,8 @@ from hf_drop.probe import run as probe_run
 from hf_drop.probe.result import _sanity
 from hf_drop.probe.run import ProbeDivergedError, ProbeWarning
 
+pytestmark = pytest.mark.slow  # probe runs
+
 CONFIG = ProbeConfig(model="test_resnet", epochs=1, batch_size=64)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "recipes"), str(ROOT / "benchmarks")]
@@ -18,6 +19,8 @@ import prune_speed  # noqa: E402
 
 from hf_drop.core.quotas import budget  # noqa: E402
 from hf_drop.data.columns import read_groups  # noqa: E402
+
+pytestmark = pytest.mark.slow  # the recipes: probes and training
 
 
 def test_main_job_probes_prunes_trains_and_compares(tmp_path):

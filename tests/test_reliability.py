@@ -1896,7 +1896,17 @@ def test_the_matrix_has_at_least_100_cases_over_every_area():
     assert len({(c.area, c.name) for c in CASES}) == len(CASES), "case names are unique"
 
 
-@pytest.mark.parametrize("case", CASES, ids=[f"{c.area}: {c.name}" for c in CASES])
+def _marks(case: Case) -> list[pytest.MarkDecorator]:
+    # Every case works in the workspace, which holds a CLI probe; one reads the real files.
+    real = case.name == "a truncated Fashion-MNIST file"
+    return [pytest.mark.slow, *([pytest.mark.needs_fashion_mnist] if real else [])]
+
+
+@pytest.mark.parametrize(
+    "case",
+    [pytest.param(c, marks=_marks(c)) for c in CASES],
+    ids=[f"{c.area}: {c.name}" for c in CASES],
+)
 def test_case(case: Case, workspace: Workspace) -> None:
     before = workspace.snapshot()
     with warnings.catch_warnings():

@@ -67,6 +67,7 @@ def rebuilt_probe(tmp_path_factory):
 
 
 @pytest.mark.parametrize("method", METHODS)
+@pytest.mark.slow
 def test_every_method_is_rebuilt_from_its_card(method, probe, rebuilt_probe, tmp_path, monkeypatch):
     subset = tmp_path / "made" / "subset"
     main(["prune", "--probe", str(probe / "probe"), "--density", "0.4", "--seed", "3",
@@ -194,6 +195,7 @@ def test_a_recorded_revision_is_carried(tmp_path, monkeypatch):
     assert again["source"]["revision"] == "v1.0", "and recorded again"
 
 
+@pytest.mark.slow
 def test_a_probe_based_filter_from_python_is_rebuilt(probe, tmp_path, monkeypatch):
     from hf_drop import DRoPFilter
     from hf_drop.cli.reproduce import reproduce_commands

@@ -28,6 +28,8 @@ def fmnist_cache(tmp_path_factory):
     return cache, fashion_mnist(cache_dir=cache)
 
 
+@pytest.mark.slow
+@pytest.mark.needs_fashion_mnist
 def test_fashion_mnist_is_the_real_70000_images(fmnist_cache):
     _, data = fmnist_cache
     assert {name: len(split) for name, split in data.items()} == {"train": 60000, "test": 10000}
@@ -42,6 +44,8 @@ def test_fashion_mnist_is_the_real_70000_images(fmnist_cache):
     assert np.array_equal(np.asarray(image), raw[0])
 
 
+@pytest.mark.slow
+@pytest.mark.needs_fashion_mnist
 def test_fashion_mnist_is_cached_with_a_stable_fingerprint(fmnist_cache):
     cache, data = fmnist_cache
     assert fashion_mnist(cache_dir=cache)["train"]._fingerprint == data["train"]._fingerprint

@@ -13,6 +13,8 @@ from hf_drop.modeling.images import ImageBatches
 from hf_drop.modeling.models import Preprocess
 from hf_drop.train import TrainConfig, compute_matched_epochs, train_and_evaluate
 
+pytestmark = pytest.mark.slow  # training runs
+
 CONFIG = TrainConfig(model="test_resnet", epochs=2, batch_size=64, lr=0.05)
 
 

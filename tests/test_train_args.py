@@ -25,6 +25,8 @@ from hf_drop.modeling.images import ImageBatches
 from hf_drop.modeling.models import Preprocess
 from hf_drop.train import TrainConfig, train_and_evaluate, training_arguments
 
+pytestmark = pytest.mark.slow  # training runs
+
 CONFIG = TrainConfig(model="test_resnet", epochs=1, batch_size=64)
 OVERRIDES = {
     "gradient_accumulation_steps": 2,

@@ -90,6 +90,7 @@ def test_a_transformers_checkpoint_brings_its_image_processor(tmp_path):
     assert image_transform(str(tmp_path)).preprocess == preprocess
 
 
+@pytest.mark.slow
 def test_a_user_trainer_script_runs_on_the_public_blocks_alone(digits, built, tmp_path):
     train, test = digits
     classifier, _, _ = built

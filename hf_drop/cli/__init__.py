@@ -6,10 +6,12 @@ accelerate launch -m hf_drop probe ...        # the same, on several processes
 
 One file per command (``probe``, ``prune``, ``train``, ``report``, ``push``), each a
 :class:`~hf_drop.cli.base.BaseCommand` whose options are the fields of dataclasses, read by
-``transformers.HfArgumentParser``: every option has both spellings (``--image_column``,
-``--image-column``), transformers' names are accepted where they mean the same
-(``--output_dir``, ``--num_train_epochs``, ``--learning_rate``, ``--dataset_name``), and
-``--help`` shows each default. A JSON or YAML file of options (keys are the option names) gives
+``transformers.HfArgumentParser``'s rules (:mod:`hf_drop.cli.argparser`, which needs no
+transformers: ``prune`` and ``push`` run on the core install): every option has both spellings
+(``--image_column``, ``--image-column``), transformers' names are accepted where they mean the
+same (``--output_dir``, ``--num_train_epochs``, ``--learning_rate``, ``--dataset_name``), and
+``--help`` shows each default. ``probe``, ``train`` and ``report`` need an extra
+(``COMMAND_EXTRAS``); without it they exit 2 saying which to install. A JSON or YAML file of options (keys are the option names) gives
 the defaults of one run, as TRL's ``--config`` does; flags on the command line override it.
 """
 
@@ -25,6 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._version import __version__
+from ..io.extras import MissingExtraError, explain, require_extra
 from .base import NOT_RECORDED, BaseCommand, OptionError, build, check_twice, command_line
 from .base import unknown_message as _unknown
 
@@ -38,6 +41,9 @@ COMMANDS = {
     "report": "report:Report",
     "push": "push:Push",
 }
+# The extra a command needs beyond the core install (pip install 'hf-drop[probe]'); prune and push
+# need none.
+COMMAND_EXTRAS = {"probe": "probe", "train": "train", "report": "plots"}
 
 
 def command_class(name: str) -> type[BaseCommand]:
@@ -58,9 +64,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(2)
     name = argv[0]
     try:
+        if name in COMMAND_EXTRAS and not {"-h", "--help"} & set(argv):  # --help needs none
+            require_extra(COMMAND_EXTRAS[name], f"hf-drop {name}")
         command = parse_command(argv)
     except ValueError as error:  # an OptionError, or a dataclass refusing a value
         _exit(name, error)
+    except ModuleNotFoundError as error:  # an extra not installed: say which
+        _missing(name, error)
+        raise
 
     from ..io.logs import logging_options
 
@@ -75,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             _interrupted(name)
         if isinstance(error, ValueError | FileNotFoundError | TypeError):
             _exit(name, error)
+        if isinstance(error, ModuleNotFoundError):
+            _missing(name, error)
         raise
     finally:
         if not program:  # a caller in Python gets its own Ctrl-C back
@@ -86,15 +99,23 @@ def _exit(name: str, error: BaseException) -> None:
     sys.exit(2)
 
 
+def _missing(name: str, error: ModuleNotFoundError) -> None:
+    """Exit 2 naming the extra to install when ``error`` is an optional module's absence; any
+    other missing module is left to raise."""
+    explained = explain(error, COMMAND_EXTRAS.get(name, "all"), f"hf-drop {name}")
+    if isinstance(explained, MissingExtraError):
+        _exit(name, explained)
+
+
 def build_parser(defaults: dict[str, dict[str, Any]] | None = None) -> argparse.ArgumentParser:
-    """The ``hf-drop`` parser, each command a sub-parser (``HfArgumentParser``)."""
-    from transformers import HfArgumentParser
+    """The ``hf-drop`` parser, each command a sub-parser (a ``DataclassArgumentParser``)."""
+    from .argparser import DataclassArgumentParser
 
     parser = argparse.ArgumentParser(
         prog="hf-drop", description="Distributionally robust data pruning (DRoP) for HF datasets."
     )
     parser.add_argument("--version", action="version", version=f"hf-drop {__version__}")
-    commands = parser.add_subparsers(dest="command", parser_class=HfArgumentParser)
+    commands = parser.add_subparsers(dest="command", parser_class=DataclassArgumentParser)
     for name in COMMANDS:
         command_class(name).register_subcommand(commands, (defaults or {}).get(name, {}))
     return parser

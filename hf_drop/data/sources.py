@@ -17,6 +17,7 @@ import datasets
 import numpy as np
 import xxhash
 
+from ..io.extras import require
 from ..io.files import load_saved
 
 __all__ = [
@@ -164,6 +165,7 @@ def digits() -> datasets.Dataset:
 
     The 0..16 pixel intensities are scaled to 0..255 so that the images look like images.
     """
+    require("sklearn", "probe", "the digits dataset")
     from sklearn.datasets import load_digits
 
     raw = load_digits()

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ..io.extras import require
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from matplotlib.text import Text
@@ -39,6 +41,7 @@ def plot_kept_fraction(
     Returns the ``Figure``; writes it to ``path`` (PNG) too when one is given. Up to 30 classes
     stand side by side (their names turned upright if they would collide), more lie one per row.
     """
+    require("matplotlib", "plots", "plot_kept_fraction")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from ..io.extras import require
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -105,6 +107,7 @@ def plot_runs(runs: pd.DataFrame, path: str | os.PathLike | None = None) -> Figu
 
     Returns the ``Figure`` (built without pyplot: no global state changes); writes it to ``path``
     (PNG) too when one is given."""
+    require("matplotlib", "plots", "plot_runs")
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

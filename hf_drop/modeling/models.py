@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..io.extras import require
+
 __all__ = ["ImageClassifier", "Preprocess", "build_model", "preprocess_for"]
 
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
@@ -90,6 +92,7 @@ def build_model(
     ``pretrained``; ``in_chans`` follows the data), then a Hub checkpoint id (``org/name``, through
     ``AutoModelForImageClassification``; timm repos load as ``TimmWrapperForImageClassification``).
     """
+    require("timm", "probe", "build_model")
     import timm
 
     kwargs = dict(model_kwargs or {})
@@ -203,6 +206,7 @@ def preprocess_for(
     scratch is built for; pretrained and transformers models take their own (images are
     converted). A built model already fixes its channels: ``channels`` with a model is an error.
     """
+    require("timm", "probe", "preprocess_for")
     import timm
 
     if channels is not None and channels not in (1, 3):
@@ -267,6 +271,7 @@ def _input_channels(model: nn.Module) -> int:
 def _timm_preprocess(pretrained_cfg: dict[str, Any], pretrained: bool, channels: int) -> Preprocess:
     """Pretrained: the size, normalisation and interpolation of the timm data config (RGB); from
     scratch: the images' own size and channels, mean = std = 0.5."""
+    require("timm", "probe", "a timm model's preprocessing")
     import timm
 
     if not pretrained:

@@ -38,7 +38,13 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    try:
+        module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
+    except ModuleNotFoundError as error:  # run_probe and ProbeCallback need torch
+        from ..io.extras import explain
+
+        raise explain(error, "probe", f"hf_drop.probe.{name}") from None
+    return getattr(module, name)
 
 
 def __dir__() -> list[str]:

@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ...io.extras import require
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -24,8 +26,7 @@ CLASS_ACCURACY_PATH = str(Path(__file__).parent / "class_accuracy")
 
 def load_class_accuracy():
     """The class-wise accuracy metric (``evaluate.load`` of the module shipped with hf-drop)."""
-    import evaluate
-
+    evaluate = require("evaluate", "train", "load_class_accuracy")
     return evaluate.load(CLASS_ACCURACY_PATH)
 
 
