@@ -26,7 +26,8 @@ from hf_drop.io.extras import DISTRIBUTIONS, EXTRAS, MissingExtraError, require
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-HIDDEN = ["torch", "torchvision", "transformers", "timm", "accelerate", "evaluate", "matplotlib"]
+# transformers is in the core (the command line's HfArgumentParser), without torch.
+HIDDEN = ["torch", "torchvision", "timm", "accelerate", "evaluate", "matplotlib"]
 HIDDEN += ["sklearn"]
 
 SITECUSTOMIZE = f"""
@@ -239,7 +240,11 @@ def test_the_extras_hf_drop_names_in_its_errors_install_those_modules():
 
 
 def test_the_core_depends_on_no_model_library():
-    assert not core() & {distribution(m) for modules in EXTRAS.values() for m in modules}
+    # transformers is there for HfArgumentParser, the command line's parser; without torch, it
+    # holds no model that can run.
+    models = {distribution(m) for modules in EXTRAS.values() for m in modules} - {"transformers"}
+    assert not core() & models
+    assert "torch" not in core()
 
 
 def test_the_version_is_the_package_s():
@@ -247,43 +252,3 @@ def test_the_version_is_the_package_s():
     attr = PYPROJECT["tool"]["setuptools"]["dynamic"]["version"]["attr"]
     assert attr == "hf_drop._version.__version__"
     assert re.fullmatch(r"\d+\.\d+\.\d+(\.dev\d+)?", hf_drop.__version__)
-
-
-@pytest.mark.slow  # importing transformers
-def test_the_command_parser_reads_options_as_hf_argument_parser_does():
-    """hf-drop parses without transformers (the core has none); where transformers is here,
-    each command's parser must be the one HfArgumentParser builds from the same dataclasses."""
-    transformers = pytest.importorskip("transformers")
-    from hf_drop.cli import COMMANDS, command_class
-    from hf_drop.cli.argparser import DataclassArgumentParser
-    from hf_drop.cli.base import add_positionals
-
-    for name in COMMANDS:
-        cls = command_class(name)
-        parsers = []
-        for parser_class in (transformers.HfArgumentParser, DataclassArgumentParser):
-            parser = parser_class(prog=f"hf-drop {name}", **cls.parser_arguments({}))
-            for dtype in cls.dataclasses():
-                add_positionals(parser, dtype, {})
-            parsers.append(parser)
-        theirs, ours = parsers
-        assert ours.format_help() == theirs.format_help(), name
-        spelled = [
-            (a.option_strings, a.dest, a.nargs, a.const, a.default, a.choices, a.required)
-            for a in ours._actions
-        ]
-        assert spelled == [
-            (a.option_strings, a.dest, a.nargs, a.const, a.default, a.choices, a.required)
-            for a in theirs._actions
-        ], name
-    argv = ["--density", "0.3", "--dataset", "d", "--output", "o", "--no-shrink", "--disable_tqdm"]
-    argv += ["--mode", "count", "--group-column", "a", "b", "--class-errors", "[0.1, 0.2]"]
-    prune = command_class("prune")
-    parsed = [
-        parser_class(**prune.parser_arguments({})).parse_args_into_dataclasses(
-            args=argv, return_remaining_strings=True
-        )
-        for parser_class in (transformers.HfArgumentParser, DataclassArgumentParser)
-    ]
-    theirs, ours = ([vars(each) for each in result[:-1]] + [result[-1]] for result in parsed)
-    assert ours == theirs

@@ -6,8 +6,8 @@ accelerate launch -m hf_drop probe ...        # the same, on several processes
 
 One file per command (``probe``, ``prune``, ``train``, ``report``, ``push``), each a
 :class:`~hf_drop.cli.base.BaseCommand` whose options are the fields of dataclasses, read by
-``transformers.HfArgumentParser``'s rules (:mod:`hf_drop.cli.argparser`, which needs no
-transformers: ``prune`` and ``push`` run on the core install): every option has both spellings
+``transformers.HfArgumentParser`` (transformers is in the core install, without torch: ``prune``
+and ``push`` run there): every option has both spellings
 (``--image_column``, ``--image-column``), transformers' names are accepted where they mean the
 same (``--output_dir``, ``--num_train_epochs``, ``--learning_rate``, ``--dataset_name``), and
 ``--help`` shows each default. ``probe``, ``train`` and ``report`` need an extra
@@ -108,14 +108,14 @@ def _missing(name: str, error: ModuleNotFoundError) -> None:
 
 
 def build_parser(defaults: dict[str, dict[str, Any]] | None = None) -> argparse.ArgumentParser:
-    """The ``hf-drop`` parser, each command a sub-parser (a ``DataclassArgumentParser``)."""
-    from .argparser import DataclassArgumentParser
+    """The ``hf-drop`` parser, each command a sub-parser (``HfArgumentParser``)."""
+    from transformers import HfArgumentParser
 
     parser = argparse.ArgumentParser(
         prog="hf-drop", description="Distributionally robust data pruning (DRoP) for HF datasets."
     )
     parser.add_argument("--version", action="version", version=f"hf-drop {__version__}")
-    commands = parser.add_subparsers(dest="command", parser_class=DataclassArgumentParser)
+    commands = parser.add_subparsers(dest="command", parser_class=HfArgumentParser)
     for name in COMMANDS:
         command_class(name).register_subcommand(commands, (defaults or {}).get(name, {}))
     return parser

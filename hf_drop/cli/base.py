@@ -1,6 +1,5 @@
 """What every command shares: options declared as dataclass fields, parsed by
-``transformers.HfArgumentParser``'s rules (:class:`~hf_drop.cli.argparser.DataclassArgumentParser`,
-the same without transformers), and written back as a command line.
+``transformers.HfArgumentParser`` through its public API, and written back as a command line.
 
 A command lists its dataclasses; each field is an option (``--name`` and ``--name-with-dashes``,
 its ``help`` metadata, its default). Before the parser sees a dataclass, :func:`parser_view`
@@ -338,11 +337,9 @@ class BaseCommand(ABC):
     @classmethod
     def parser(cls, defaults: Mapping[str, Any] = {}) -> Any:
         """This command's parser on its own, with ``defaults`` (a file's options)."""
-        from .argparser import DataclassArgumentParser
+        from transformers import HfArgumentParser
 
-        parser = DataclassArgumentParser(
-            prog=f"hf-drop {cls.name}", **cls.parser_arguments(defaults)
-        )
+        parser = HfArgumentParser(prog=f"hf-drop {cls.name}", **cls.parser_arguments(defaults))
         for dtype in cls.dataclasses():
             add_positionals(parser, dtype, defaults)
         return parser
