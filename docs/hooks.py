@@ -52,7 +52,7 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
 @functools.cache
 def cli_reference() -> str:
     """Each command's ``--help`` as the parser prints it, at a fixed width."""
-    os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal's width
+    os.environ["COLUMNS"] = "90"  # argparse wraps to the terminal's width
     sys.path.insert(0, str(ROOT))
     from hf_drop.cli import COMMANDS, build_parser
 
