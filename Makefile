@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install data test test-fast hooks lint format demo bench bench-prune bench-probe bench-import bench-stream bench-groups clean
+.PHONY: install data test test-fast hooks lint format docs demo bench bench-prune bench-probe bench-import bench-stream bench-groups clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ format: $(STAMP)
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
+# The documentation site (mkdocs-material + mkdocstrings) into site/; --strict: a warning fails it.
+docs: $(STAMP)  # the docs extra comes with make install ('.[all]')
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
 demo: $(STAMP)
 	$(PY) recipes/demo_digits.py --output outputs/demo
 
@@ -74,4 +78,4 @@ bench-groups: $(STAMP) $(FASHION_MNIST)
 	OMP_NUM_THREADS=1 $(PY) recipes/groups.py --output benchmarks/results/groups
 
 clean:
-	rm -rf $(VENV) outputs .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) outputs site .pytest_cache .ruff_cache .hypothesis

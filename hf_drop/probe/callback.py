@@ -155,9 +155,10 @@ class ProbeCallback(TrainerCallback):
     Args:
         output_dir: the result folder: new, empty, or a previous probe result with ``overwrite``;
             never overlapping the datasets' files or the Trainer's ``output_dir``.
-        train_dataset, eval_dataset: ``datasets.Dataset`` with a class label column (transforms
-            are fine: the identity recorded is that of the stored rows, which ``DRoPFilter``
-            checks). ``train_dataset`` is the data to prune.
+        train_dataset: the data to prune, a ``datasets.Dataset`` with a class label column
+            (transforms are fine: the identity recorded is that of the stored rows, which
+            ``DRoPFilter`` checks).
+        eval_dataset: the validation data, likewise.
         label_column: ``ClassLabel``, integer or string column of both; the model's class ids
             must be those of the train split (the batch's ``labels`` are checked against it).
         score_epoch: epoch (0-based) whose logits give EL2N and GraNd; default 10% of the

@@ -22,7 +22,10 @@ class ProbeConfig:
         global_batch_size: the batch of one optimisation step over all processes, split evenly
             among them (it must divide by their number); when given, ``batch_size`` is not
             used, so one command trains the same way on any number of processes.
-        lr, momentum, weight_decay: SGD; ``schedule`` ``"cosine"`` (per step) or ``"constant"``.
+        lr: SGD learning rate.
+        momentum: SGD momentum.
+        weight_decay: SGD weight decay.
+        schedule: ``"cosine"`` (per step) or ``"constant"``.
         num_inits: independent initialisations; scores and class errors are averaged over them.
         seed: seed of initialisation ``i`` is ``seed + i`` (``>= 0``); data order depends on it too.
         score_epoch: epoch (0-based) whose training logits give EL2N and GraNd; default 10% of the
@@ -37,7 +40,8 @@ class ProbeConfig:
         model_kwargs: extra arguments for ``timm.create_model`` or the transformers config.
         class_errors_from: ``"final"`` epoch's validation recall, or the ``"best"`` epoch's (by
             validation accuracy).
-        image_column, label_column: column names.
+        image_column: the column of the images.
+        label_column: the column of the labels.
         num_workers: DataLoader workers.
         group_column: also measure validation errors per group: one column, or a list of columns
             whose combinations are the groups (:func:`hf_drop.data.columns.read_groups`), for

@@ -77,15 +77,19 @@ class DRoPFilter:
         keep: a keep rule (object, name or spec ``"ccs(beta=0.2)"``); only with a score
             ``within`` (refused with ``within="random"``, where it would mean nothing).
         quota: the class-count rule (object, name or spec ``"drop(floor=0.3)"``).
-        mode, strength, floor, shrink: the settings of ``quota="drop"`` by their older
-            spelling (:class:`hf_drop.core.rules.DRoP` documents them); None keeps the rule's.
+        mode: a setting of ``quota="drop"`` by its older spelling
+            (:class:`hf_drop.core.rules.DRoP` documents them); None keeps the rule's.
+        strength: likewise.
+        floor: likewise.
+        shrink: likewise.
         min_per_class: every class keeps at least this many samples (all of it if smaller).
         missing_error: error used for a class with samples but no error (absent from
             ``class_errors``, or NaN: a class missing from the validation split). ``None``
             raises a ``ValueError`` naming such classes.
         strategy_scores: score column name or array for ``quota="strategy"``; defaults to
             ``within`` when that is a score.
-        ccs_beta, ccs_strata: the settings of ``keep="ccs"`` by their older spelling.
+        ccs_beta: a setting of ``keep="ccs"`` by its older spelling.
+        ccs_strata: likewise.
         seed: seed of every random choice (an int >= 0); the same seed gives the same subset.
         score_name: the name of a score given as an array (for ``method`` and the card).
         source: the identity the fitted dataset must have (set by :meth:`from_probe`).

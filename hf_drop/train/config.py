@@ -36,8 +36,10 @@ class TrainConfig:
             list of columns whose combinations are the groups
             (:func:`hf_drop.data.columns.read_groups`); the metrics then have
             ``worst_group_accuracy``, ``worst_group`` and ``group_accuracy`` by group name.
-        lr, momentum, weight_decay, batch_size (per process), seed, augment, pretrained,
-        model_kwargs, image_column, label_column, num_workers: as in the probe.
+        lr: as in the probe (:class:`hf_drop.probe.ProbeConfig`), and likewise ``momentum``,
+            ``weight_decay``, ``batch_size`` (per process), ``seed``, ``augment``,
+            ``pretrained``, ``model_kwargs``, ``image_column``, ``label_column`` and
+            ``num_workers``.
 
     ``epochs``, ``lr``, ``weight_decay``, ``batch_size``, ``seed`` and ``num_workers`` are the
     defaults of the TrainingArguments fields they stand for (see :mod:`hf_drop.train.arguments`).

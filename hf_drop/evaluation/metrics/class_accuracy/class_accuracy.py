@@ -34,7 +34,8 @@ Returns (every value a float):
     worst_group_accuracy: lowest accuracy of a group present in the references.
     group_accuracy/<name>: accuracy of each group present.
 Examples:
-    >>> metric = evaluate.load("hf_drop/metrics/class_accuracy")
+    >>> from hf_drop.evaluation.metrics import CLASS_ACCURACY_PATH  # this module's folder
+    >>> metric = evaluate.load(CLASS_ACCURACY_PATH)  # or load_class_accuracy()
     >>> metric.compute(predictions=[0, 1, 1, 2], references=[0, 1, 2, 2])["worst_class_accuracy"]
     0.5
 """
