@@ -112,9 +112,11 @@ class QuotaRule(Rule):
     def counts(self, inputs: QuotaInputs) -> NDArray[np.int64]:
         raise NotImplementedError
 
+    title: ClassVar[str | None] = None  # its part of a method name; None: its name
+
     def label(self, shrunk: bool = False) -> str:
         """Its part of a method name, ``"Random+<label>"``; ``shrunk``: errors were shrunk."""
-        return self.name
+        return self.name if self.title is None else self.title
 
     @property
     def shrinks_errors(self) -> bool:
@@ -389,14 +391,12 @@ class DRoPPaper(_DRoPCounts):
 class Proportional(QuotaRule):
     name: ClassVar[str] = "proportional"
     help: ClassVar[str] = "the same fraction of every class"
+    title: ClassVar[str | None] = "Proportional"
 
     def counts(self, inputs: QuotaInputs) -> NDArray[np.int64]:
         return Q.proportional_quotas(
             inputs.sizes, inputs.density, min_per_class=inputs.min_per_class
         )
-
-    def label(self, shrunk: bool = False) -> str:
-        return "Proportional"
 
 
 @register_quota_rule
@@ -404,12 +404,10 @@ class Proportional(QuotaRule):
 class Uniform(QuotaRule):
     name: ClassVar[str] = "uniform"
     help: ClassVar[str] = "the same number of every class"
+    title: ClassVar[str | None] = "Uniform"
 
     def counts(self, inputs: QuotaInputs) -> NDArray[np.int64]:
         return Q.uniform_quotas(inputs.sizes, inputs.density, min_per_class=inputs.min_per_class)
-
-    def label(self, shrunk: bool = False) -> str:
-        return "Uniform"
 
 
 @register_quota_rule
@@ -417,6 +415,7 @@ class Uniform(QuotaRule):
 class StrategyQ(QuotaRule):
     name: ClassVar[str] = "strategy"
     help: ClassVar[str] = "the class counts of a global selection by --strategy-score (StrategyQ)"
+    title: ClassVar[str | None] = "StrategyQ"
     from_selection: ClassVar[bool] = True
     takes_min_per_class: ClassVar[bool] = False
 
@@ -424,20 +423,15 @@ class StrategyQ(QuotaRule):
         assert inputs.selection_counts is not None
         return inputs.selection_counts
 
-    def label(self, shrunk: bool = False) -> str:
-        return "StrategyQ"
-
 
 @register_quota_rule
 @dataclass(frozen=True)
 class Global(QuotaRule):
     name: ClassVar[str] = "global"
     help: ClassVar[str] = "no class counts: the selection runs over the whole dataset (baselines)"
+    title: ClassVar[str | None] = ""  # the selection's own name: "el2n", "Random"
     class_blind: ClassVar[bool] = True
     takes_min_per_class: ClassVar[bool] = False
-
-    def label(self, shrunk: bool = False) -> str:
-        return ""
 
 
 # --- the built-in keep rules --------------------------------------------------------------------

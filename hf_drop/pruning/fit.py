@@ -76,16 +76,7 @@ def fit_dataset(spec: FilterSpec, params: dict[str, Any], dataset: datasets.Data
         )
     units, labels = UnitReader.fit(dataset, classes, spec.group_columns)
     sizes = np.bincount(labels.ids, minlength=len(labels.names))
-    within = (
-        None
-        if spec.within is None
-        else read_scores(
-            dataset,
-            _by_row(spec, dataset, spec.within, "within"),
-            ndim=spec.keep_rule.ndim,
-            name="within",
-        )
-    )
+    within = _scores(spec, dataset, spec.within, "within", ndim=spec.keep_rule.ndim)
     if spec.quota.class_blind:  # the baselines: the class counts follow from the selection
         n_keep = Q.budget(len(dataset), spec.density)
         if within is None:
@@ -282,11 +273,7 @@ def _selection_counts(
     scores = (
         within
         if spec.strategy_scores is None
-        else read_scores(
-            dataset,
-            _by_row(spec, dataset, spec.strategy_scores, "strategy_scores"),
-            name="strategy_scores",
-        )
+        else _scores(spec, dataset, spec.strategy_scores, "strategy_scores")
     )
     if scores is None or scores.ndim != 1:
         raise ValueError(f"quota={spec.quota.name!r} needs one score per row, not embeddings")
@@ -294,6 +281,15 @@ def _selection_counts(
         scores, Q.budget(len(scores), spec.density), keep=spec.keep_rule.direction or "hard"
     )
     return Q.quotas_from_selection(labels, chosen, num_units)
+
+
+def _scores(
+    spec: FilterSpec, dataset: datasets.Dataset, scores: Any, name: str, ndim: int = 1
+) -> NDArray | None:
+    """Per-row scores (a column, an array, a pandas Series by its index) checked, or None."""
+    if scores is None:
+        return None
+    return read_scores(dataset, _by_row(spec, dataset, scores, name), ndim=ndim, name=name)
 
 
 def _by_row(spec: FilterSpec, dataset: datasets.Dataset, scores: Any, name: str) -> Any:
