@@ -23,6 +23,7 @@ from torchvision.transforms.v2 import functional as F
 from .models import Preprocess
 
 __all__ = [
+    "Augment",
     "EpochSampler",
     "ImageBatches",
     "check_image_split",
@@ -129,7 +130,7 @@ class ImageBatches(torch.utils.data.Dataset):
         self.image_column = image_column
         self.label_ids = np.asarray(label_ids, dtype=np.int64)
         self.preprocess = preprocess
-        self.augment = _Augment() if augment else None
+        self.augment = Augment() if augment else None
 
     def __len__(self) -> int:
         return len(self.label_ids)
@@ -222,7 +223,7 @@ def _as_is(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return batch  # ImageBatches.__getitems__ already returns a whole batch
 
 
-class _Augment:
+class Augment:
     """Light augmentation: a random crop of the image padded by 2 pixels, back to its own size,
     then a horizontal flip with probability 1/2 (not label-preserving for every dataset: digits
     are not mirror-symmetric). Randomness from torch's global generator, which checkpoints save."""

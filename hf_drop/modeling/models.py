@@ -16,7 +16,7 @@ from torch import nn
 
 from ..io.extras import require
 
-__all__ = ["ImageClassifier", "Preprocess", "build_model", "preprocess_for"]
+__all__ = ["ImageClassifier", "Preprocess", "build_model", "find_head", "preprocess_for"]
 
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
 
@@ -56,7 +56,7 @@ class ImageClassifier(nn.Module):
         super().__init__()
         self.model = model
         self.kind = kind
-        head = _find_head(model, num_classes)
+        head = find_head(model, num_classes)
         # Kept by path, not as an attribute: a second reference would register the head twice
         # and make checkpoints see shared tensors.
         self._head_path = next(f"model.{n}" for n, m in model.named_modules() if m is head)
@@ -318,7 +318,7 @@ def _processor_preprocess(name: str, channels: int) -> Preprocess | None:
     return Preprocess(channels, image_size, tuple(mean), tuple(std), source="image processor")
 
 
-def _find_head(model: nn.Module, num_classes: int) -> nn.Linear:
+def find_head(model: nn.Module, num_classes: int) -> nn.Linear:
     """The final linear layer: timm's classifier, else the last Linear with num_classes outputs."""
     getter = getattr(model, "get_classifier", None) or getattr(
         getattr(model, "timm_model", None), "get_classifier", None

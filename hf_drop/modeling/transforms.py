@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from .images import _Augment, pixels
+from .images import Augment, pixels
 from .models import Preprocess, preprocess_for
 
 __all__ = ["ImageTransform", "collate_images", "image_transform"]
@@ -43,10 +43,10 @@ class ImageTransform:
     image_column: str = "image"
     label_column: str | None = "label"
     augment: bool = False
-    _augment: _Augment | None = field(init=False, repr=False, compare=False, default=None)
+    _augment: Augment | None = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_augment", _Augment() if self.augment else None)
+        object.__setattr__(self, "_augment", Augment() if self.augment else None)
 
     def __call__(self, batch: Mapping[str, Sequence[Any]]) -> dict[str, list]:
         images = _column(batch, self.image_column, "image_column")

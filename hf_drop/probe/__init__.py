@@ -13,14 +13,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .callback import ProbeCallback
     from .config import ProbeConfig
+    from .recorder import ProbeDivergedError, ProbeRecorder, ProbeWarning
     from .result import SCORE_DIRECTIONS, ProbeResult
-    from .run import ProbeDivergedError, run_probe
+    from .run import run_probe
 
 _EXPORTS = {
     "ProbeConfig": "config",
     "ProbeResult": "result",
     "SCORE_DIRECTIONS": "result",
-    "ProbeDivergedError": "run",
+    "ProbeDivergedError": "recorder",
+    "ProbeRecorder": "recorder",
+    "ProbeWarning": "recorder",
     "run_probe": "run",
     "ProbeCallback": "callback",  # needs transformers, which nothing else here does
 }
@@ -30,7 +33,9 @@ __all__ = [
     "ProbeCallback",
     "ProbeConfig",
     "ProbeDivergedError",
+    "ProbeRecorder",
     "ProbeResult",
+    "ProbeWarning",
     "run_probe",
 ]
 

@@ -15,13 +15,10 @@ probe`` records and writes the same result folder.
     trainer.train()
     drop = DRoPFilter.from_probe("probe", 0.5).fit(train)
 
-How: each batch carries its rows' indices under :data:`TRAIN_KEY` (or :data:`EVAL_KEY`); a
-forward pre-hook on the model takes them out before the model sees them, and a forward hook
-reads the logits (and the head's input, for last-layer GraNd). The per-sample statistics are
-those of ``hf-drop probe`` (:func:`~hf_drop.probe.dynamics.batch_statistics`), from the same
-training forward pass; they are gathered across processes once per epoch and kept by row index,
-so that padding, gradient accumulation and the number of processes change nothing. After every
-epoch the callback makes the Trainer evaluate and records per-class recall on the eval set.
+How: each batch carries its rows' indices, and hooks on the model read what it computes
+(:mod:`hf_drop.probe.capture`); what is read goes to the probe's recorder
+(:class:`~hf_drop.probe.recorder.ProbeRecorder`), as in ``hf-drop probe``. After every epoch the
+callback makes the Trainer evaluate and records per-class recall on the eval set.
 """
 
 from __future__ import annotations
@@ -29,40 +26,30 @@ from __future__ import annotations
 import math
 import os
 import warnings
-import weakref
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import datasets
-import numpy as np
 import torch
 from accelerate import PartialState
-from accelerate.utils import gather_object
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 from transformers.data.data_collator import default_data_collator
 
-from ..io.environment import machine, versions
 from ..io.outputs import atomic_output, dataset_folders, prepare_output
-from ..modeling.models import _find_head
+from ..modeling.models import find_head
+from .capture import EVAL_KEY, TRAIN_KEY, BatchCapture, IndexCollator, IndexedDataset
 from .config import ProbeConfig
-from .dynamics import Dynamics, batch_statistics
-from .result import ProbeResult, write_result
-from .run import (
-    _CHECKED,
+from .recorder import (
+    NonFiniteError,
     ProbeDivergedError,
+    ProbeLabels,
+    ProbeRecorder,
     ProbeWarning,
-    _class_recall,
-    _label_plan,
-    _train_summary,
 )
+from .result import ProbeResult
 
 __all__ = ["EVAL_KEY", "TRAIN_KEY", "IndexedDataset", "ProbeCallback"]
-
-# The batch keys that carry row indices; the model never sees them.
-TRAIN_KEY = "hf_drop_index"
-EVAL_KEY = "hf_drop_eval_index"
-_KEYS = (TRAIN_KEY, EVAL_KEY)
 
 # TrainingArguments recorded with the result: how the Trainer trained (no machine-local paths).
 _TRAINER_ARGS = (
@@ -82,58 +69,6 @@ _TRAINER_ARGS = (
     "fp16",
     "bf16",
 )
-
-
-class IndexedDataset(torch.utils.data.Dataset):
-    """The rows of ``dataset`` (as it returns them, transform included), each a dict with its
-    row position under ``key``: what the Trainer reads."""
-
-    def __init__(self, dataset: datasets.Dataset, key: str) -> None:
-        self.dataset = dataset
-        self.key = key
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        return self._with_index(self.dataset[int(index)], int(index))
-
-    def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
-        # One Arrow query (and one transform call) per batch, as datasets does for the Trainer.
-        indices = [int(i) for i in indices]
-        rows = self.dataset.__getitems__(indices)
-        return [self._with_index(row, i) for row, i in zip(rows, indices, strict=True)]
-
-    def _with_index(self, row: Any, index: int) -> dict[str, Any]:
-        if not isinstance(row, Mapping):
-            raise TypeError(
-                f"ProbeCallback: row {index} of the dataset is a {type(row).__name__}, not a dict: "
-                "the rows must be dicts (a datasets.Dataset, with or without a transform)"
-            )
-        return {**row, self.key: index}
-
-
-class _IndexCollator:
-    """``collate_fn`` on rows without the index keys, then the indices added as int64 tensors."""
-
-    def __init__(self, collate_fn: Callable[[list], Any]) -> None:
-        self.collate_fn = collate_fn
-
-    def __call__(self, features: list[dict[str, Any]]) -> Any:
-        keys = [
-            k for k in _KEYS if features and isinstance(features[0], Mapping) and k in features[0]
-        ]
-        if not keys:
-            return self.collate_fn(features)
-        batch = self.collate_fn([{k: v for k, v in f.items() if k not in keys} for f in features])
-        if not isinstance(batch, MutableMapping):
-            raise TypeError(
-                f"ProbeCallback: the collator returned a {type(batch).__name__}; it must return "
-                "a dict of model inputs (as Trainer collators do)"
-            )
-        for key in keys:
-            batch[key] = torch.tensor([f[key] for f in features], dtype=torch.int64)
-        return batch
 
 
 class ProbeCallback(TrainerCallback):
@@ -208,22 +143,18 @@ class ProbeCallback(TrainerCallback):
         self.overwrite = overwrite
         # Labels, classes and the identity of both splits: a bad column fails here, not after
         # training.
-        self._plan = _label_plan(train_dataset, eval_dataset, label_column)
+        self._labels = ProbeLabels.read(train_dataset, eval_dataset, label_column)
         self.train_dataset = IndexedDataset(train_dataset, TRAIN_KEY)
         self.eval_dataset = IndexedDataset(eval_dataset, EVAL_KEY)
         self.result_: ProbeResult | None = None
-        self._hooked: weakref.WeakSet[torch.nn.Module] = weakref.WeakSet()
-        self._recording: list[Any] = []  # hook handles while training
+        self._capture = BatchCapture(self._labels.train_ids, self._labels.num_classes, label_column)
+        self._recorder: ProbeRecorder | None = None  # while training
         self._active = False
-        self._batch: tuple[str, torch.Tensor, Any] | None = None  # from the pre-hook
-        self._features: torch.Tensor | None = None  # the head's input
-        self._train_records: list[tuple] = []
-        self._eval_records: list[tuple] = []
 
     def collator(self, collate_fn: Callable[[list], Any] | None = None) -> Callable[[list], Any]:
         """``collate_fn`` (default: ``transformers.default_data_collator``) that also carries
         the rows' indices, for ``Trainer(data_collator=...)``. ``collate_fn`` never sees them."""
-        return _IndexCollator(collate_fn or default_data_collator)
+        return IndexCollator(collate_fn or default_data_collator)
 
     # --- Trainer events -------------------------------------------------------------------------
 
@@ -237,7 +168,7 @@ class ProbeCallback(TrainerCallback):
     ) -> None:
         _check_arguments(args)
         if model is not None:
-            self._strip_indices(model)
+            self._capture.strip_indices(model)
 
     def on_train_begin(
         self,
@@ -273,41 +204,41 @@ class ProbeCallback(TrainerCallback):
             score_epoch = ProbeConfig(model="trainer", epochs=epochs).resolved_score_epoch
         if score_epoch >= epochs:
             raise ValueError(f"score_epoch must lie in [0, {epochs}), got {score_epoch}")
-        self._dynamics = Dynamics(len(self.train_dataset), epochs, score_epoch, self.du_window)
-        self._train_ids = torch.tensor(self._plan.train_ids)  # moved to the batches' device
         self._epoch = 0
-        self._history: list[dict[str, Any]] = []
-        self._pending: dict[str, Any] | None = None  # the epoch awaiting its evaluation
-        self._embeddings: np.ndarray | None = None
-        self._record = self._describe(args, model, epochs, score_epoch, train_dataloader)
-        self._strip_indices(model)
-        self._head = _head_or_none(model, self._plan.num_classes)
-        if self.embeddings and self._head is None:
+        head = _head_or_none(model, self._labels.num_classes)
+        if self.embeddings and head is None:
             raise ValueError(
-                f"embeddings=True needs a final nn.Linear with {self._plan.num_classes} "
+                f"embeddings=True needs a final nn.Linear with {self._labels.num_classes} "
                 f"outputs (its input is the embedding); {type(model).__name__} has none"
             )
-        self._recording = [model.register_forward_hook(self._after_forward)]
-        if self._head is not None:
-            self._recording.append(self._head.register_forward_hook(self._after_head))
+        self._recorder = ProbeRecorder(
+            self._labels,
+            epochs=epochs,
+            score_epoch=score_epoch,
+            du_window=self.du_window,
+            embeddings=self.embeddings,
+            class_errors_from=self.class_errors_from,
+            grand=head is not None,
+        )
+        self._recorder.start_init(0)
+        self._record = self._describe(args, model, epochs, score_epoch, train_dataloader)
+        self._capture.start(model, head)
         self._active = True
 
     def on_epoch_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
-        if self._active and self._pending is not None:
-            raise RuntimeError(self._no_evaluation(self._pending["epoch"]))
-        self._train_records = []
+        if self._active and self._recorder.pending is not None:
+            raise RuntimeError(self._no_evaluation(self._recorder.pending["epoch"]))
+        if self._active:
+            self._capture.start_epoch(self._recorder.wants_embeddings(self._epoch))
 
     def on_epoch_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> TrainerControl:
         if not self._active:
             return control
-        epoch = self._epoch
-        self._record_epoch(epoch)
-        loss, accuracy = _train_summary(self._dynamics)
-        self._pending = {"epoch": epoch, "train_loss": loss, "train_accuracy": accuracy}
+        self._record_epoch(self._epoch)
         self._epoch += 1
         control.should_evaluate = True  # the Trainer evaluates right after this event
         return control
@@ -320,31 +251,26 @@ class ProbeCallback(TrainerCallback):
         metrics: dict | None = None,
         **kwargs: Any,
     ) -> None:
-        # Every process saw batches of the eval set, or none did (another eval dataset).
-        if not self._active or not self._eval_records:
+        if not self._active:
             return
-        records, self._eval_records = self._eval_records, []
-        if self._pending is None:  # an evaluation of the user's schedule, between epochs
+        # None: an evaluation of the user's schedule, between epochs (its rows are dropped).
+        pending = self._recorder.pending
+        seen = self._capture.end_evaluation(wanted=pending is not None)
+        if seen is None:  # no batch of the indexed eval set (on every process alike)
             return
-        index, predicted, finite = _gather(
-            [torch.cat([r[k] for r in records]).cpu().numpy() for k in range(3)]
-        )
-        keep = _first_seen(np.zeros(len(index), np.int64), index)
-        if len(keep) != len(self.eval_dataset):
+        index, predicted, finite = seen
+        if len(index) != len(self.eval_dataset):
             raise RuntimeError(
-                f"ProbeCallback: the evaluation after epoch {self._pending['epoch'] + 1} saw "
-                f"{len(keep)} of the {len(self.eval_dataset)} rows of eval_dataset"
+                f"ProbeCallback: the evaluation after epoch {pending['epoch'] + 1} saw "
+                f"{len(index)} of the {len(self.eval_dataset)} rows of eval_dataset"
             )
-        if not finite[keep].all():
+        try:
+            self._recorder.record_validation(predicted, index, finite)
+        except NonFiniteError as what:
             raise ProbeDivergedError(
-                f"the Trainer's model diverged: NaN or infinite validation logits for "
-                f"{int((~finite[keep]).sum())} images after epoch {self._pending['epoch'] + 1}; "
+                f"the Trainer's model diverged: {what} after epoch {pending['epoch'] + 1}; "
                 f"nothing was written to {self.output_dir}"
-            )
-        labels = self._plan.val_ids[index[keep]]
-        recall = _class_recall(predicted[keep], labels, self._plan.num_classes)
-        self._history.append({**self._pending, **recall})
-        self._pending = None
+            ) from None
 
     def on_train_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
@@ -352,19 +278,18 @@ class ProbeCallback(TrainerCallback):
         if not self._active:
             return
         self._stop_recording()
-        epochs = self._dynamics.num_epochs
-        if self._pending is not None:
-            raise RuntimeError(self._no_evaluation(self._pending["epoch"]))
-        if len(self._history) != epochs:
+        recorder = self._recorder
+        if recorder.pending is not None:
+            raise RuntimeError(self._no_evaluation(recorder.pending["epoch"]))
+        done, epochs = len(recorder.history[0]), recorder.epochs
+        if done != epochs:
             raise RuntimeError(
-                f"ProbeCallback: training stopped after {len(self._history)} of {epochs} epochs "
+                f"ProbeCallback: training stopped after {done} of {epochs} epochs "
                 f"(early stopping?): the probe needs its whole schedule; nothing was written to "
                 f"{self.output_dir}"
             )
-        scores = self._dynamics.scores()
-        if self._head is None:
-            del scores["grand"]  # no linear head: no last-layer GraNd
-        bad = [name for name, values in scores.items() if not np.isfinite(values).all()]
+        recorder.end_init()
+        bad = recorder.non_finite()
         if bad:
             raise ProbeDivergedError(
                 f"the Trainer's model diverged: NaN or infinite scores {bad}; nothing was "
@@ -374,145 +299,38 @@ class ProbeCallback(TrainerCallback):
             with atomic_output(
                 self.output_dir, "probe", overwrite=self.overwrite, inputs=self._inputs()
             ) as tmp:
-                alerts = write_result(
-                    tmp,
-                    scores=scores,
-                    labels=self._plan.train_ids,
-                    names=self._plan.names,
-                    history=[self._history],
-                    class_errors_from=self.class_errors_from,
-                    record=self._record,
-                    embeddings=self._embeddings,
-                )
+                alerts = recorder.write(tmp, self._record)
             for message in alerts:
                 warnings.warn(message, ProbeWarning, stacklevel=2)
-        # The model's pre-hook keeps this callback alive: let the per-sample arrays go.
-        self._dynamics = self._embeddings = self._train_ids = None
+        # The Trainer keeps its callbacks (and the model the capture's pre-hook): let the
+        # per-sample arrays go.
+        self._recorder = None
         PartialState().wait_for_everyone()
         self.result_ = ProbeResult.load(self.output_dir)
 
-    # --- hooks ------------------------------------------------------------------------------------
+    # --- bookkeeping --------------------------------------------------------------------------
 
     def _stop_recording(self) -> None:
         self._active = False
-        for handle in self._recording:
-            handle.remove()
-        self._recording = []
-        self._batch = self._features = None
-
-    def _strip_indices(self, model: torch.nn.Module) -> None:
-        """The pre-hook that takes the index keys out of the model's inputs; kept for the model's
-        life, so that later ``trainer.evaluate``/``predict`` on the indexed datasets work too."""
-        if model not in self._hooked:
-            model.register_forward_pre_hook(self._before_forward, with_kwargs=True)
-            self._hooked.add(model)
-
-    def _before_forward(self, module, args, kwargs):
-        found = [key for key in _KEYS if key in kwargs]
-        if not found:
-            return None
-        index = {key: kwargs.pop(key) for key in found}
-        if self._active:
-            kind = TRAIN_KEY if TRAIN_KEY in index else EVAL_KEY
-            self._batch = (kind, index[kind], kwargs.get("labels"))
-        return args, kwargs
-
-    def _after_head(self, module, inputs, output) -> None:
-        if self._batch is not None and inputs:
-            self._features = inputs[0]
-
-    @torch.no_grad()
-    def _after_forward(self, module, inputs, output) -> None:
-        batch, features = self._batch, self._features
-        self._batch = self._features = None
-        if batch is None:
-            if module.training:
-                raise RuntimeError(
-                    f"ProbeCallback: a training batch without {TRAIN_KEY!r}: pass "
-                    "train_dataset=probe.train_dataset and data_collator=probe.collator(...) to "
-                    "the Trainer, with TrainingArguments(remove_unused_columns=False)"
-                )
-            return
-        kind, index, labels = batch
-        logits = _logits(output, len(index))
-        if logits.shape[-1] != self._plan.num_classes:
-            raise ValueError(
-                f"ProbeCallback: the model gives {logits.shape[-1]} logits per sample, and "
-                f"{self.label_column!r} has {self._plan.num_classes} classes"
-            )
-        if kind == EVAL_KEY and not module.training:
-            finite = torch.isfinite(logits).all(-1)
-            self._eval_records.append((index, logits.argmax(-1), finite))
-        elif kind == TRAIN_KEY and module.training:
-            if self._train_ids.device != index.device:
-                self._train_ids = self._train_ids.to(index.device)
-            ids = self._train_ids[index]
-            if self._head is not None and features is None:
-                raise RuntimeError(
-                    f"ProbeCallback: the model's final linear layer ({self._head}) did not run in "
-                    "the forward pass: last-layer GraNd cannot be computed"
-                )
-            stats = batch_statistics(logits, ids.to(logits.device), features)
-            if not (
-                isinstance(labels, torch.Tensor)
-                and labels.shape == index.shape
-                and not labels.is_floating_point()
-            ):
-                labels = torch.full_like(index, -1)  # none to check (e.g. popped for the loss)
-            embedding = None
-            if self.embeddings and self._epoch == self._dynamics.num_epochs - 1:
-                embedding = features.detach().flatten(1).half().cpu()
-            step = len(self._train_records)
-            self._train_records.append((step, index, stats, labels.long(), embedding))
-
-    # --- bookkeeping --------------------------------------------------------------------------
+        self._capture.stop()
 
     def _record_epoch(self, epoch: int) -> None:
-        """Gather the epoch's statistics from every process and hand them to the dynamics."""
-        records = self._train_records
-        self._train_records = []
-        if not records:
-            raise RuntimeError(
-                f"ProbeCallback: epoch {epoch + 1} recorded no training batch: pass "
-                "train_dataset=probe.train_dataset to the Trainer"
-            )
-        local = [
-            np.concatenate([np.full(len(r[1]), r[0], np.int64) for r in records]),
-            *(torch.cat([r[k] for r in records]).cpu().numpy() for k in (1, 2, 3)),
-        ]
-        if records[0][4] is not None:
-            local.append(torch.cat([r[4] for r in records]).numpy())
-        step, index, stats, labels, *features = _gather(local)
-        keep = _first_seen(step, index)  # padding repeats rows already seen: the first counts
-        index, stats, labels = index[keep], stats[keep], labels[keep]
-        expected = self._plan.train_ids[index]
-        wrong = (labels >= 0) & (labels != expected)
-        if wrong.any():
-            rows = index[wrong][:5].tolist()
-            raise ValueError(
-                f"ProbeCallback: the batches' labels differ from column {self.label_column!r} of "
-                f"train_dataset at rows {rows} (labels {labels[wrong][:5].tolist()}, column "
-                f"{expected[wrong][:5].tolist()}): the model must use the column's class ids"
-            )
-        if not np.isfinite(stats[:, _CHECKED]).all():
+        """The epoch's rows, gathered from every process, to the recorder."""
+        index, stats, embeddings = self._capture.end_epoch(epoch)
+        try:
+            self._recorder.record_batch(epoch, index, stats, embeddings)
+        except NonFiniteError:
             raise ProbeDivergedError(
                 f"the Trainer's model diverged in epoch {epoch + 1}: NaN or infinite training "
                 f"loss or logits; nothing was written to {self.output_dir}"
-            )
-        self._dynamics.update(epoch, index, stats)
+            ) from None
         try:
-            self._dynamics.end_epoch(epoch)
+            self._recorder.end_epoch(epoch)
         except RuntimeError as error:
             raise RuntimeError(
                 f"ProbeCallback: the Trainer did not show every row of train_dataset in epoch "
                 f"{epoch + 1} ({error}); a custom sampler or an IterableDataset cannot be probed"
             ) from None
-        if features:
-            if self._embeddings is None:
-                self._embeddings = np.zeros(
-                    (len(self.train_dataset), features[0].shape[1]), np.float16
-                )
-            self._embeddings[index] = features[0][keep]
 
     def _no_evaluation(self, epoch: int) -> str:
         return (
@@ -556,8 +374,8 @@ class ProbeCallback(TrainerCallback):
                 if value is None or isinstance(value, (int, float))
                 else str(getattr(value, "value", value))
             )
-        return {
-            "config": {
+        return self._recorder.record(
+            config={
                 "model": name or type(model).__name__,
                 "epochs": epochs,
                 "batch_size": per_process,
@@ -575,30 +393,24 @@ class ProbeCallback(TrainerCallback):
                 "label_column": self.label_column,
                 "trainer": trainer,
             },
-            "model": {
+            model={
                 "name": name or type(model).__name__,
                 "kind": "transformers" if hasattr(model, "config") else "torch",
                 "pretrained": bool(name),
                 "class": type(model).__name__,
             },
-            "processes": args.world_size,
-            "batch": {
+            processes=args.world_size,
+            batch={
                 "processes": args.world_size,
                 "per_process_batch_size": per_process,
                 "gradient_accumulation_steps": accumulation,
                 "global_batch_size": per_process * args.world_size * accumulation,
                 "steps_per_epoch": None if steps is None else math.ceil(steps / accumulation),
             },
-            "device": str(args.device),
-            "source": {
-                **self.source,
-                "fingerprint": self.train_dataset.dataset._fingerprint,
-                **self._plan.identity["train"],
-            },
-            "validation": self._plan.identity["validation"],
-            "versions": versions("torch", "accelerate", "datasets", "transformers", "numpy"),
-            "machine": machine(),
-        }
+            device=str(args.device),
+            source=self.source,
+            libraries=("torch", "accelerate", "datasets", "transformers", "numpy"),
+        )
 
 
 def _check_arguments(args: TrainingArguments) -> None:
@@ -617,41 +429,6 @@ def _check_arguments(args: TrainingArguments) -> None:
 
 def _head_or_none(model: torch.nn.Module, num_classes: int) -> torch.nn.Linear | None:
     try:
-        return _find_head(model, num_classes)
+        return find_head(model, num_classes)
     except ValueError:
         return None
-
-
-def _logits(output: Any, batch_size: int) -> torch.Tensor:
-    """The logits in a model's output: a tensor, ``output.logits``/``["logits"]``, or the first
-    (batch, classes) tensor of a tuple."""
-    if isinstance(output, Mapping) and "logits" in output:
-        return output["logits"]
-    if isinstance(output, torch.Tensor):
-        candidates = [output]
-    elif isinstance(output, (tuple, list)):
-        candidates = list(output)
-    else:
-        candidates = []
-    for value in candidates:
-        if isinstance(value, torch.Tensor) and value.ndim == 2 and len(value) == batch_size:
-            return value
-    raise TypeError(
-        f"ProbeCallback: no (batch, classes) logits in the model's output "
-        f"({type(output).__name__}); the model must return logits, or an output with .logits"
-    )
-
-
-def _gather(arrays: list[np.ndarray]) -> list[np.ndarray]:
-    """Each array concatenated over the processes, in process order."""
-    if PartialState().num_processes == 1:
-        return arrays
-    parts = gather_object([arrays])
-    return [np.concatenate([part[k] for part in parts]) for k in range(len(arrays))]
-
-
-def _first_seen(step: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """Positions of each row's first record (by step, then process), in row order."""
-    order = np.argsort(step, kind="stable")
-    _, first = np.unique(index[order], return_index=True)
-    return order[first]

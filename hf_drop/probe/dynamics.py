@@ -122,6 +122,12 @@ class Dynamics:
             self.du_windows += 1
         self.epochs_done = epoch + 1
 
+    def epoch_summary(self) -> tuple[float, float]:
+        """Mean training loss and accuracy of the epoch last closed (from its recorded p_true)."""
+        a = self.arrays
+        p_true = a["p_true"][(self.epochs_done - 1) % self.window]
+        return float(np.mean(-np.log(np.clip(p_true, 1e-12, None)))), float(a["correct"].mean())
+
     def scores(self) -> dict[str, NDArray[np.float32]]:
         """The per-sample scores of this initialisation (after the last epoch)."""
         a = self.arrays

@@ -10,7 +10,6 @@ with :class:`ProbeDivergedError`; nothing of that epoch is written.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -31,32 +30,25 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from ..data.columns import Labels, check_identity, dataset_identity, read_groups, read_labels
-from ..io.environment import machine, versions
+from ..data.columns import Labels, check_identity, read_groups
 from ..io.logs import get_logger, progress_bars_enabled
 from ..io.outputs import dataset_folders, prepare_output, start_output
 from ..modeling.images import ImageBatches, check_image_split, describe_sizes, image_sizes, loader
 from ..modeling.models import build_model
 from .config import ProbeConfig
-from .dynamics import STATISTICS, Dynamics, batch_statistics
-from .result import CONFIG_FILE, ProbeResult, write_result
+from .dynamics import batch_statistics
+from .recorder import (
+    NonFiniteError,
+    ProbeDivergedError,
+    ProbeLabels,
+    ProbeRecorder,
+    ProbeWarning,
+)
+from .result import CONFIG_FILE, ProbeResult
 
 __all__ = ["ProbeDivergedError", "ProbeWarning", "run_probe"]
 
 logger = get_logger(__name__)  # the main process logs (hf_drop.io.logs)
-
-
-class ProbeDivergedError(ValueError, FloatingPointError):
-    """The probe's loss, logits or scores became NaN or infinite: nothing was recorded."""
-
-
-class ProbeWarning(UserWarning):
-    """A finished probe whose class errors are suspect: near-chance accuracy, a class never
-    predicted. Also recorded in ``class_metrics.json`` under ``"warnings"``."""
-
-
-class _NonFinite(ArithmeticError):
-    """Raised inside an epoch (the same on every process); run_probe names the init and epoch."""
 
 
 def run_probe(
@@ -87,19 +79,31 @@ def run_probe(
     _claim_output(out, accelerator, train, val, inputs)  # refused, or ours, before training
 
     run = _Run(accelerator, config, out, plan, train, val, source, splits)
-    progress = _load_progress(run)
+    recorder = ProbeRecorder(
+        plan.labels,
+        epochs=config.epochs,
+        score_epoch=config.resolved_score_epoch,
+        du_window=config.du_window,
+        num_inits=config.num_inits,
+        embeddings=config.embeddings,
+        class_errors_from=config.class_errors_from,
+        groups=plan.val_groups,
+    )
+    start = _resume(run, recorder)
     _log_batch(plan.batch)
-    if progress.path is not None:
-        _log_resume(progress, config)
+    if start.checkpoint is not None:
+        _log_resume(start, config)
     spec = None
-    for init in range(progress.init, config.num_inits):
-        spec = _train_init(run, progress, init)
+    for init in range(start.init, config.num_inits):
+        spec = _train_init(run, recorder, init, start)
 
-    _check_finite(config, out, progress.totals, progress.embeddings)
+    bad = recorder.non_finite()  # the last guard (on every process alike)
+    if bad:
+        raise _diverged(config, out, f"(NaN or infinite scores: {', '.join(bad)})")
     if spec is None:  # resumed after the last epoch of the last initialisation
         spec = _build(run)[2]
     if accelerator.is_main_process:
-        _write_result(run, progress, spec)
+        _write_result(run, recorder, spec)
         _remove_checkpoints(run.checkpoints)
     accelerator.wait_for_everyone()
     return ProbeResult.load(out)
@@ -109,30 +113,11 @@ def run_probe(
 
 
 @dataclass
-class _LabelPlan:
-    """The classes (the train split's), the class ids of both splits in them, and what
-    identifies both splits (recorded by checkpoints and the result, checked on resume and reuse)."""
-
-    labels: Labels
-    val_labels: Labels
-    train_ids: np.ndarray
-    val_ids: np.ndarray
-    identity: dict[str, dict[str, Any]]
-
-    @property
-    def names(self) -> list[str]:
-        return self.labels.names
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.labels.names)
-
-
-@dataclass
-class _Plan(_LabelPlan):
+class _Plan:
     """Everything checked before training: labels, group ids of the validation rows, channels,
     image sizes, and (once the process count is known) the effective batch."""
 
+    labels: ProbeLabels
     val_groups: Labels | None = None
     channels: int = 3
     sizes: dict[str, Any] = field(default_factory=dict)
@@ -158,18 +143,13 @@ class _Run:
 
 
 @dataclass
-class _Progress:
-    """Where a run stands: the next initialisation and the last finished epoch in it (``None``:
-    none yet), the scores summed over finished initialisations, the validation history, the
-    embeddings, and the checkpoint it was read from (with its dynamics, mid-initialisation)."""
+class _Start:
+    """Where a run starts: the initialisation and epoch to train next, and the checkpoint they
+    follow (``None``: from the beginning)."""
 
     init: int = 0
-    epoch: int | None = None
-    totals: dict[str, np.ndarray] = field(default_factory=dict)
-    history: list[list[dict[str, Any]]] = field(default_factory=list)
-    embeddings: np.ndarray | None = None
-    path: Path | None = None
-    dynamics: dict[str, np.ndarray] | None = None
+    epoch: int = 0
+    checkpoint: Path | None = None
 
 
 # --- one initialisation -------------------------------------------------------------------------
@@ -177,33 +157,36 @@ class _Progress:
 
 def _build(run: _Run):
     """The probe model (a fresh initialisation), its preprocessing and its spec."""
-    config, plan = run.config, run.plan
+    config, labels = run.config, run.plan.labels
     return build_model(
         config.model,
-        plan.num_classes,
-        plan.channels,
+        labels.num_classes,
+        run.plan.channels,
         pretrained=config.pretrained,
         model_kwargs=config.model_kwargs,
-        class_names=plan.names,
+        class_names=labels.names,
     )
 
 
-def _train_init(run: _Run, progress: _Progress, init: int):
-    """Train initialisation ``init`` from where ``progress`` stands; its scores are added to the
-    totals. Returns the model's spec."""
+def _train_init(run: _Run, recorder: ProbeRecorder, init: int, start: _Start):
+    """Train initialisation ``init`` (from ``start`` if that is within it), recording it.
+    Returns the model's spec."""
     accelerator, config, plan = run.accelerator, run.config, run.plan
     set_seed(config.seed + init)
     model, preprocess, spec = _build(run)
     _check_sizes(plan, preprocess, config.model)  # before any training: a batch must stack
+    batch_size = plan.batch["per_process_batch_size"]
     train_loader = loader(
-        ImageBatches(run.train, config.image_column, plan.train_ids, preprocess, config.augment),
-        plan.batch["per_process_batch_size"],
+        ImageBatches(
+            run.train, config.image_column, plan.labels.train_ids, preprocess, config.augment
+        ),
+        batch_size,
         seed=config.seed + init,
         num_workers=config.num_workers,
     )
     val_loader = loader(
-        ImageBatches(run.val, config.image_column, plan.val_ids, preprocess),
-        plan.batch["per_process_batch_size"],
+        ImageBatches(run.val, config.image_column, plan.labels.val_ids, preprocess),
+        batch_size,
         shuffle=False,
         num_workers=config.num_workers,
     )
@@ -221,67 +204,32 @@ def _train_init(run: _Run, progress: _Progress, init: int):
         model, optimizer, scheduler, train_loader, val_loader
     )
     plan.batch["steps_per_epoch"] = len(train_loader)
-    dynamics = Dynamics(
-        len(run.train), config.epochs, config.resolved_score_epoch, config.du_window
-    )
+    recorder.start_init(init, steps_per_epoch=len(train_loader))
     first_epoch = 0
-    if progress.init == init and progress.epoch is not None:
-        accelerator.load_state(str(progress.path))
-        dynamics.load_state_dict(progress.dynamics)
-        first_epoch = progress.epoch + 1
-    if init > len(progress.history) - 1:
-        progress.history.append([])
+    if start.init == init and start.epoch > 0:  # resumed within this initialisation
+        accelerator.load_state(str(start.checkpoint))
+        first_epoch = start.epoch
 
-    training = _Training(accelerator, model, optimizer, scheduler, train_loader, dynamics)
+    training = _Training(accelerator, model, optimizer, scheduler, train_loader, recorder)
     for epoch in range(first_epoch, config.epochs):
-        _train_epoch(run, progress, training, val_loader, init, epoch)
-    for name, values in dynamics.scores().items():
-        progress.totals[name] = progress.totals.get(name, 0.0) + values.astype(np.float64)
+        desc = f"init {init + 1}/{config.num_inits} epoch {epoch + 1}/{config.epochs}"
+        try:  # every process sees the same gathered values, so all of them stop together
+            training.epoch(epoch, desc=desc)
+            if config.full_grand and epoch == config.resolved_score_epoch:
+                _full_grand(accelerator, model, train_loader, recorder.dynamics, config.grand_chunk)
+            recorder.end_epoch(epoch)
+            metrics = recorder.record_validation(*_predict(accelerator, model, val_loader))
+        except NonFiniteError as what:
+            where = f"at init {init + 1} epoch {epoch + 1} ({what})"
+            raise _diverged(config, run.out, where) from None
+        logger.info(
+            f"{desc}: train loss {metrics['train_loss']:.4f} acc {metrics['train_accuracy']:.4f} "
+            f"| val acc {metrics['accuracy']:.4f}, worst class {np.nanmin(metrics['recall']):.4f}"
+        )
+        _save_checkpoint(run, recorder, init, epoch)
+    recorder.end_init()
     accelerator.free_memory(model, optimizer, scheduler, train_loader, val_loader)
     return spec
-
-
-def _train_epoch(
-    run: _Run, progress: _Progress, training: _Training, val_loader, init: int, epoch: int
-) -> None:
-    """One epoch, its validation, its log line and its checkpoint."""
-    config = run.config
-    keep_embeddings = config.embeddings and init == 0 and epoch == config.epochs - 1
-    # Every process sees the same gathered values, so all of them stop together.
-    try:
-        progress.embeddings = training.epoch(
-            epoch,
-            progress.embeddings,
-            keep_embeddings,
-            desc=f"init {init + 1}/{config.num_inits} epoch {epoch + 1}/{config.epochs}",
-        )
-        if config.full_grand and epoch == config.resolved_score_epoch:
-            _full_grand(
-                run.accelerator,
-                training.model,
-                training.train_loader,
-                training.dynamics,
-                config.grand_chunk,
-            )
-        metrics = _evaluate(
-            run.accelerator,
-            training.model,
-            val_loader,
-            run.plan.num_classes,
-            run.plan.val_groups,
-        )
-    except _NonFinite as what:
-        where = f"at init {init + 1} epoch {epoch + 1} ({what})"
-        raise _diverged(config, run.out, where) from None
-    training.dynamics.end_epoch(epoch)
-    metrics["train_loss"], metrics["train_accuracy"] = _train_summary(training.dynamics)
-    progress.history[init].append(metrics)
-    logger.info(
-        f"init {init + 1}/{config.num_inits} epoch {epoch + 1}/{config.epochs}: "
-        f"train loss {metrics['train_loss']:.4f} acc {metrics['train_accuracy']:.4f} | "
-        f"val acc {metrics['accuracy']:.4f}, worst class {np.nanmin(metrics['recall']):.4f}"
-    )
-    _save_checkpoint(run, progress, init, epoch, training.dynamics)
 
 
 # --- one epoch ----------------------------------------------------------------------------------
@@ -289,37 +237,30 @@ def _train_epoch(
 
 @dataclass
 class _Training:
-    """What one initialisation trains with, prepared by Accelerate."""
+    """What one initialisation trains with, prepared by Accelerate, and its recorder."""
 
     accelerator: Accelerator
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: Any
     train_loader: Any
-    dynamics: Dynamics
+    recorder: ProbeRecorder
 
-    def epoch(
-        self, epoch: int, embeddings: np.ndarray | None, keep_embeddings: bool, desc: str
-    ) -> np.ndarray | None:
-        """One epoch of training; every batch's per-sample statistics go to the dynamics."""
-        accelerator, model = self.accelerator, self.model
+    def epoch(self, epoch: int, desc: str) -> None:
+        """One epoch of training; every batch's per-sample statistics go to the recorder."""
+        accelerator, model, recorder = self.accelerator, self.model, self.recorder
         model.train()
         self.train_loader.set_epoch(epoch)
+        keep_embeddings = recorder.wants_embeddings(epoch)
         captured: dict[str, torch.Tensor] = {}
         # The head's input is the penultimate embedding: last-layer GraNd needs its norm.
         head = accelerator.unwrap_model(model).head
         hook = head.register_forward_hook(
             lambda _m, inputs, _o: captured.__setitem__("h", inputs[0])
         )
+        bars = accelerator.is_local_main_process and progress_bars_enabled()
         try:
-            for step, batch in enumerate(
-                tqdm(
-                    self.train_loader,
-                    desc=desc,
-                    leave=False,
-                    disable=not accelerator.is_local_main_process or not progress_bars_enabled(),
-                )
-            ):
+            for batch in tqdm(self.train_loader, desc=desc, leave=False, disable=not bars):
                 logits = model(batch["pixel_values"])
                 loss = F.cross_entropy(logits, batch["labels"])
                 accelerator.backward(loss)
@@ -331,72 +272,28 @@ class _Training:
                 gathered = (batch["index"], stats)
                 if keep_embeddings:
                     gathered += (captured["h"].detach().flatten(1).half(),)
+                # Gathered with their row indices: padding never counts a row twice.
                 gathered = accelerator.gather_for_metrics(gathered)
-                index, stats = gathered[0].cpu().numpy(), gathered[1].cpu().numpy()
-                # Already on the host: the check costs no synchronisation. (A margin may be
-                # infinite with one class; NaN logits make the loss NaN anyway.)
-                if not np.isfinite(stats[:, _CHECKED]).all():
-                    loss_value = float(np.mean(stats[:, 0]))
-                    raise _NonFinite(
-                        f"train loss {loss_value:.4g} at step {step + 1} of "
-                        f"{len(self.train_loader)}"
-                    )
-                self.dynamics.update(epoch, index, stats)
-                if keep_embeddings:
-                    h = gathered[2].cpu().numpy()
-                    if embeddings is None:
-                        embeddings = np.zeros(
-                            (len(self.dynamics.arrays["seen"]), h.shape[1]), np.float16
-                        )
-                    embeddings[index] = h
+                recorder.record_batch(epoch, *(t.cpu().numpy() for t in gathered))
         finally:
             hook.remove()
-        return embeddings
 
 
 @torch.no_grad()
-def _evaluate(accelerator, model, val_loader, num_classes, groups=None) -> dict[str, Any]:
-    """Accuracy, per-class recall and support on the validation split; with ``groups`` (group
-    ids of the validation rows), each group's support and hits too."""
+def _predict(accelerator, model, val_loader) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Predicted classes, row indices and whether the logits are finite, of every validation
+    row (gathered from every process)."""
     model.eval()
-    predictions, labels, finite, rows = [], [], [], []
+    predictions, rows, finite = [], [], []
     for batch in val_loader:
         logits = model(batch["pixel_values"])
-        p, y, ok, index = accelerator.gather_for_metrics(
-            (
-                logits.argmax(1),
-                batch["labels"],
-                torch.isfinite(logits).all(1).long(),
-                batch["index"],
-            )
+        p, index, ok = accelerator.gather_for_metrics(
+            (logits.argmax(1), batch["index"], torch.isfinite(logits).all(1).long())
         )
         predictions.append(p.cpu().numpy())
-        labels.append(y.cpu().numpy())
-        finite.append(ok.cpu().numpy())
         rows.append(index.cpu().numpy())
-    p, y, ok = np.concatenate(predictions), np.concatenate(labels), np.concatenate(finite) > 0
-    if not ok.all():
-        raise _NonFinite(f"NaN or infinite validation logits for {int((~ok).sum())} images")
-    metrics = _class_recall(p, y, num_classes)
-    if groups is not None:  # by row index: the gathered order need not be the rows' order
-        g = groups.ids[np.concatenate(rows)]
-        metrics["group_support"] = np.bincount(g, minlength=len(groups.names)).tolist()
-        metrics["group_hits"] = np.bincount(g[p == y], minlength=len(groups.names)).tolist()
-    return metrics
-
-
-def _class_recall(predictions: np.ndarray, labels: np.ndarray, num_classes: int) -> dict[str, Any]:
-    """Accuracy, per-class recall (NaN for a class without support) and support."""
-    p, y = predictions, labels
-    support = np.bincount(y, minlength=num_classes)
-    hits = np.bincount(y[p == y], minlength=num_classes)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        recall = np.where(support > 0, hits / np.maximum(support, 1), np.nan)
-    return {
-        "accuracy": float((p == y).mean()),
-        "recall": recall.tolist(),
-        "support": support.tolist(),
-    }
+        finite.append(ok.cpu().numpy())
+    return np.concatenate(predictions), np.concatenate(rows), np.concatenate(finite) > 0
 
 
 def _full_grand(accelerator, model, train_loader, dynamics, chunk):
@@ -429,12 +326,8 @@ def _full_grand(accelerator, model, train_loader, dynamics, chunk):
         index, norm = accelerator.gather_for_metrics((batch["index"], torch.cat(norms)))
         norm = norm.cpu().numpy()
         if not np.isfinite(norm).all():
-            raise _NonFinite("NaN or infinite full-parameter GraNd")
+            raise NonFiniteError("NaN or infinite full-parameter GraNd")
         dynamics.arrays["grand_full"][index.cpu().numpy()] = norm
-
-
-# Statistics that must be finite in every batch (see the check in _Training.epoch).
-_CHECKED = [k for k, name in enumerate(STATISTICS) if name != "margin"]
 
 
 def _diverged(config: ProbeConfig, out: Path, where: str) -> ProbeDivergedError:
@@ -445,22 +338,6 @@ def _diverged(config: ProbeConfig, out: Path, where: str) -> ProbeDivergedError:
     )
 
 
-def _check_finite(config: ProbeConfig, out: Path, totals: dict, embeddings) -> None:
-    """The last guard before the result is written: every score finite (on every process alike)."""
-    bad = [name for name, values in totals.items() if not np.isfinite(values).all()]
-    if embeddings is not None and not np.isfinite(embeddings).all():
-        bad.append("embedding (penultimate features beyond float16's range)")
-    if bad:
-        raise _diverged(config, out, f"(NaN or infinite scores: {', '.join(bad)})")
-
-
-def _train_summary(dynamics: Dynamics) -> tuple[float, float]:
-    """Mean training loss and accuracy of the epoch just closed (from the last recorded p_true)."""
-    a = dynamics.arrays
-    p_true = a["p_true"][(dynamics.epochs_done - 1) % dynamics.window]
-    return float(np.mean(-np.log(np.clip(p_true, 1e-12, None)))), float(a["correct"].mean())
-
-
 # --- inputs -------------------------------------------------------------------------------------
 
 
@@ -468,39 +345,14 @@ def _check_inputs(train: datasets.Dataset, val: datasets.Dataset, config: ProbeC
     """Every input problem, as a clear error, before any model is built."""
     channels = check_image_split(train, "train split", config.image_column)
     check_image_split(val, "validation split", config.image_column)
-    labels = _label_plan(train, val, config.label_column)
     return _Plan(
-        **{f.name: getattr(labels, f.name) for f in dataclasses.fields(_LabelPlan)},
+        labels=ProbeLabels.read(train, val, config.label_column),
         val_groups=None if config.group_column is None else read_groups(val, config.group_column),
         channels=channels,
         # From the image headers: checked against the model's preprocessing once it is built.
         sizes={
             "train split": image_sizes(train, "train split", config.image_column),
             "validation split": image_sizes(val, "validation split", config.image_column),
-        },
-    )
-
-
-def _label_plan(train: datasets.Dataset, val: datasets.Dataset, label_column: str) -> _LabelPlan:
-    """The classes (the train split's), the class ids of both splits in them, and the identity
-    of both splits; a validation class that train lacks is an error."""
-    labels = read_labels(train, label_column)
-    val_labels = read_labels(val, label_column)
-    position = {name: k for k, name in enumerate(labels.names)}
-    in_train = {labels.names[k] for k in np.unique(labels.ids)}
-    in_val = sorted({val_labels.names[k] for k in np.unique(val_labels.ids)})
-    unknown = [name for name in in_val if name not in in_train]
-    if unknown:
-        raise ValueError(f"validation classes {unknown} do not occur in the train split's labels")
-    lookup = np.array([position.get(name, -1) for name in val_labels.names])
-    return _LabelPlan(
-        labels=labels,
-        val_labels=val_labels,
-        train_ids=labels.ids,
-        val_ids=lookup[val_labels.ids],
-        identity={
-            "train": dataset_identity(train, label_column, labels=labels),
-            "validation": dataset_identity(val, label_column, labels=val_labels),
         },
     )
 
@@ -546,14 +398,14 @@ def _log_batch(batch: dict[str, int]) -> None:
         )
 
 
-def _log_resume(progress: _Progress, config: ProbeConfig) -> None:
+def _log_resume(start: _Start, config: ProbeConfig) -> None:
     """Say where a run picks up again (1-based, as the epoch lines count)."""
-    init, epoch = progress.init, 0 if progress.epoch is None else progress.epoch + 1
-    if init >= config.num_inits:
-        logger.info(f"every epoch is done (checkpoint {progress.path}): writing the result")
+    if start.init >= config.num_inits:
+        logger.info(f"every epoch is done (checkpoint {start.checkpoint}): writing the result")
     else:
         logger.info(
-            f"resuming from epoch {epoch + 1} of init {init + 1} (checkpoint {progress.path})"
+            f"resuming from epoch {start.epoch + 1} of init {start.init + 1} "
+            f"(checkpoint {start.checkpoint})"
         )
 
 
@@ -593,12 +445,10 @@ def _remove_checkpoints(checkpoints: Path) -> None:
         pass
 
 
-def _save_checkpoint(
-    run: _Run, progress: _Progress, init: int, epoch: int, dynamics: Dynamics
-) -> None:
+def _save_checkpoint(run: _Run, recorder: ProbeRecorder, init: int, epoch: int) -> None:
     """State after (init, epoch): the model, optimizer, scheduler and RNGs (Accelerate), the
-    bookkeeping with the identity of the data and the process count that resuming checks,
-    and a COMPLETE marker written last; older checkpoints are then removed."""
+    recorder's, and the history with the identity of the data and the process count that
+    resuming checks, and a COMPLETE marker written last; older checkpoints are then removed."""
     # Not Accelerate's ProjectConfiguration(automatic_checkpoint_naming, total_limit): its
     # rotation deletes the oldest entries of the folder *before* writing the new checkpoint (a
     # kill mid-save would leave no checkpoint) and deletes whatever else is in that folder.
@@ -606,17 +456,14 @@ def _save_checkpoint(
     path = run.checkpoints / f"init{init:03d}-epoch{epoch:04d}"
     accelerator.save_state(str(path))
     if accelerator.is_main_process:
-        np.savez(path / "dynamics.npz", **dynamics.state_dict())
-        np.savez(path / "totals.npz", **progress.totals)
-        if progress.embeddings is not None:
-            np.save(path / "embeddings.npy", progress.embeddings)
+        recorder.save(path)
         record = {
             "init": init,
             "epoch": epoch,
             "config": run.config.to_dict(),
-            "data": run.plan.identity,
+            "data": run.plan.labels.identity,
             "processes": accelerator.num_processes,
-            "history": progress.history,
+            "history": recorder.history,
         }
         (path / "progress.json").write_text(json.dumps(record))
         (path / "COMPLETE").touch()
@@ -626,13 +473,14 @@ def _save_checkpoint(
     accelerator.wait_for_everyone()
 
 
-def _load_progress(run: _Run) -> _Progress:
-    """Where to start: the last complete checkpoint, or the beginning. Refused: a checkpoint of
-    another configuration, of other data, or of another number of processes."""
+def _resume(run: _Run, recorder: ProbeRecorder) -> _Start:
+    """Where to start: after the last complete checkpoint (its state restored into
+    ``recorder``), or the beginning. Refused: a checkpoint of another configuration, of other
+    data, or of another number of processes."""
     checkpoints, config, processes = run.checkpoints, run.config, run.accelerator.num_processes
     done = sorted(p for p in checkpoints.glob("init*-epoch*") if (p / "COMPLETE").exists())
     if not done:
-        return _Progress()
+        return _Start()
     path = done[-1]
     record = json.loads((path / "progress.json").read_text())
     saved = ProbeConfig.from_dict(record["config"])
@@ -643,7 +491,7 @@ def _load_progress(run: _Run) -> _Progress:
         )
     out = checkpoints.parent
     holds = f"--output {out} holds an unfinished probe"
-    _check_data(record.get("data"), run.plan, run.train, run.val, holds)
+    _check_data(record.get("data"), run.plan.labels, run.train, run.val, holds)
     saved_processes = record.get("processes")
     if saved_processes != processes:
         # Accelerate restores only the random states of the processes it finds, and the global
@@ -655,21 +503,10 @@ def _load_progress(run: _Run) -> _Progress:
             f"match no uninterrupted run. Resume with {saved_processes} process(es) "
             f"(accelerate launch --num_processes {saved_processes}), or use another --output"
         )
-    init, epoch = record["init"], record["epoch"]
-    with np.load(path / "totals.npz") as f:
-        totals = {k: f[k] for k in f.files}
-    with np.load(path / "dynamics.npz") as f:
-        state = {k: f[k] for k in f.files}
-    embeddings = np.load(path / "embeddings.npy") if (path / "embeddings.npy").exists() else None
-    if epoch == config.epochs - 1:  # that initialisation had finished: its scores are in totals?
-        dynamics = Dynamics(
-            len(state["seen"]), config.epochs, config.resolved_score_epoch, config.du_window
-        )
-        dynamics.load_state_dict(state)
-        for name, values in dynamics.scores().items():
-            totals[name] = totals.get(name, 0.0) + values.astype(np.float64)
-        return _Progress(init + 1, None, totals, record["history"], embeddings, path)
-    return _Progress(init, epoch, totals, record["history"], embeddings, path, state)
+    init, epoch = recorder.load(
+        path, init=record["init"], epoch=record["epoch"], history=record["history"]
+    )
+    return _Start(init, epoch, path)
 
 
 def _existing_result(out: Path, config: ProbeConfig, plan: _Plan, train, val) -> ProbeResult:
@@ -682,16 +519,16 @@ def _existing_result(out: Path, config: ProbeConfig, plan: _Plan, train, val) ->
         )
     record = result.record
     data = {"train": record.get("source"), "validation": record.get("validation")}
-    _check_data(data, plan, train, val, f"--output {out} holds a finished probe")
+    _check_data(data, plan.labels, train, val, f"--output {out} holds a finished probe")
     return result
 
 
-def _check_data(data: dict | None, plan: _LabelPlan, train, val, holds: str) -> None:
+def _check_data(data: dict | None, labels: ProbeLabels, train, val, holds: str) -> None:
     """A ValueError unless the train and validation splits are those ``data`` records."""
     fix = "use another --output (or delete that folder to probe this data there)"
-    for role, verb, split, labels in (
-        ("train", "trained on", train, plan.labels),
-        ("validation", "validated on", val, plan.val_labels),
+    for role, verb, split, split_labels in (
+        ("train", "trained on", train, labels.train),
+        ("validation", "validated on", val, labels.validation),
     ):
         recorded = (data or {}).get(role)
         if not recorded or "num_rows" not in recorded:
@@ -705,42 +542,25 @@ def _check_data(data: dict | None, plan: _LabelPlan, train, val, holds: str) -> 
             recorded,
             seen=f"{holds} {verb}",
             fix=fix,
-            labels=labels,
-            actual=plan.identity[role],  # digested once, in _check_inputs
+            labels=split_labels,
+            actual=labels.identity[role],  # digested once, in _check_inputs
         )
 
 
-def _write_result(run: _Run, progress: _Progress, spec) -> None:
-    """The result of this run (see :func:`hf_drop.probe.result.write_result`): scores averaged
-    over initialisations, and the record of what produced them."""
-    config, plan, accelerator = run.config, run.plan, run.accelerator
-    record = {
-        "config": config.to_dict(),
-        "model": {"name": spec.name, "kind": spec.kind, "pretrained": spec.pretrained},
-        "processes": accelerator.num_processes,
-        "batch": plan.batch,
-        "device": str(accelerator.device),
-        "source": {
-            **(run.source or {}),
-            "fingerprint": run.train._fingerprint,
-            **plan.identity["train"],
-        },
-        "validation": plan.identity["validation"],
-        "versions": versions("torch", "accelerate", "datasets", "timm", "transformers", "numpy"),
-        "machine": machine(),
-    }
-    alerts = write_result(
-        run.out,
-        scores={name: total / config.num_inits for name, total in progress.totals.items()},
-        labels=plan.train_ids,
-        names=plan.names,
-        history=progress.history,
-        class_errors_from=config.class_errors_from,
-        record=record,
-        embeddings=progress.embeddings,
-        splits=run.splits,
-        group_names=None if plan.val_groups is None else plan.val_groups.names,
+def _write_result(run: _Run, recorder: ProbeRecorder, spec) -> None:
+    """The result of this run (see :meth:`ProbeRecorder.write`): scores averaged over
+    initialisations, and the record of what produced them."""
+    config, accelerator = run.config, run.accelerator
+    record = recorder.record(
+        config=config.to_dict(),
+        model={"name": spec.name, "kind": spec.kind, "pretrained": spec.pretrained},
+        processes=accelerator.num_processes,
+        batch=run.plan.batch,
+        device=str(accelerator.device),
+        source=run.source,
+        libraries=("torch", "accelerate", "datasets", "timm", "transformers", "numpy"),
     )
+    alerts = recorder.write(run.out, record, splits=run.splits)
     for message in alerts:
         warnings.warn(message, ProbeWarning, stacklevel=3)
         logger.warning(message)
