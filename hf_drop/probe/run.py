@@ -6,15 +6,15 @@ CPU or GPU). Each epoch ends in a checkpoint; a killed run started again with th
 folder resumes from the last finished epoch and ends with the same result (refused if the data or
 the number of processes differ). A loss, logit or score that is NaN or infinite stops the run
 with :class:`ProbeDivergedError`; nothing of that epoch is written.
+
+Here is the loop; what it records is the recorder's (:mod:`hf_drop.probe.recorder`), the output
+folder and its checkpoints are :mod:`hf_drop.probe.checkpoints`'.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import re
-import shutil
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,11 +30,18 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from ..data.columns import Labels, check_identity, read_groups
+from ..data.columns import Labels, read_groups
 from ..io.logs import get_logger, progress_bars_enabled
-from ..io.outputs import dataset_folders, prepare_output, start_output
 from ..modeling.images import ImageBatches, check_image_split, describe_sizes, image_sizes, loader
 from ..modeling.models import build_model
+from .checkpoints import (
+    Start,
+    claim_output,
+    existing_result,
+    remove_checkpoints,
+    resume,
+    save_checkpoint,
+)
 from .config import ProbeConfig
 from .dynamics import batch_statistics
 from .recorder import (
@@ -72,11 +79,11 @@ def run_probe(
     out = Path(output_dir)
     plan = _check_inputs(train, val, config)  # every input error before any training
     if (out / CONFIG_FILE).exists():
-        result = _existing_result(out, config, plan, train, val)
+        result = existing_result(out, config, plan.labels, train, val)
         logger.info(f"{out} already holds this probe's result: nothing to train")
         return result
     plan.batch = _batch(config, len(train), accelerator.num_processes)  # may refuse
-    _claim_output(out, accelerator, train, val, inputs)  # refused, or ours, before training
+    claim_output(out, accelerator, train, val, inputs)  # refused, or ours, before training
 
     run = _Run(accelerator, config, out, plan, train, val, source, splits)
     recorder = ProbeRecorder(
@@ -89,7 +96,7 @@ def run_probe(
         class_errors_from=config.class_errors_from,
         groups=plan.val_groups,
     )
-    start = _resume(run, recorder)
+    start = resume(accelerator, out, recorder, config, train, val)
     _log_batch(plan.batch)
     if start.checkpoint is not None:
         _log_resume(start, config)
@@ -104,7 +111,7 @@ def run_probe(
         spec = _build(run)[2]
     if accelerator.is_main_process:
         _write_result(run, recorder, spec)
-        _remove_checkpoints(run.checkpoints)
+        remove_checkpoints(out)
     accelerator.wait_for_everyone()
     return ProbeResult.load(out)
 
@@ -137,20 +144,6 @@ class _Run:
     source: dict[str, Any] | None
     splits: dict[str, list[int]] | None
 
-    @property
-    def checkpoints(self) -> Path:
-        return self.out / "checkpoints"
-
-
-@dataclass
-class _Start:
-    """Where a run starts: the initialisation and epoch to train next, and the checkpoint they
-    follow (``None``: from the beginning)."""
-
-    init: int = 0
-    epoch: int = 0
-    checkpoint: Path | None = None
-
 
 # --- one initialisation -------------------------------------------------------------------------
 
@@ -168,7 +161,7 @@ def _build(run: _Run):
     )
 
 
-def _train_init(run: _Run, recorder: ProbeRecorder, init: int, start: _Start):
+def _train_init(run: _Run, recorder: ProbeRecorder, init: int, start: Start):
     """Train initialisation ``init`` (from ``start`` if that is within it), recording it.
     Returns the model's spec."""
     accelerator, config, plan = run.accelerator, run.config, run.plan
@@ -226,7 +219,7 @@ def _train_init(run: _Run, recorder: ProbeRecorder, init: int, start: _Start):
             f"{desc}: train loss {metrics['train_loss']:.4f} acc {metrics['train_accuracy']:.4f} "
             f"| val acc {metrics['accuracy']:.4f}, worst class {np.nanmin(metrics['recall']):.4f}"
         )
-        _save_checkpoint(run, recorder, init, epoch)
+        save_checkpoint(accelerator, run.out, recorder, init=init, epoch=epoch, config=config)
     recorder.end_init()
     accelerator.free_memory(model, optimizer, scheduler, train_loader, val_loader)
     return spec
@@ -398,7 +391,7 @@ def _log_batch(batch: dict[str, int]) -> None:
         )
 
 
-def _log_resume(start: _Start, config: ProbeConfig) -> None:
+def _log_resume(start: Start, config: ProbeConfig) -> None:
     """Say where a run picks up again (1-based, as the epoch lines count)."""
     if start.init >= config.num_inits:
         logger.info(f"every epoch is done (checkpoint {start.checkpoint}): writing the result")
@@ -409,142 +402,7 @@ def _log_resume(start: _Start, config: ProbeConfig) -> None:
         )
 
 
-# --- the output folder, checkpoints and the result -------------------------------------------
-
-_CHECKPOINT_NAME = re.compile(r"init\d{3}-epoch\d{4}")
-
-
-def _claim_output(out: Path, accelerator, train, val, inputs=()) -> None:
-    """The output folder, checked, created and marked as a probe run's before any training (an
-    unwritable folder fails here). Refused, with nothing written: a non-empty folder that is not a
-    probe run's, one of another kind, one that overlaps the datasets' files. A symlink is written
-    through."""
-    inputs = [*inputs, *dataset_folders(train, val)]
-    # Every process checks (nothing is written): a refusal stops them all, none waits at the
-    # barrier for a main process that has already failed.
-    prepare_output(out, "probe", resume=True, inputs=inputs, what="--output")
-    if accelerator.is_main_process:
-        start_output(out, "probe", inputs=inputs)
-    accelerator.wait_for_everyone()
-
-
-def _checkpoint_folders(checkpoints: Path) -> list[Path]:
-    """The checkpoints the probe wrote (``initIII-epochEEEE``); any other entry is left alone."""
-    if not checkpoints.is_dir():
-        return []
-    return [p for p in checkpoints.iterdir() if p.is_dir() and _CHECKPOINT_NAME.fullmatch(p.name)]
-
-
-def _remove_checkpoints(checkpoints: Path) -> None:
-    """Once the result is whole: remove the probe's checkpoints, and the folder if then empty."""
-    for path in _checkpoint_folders(checkpoints):
-        shutil.rmtree(path, ignore_errors=True)
-    try:
-        checkpoints.rmdir()
-    except OSError:  # absent, or holds something that is not the probe's
-        pass
-
-
-def _save_checkpoint(run: _Run, recorder: ProbeRecorder, init: int, epoch: int) -> None:
-    """State after (init, epoch): the model, optimizer, scheduler and RNGs (Accelerate), the
-    recorder's, and the history with the identity of the data and the process count that
-    resuming checks, and a COMPLETE marker written last; older checkpoints are then removed."""
-    # Not Accelerate's ProjectConfiguration(automatic_checkpoint_naming, total_limit): its
-    # rotation deletes the oldest entries of the folder *before* writing the new checkpoint (a
-    # kill mid-save would leave no checkpoint) and deletes whatever else is in that folder.
-    accelerator = run.accelerator
-    path = run.checkpoints / f"init{init:03d}-epoch{epoch:04d}"
-    accelerator.save_state(str(path))
-    if accelerator.is_main_process:
-        recorder.save(path)
-        record = {
-            "init": init,
-            "epoch": epoch,
-            "config": run.config.to_dict(),
-            "data": run.plan.labels.identity,
-            "processes": accelerator.num_processes,
-            "history": recorder.history,
-        }
-        (path / "progress.json").write_text(json.dumps(record))
-        (path / "COMPLETE").touch()
-        for old in _checkpoint_folders(run.checkpoints):  # its own, never anything else there
-            if old != path:
-                shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-
-
-def _resume(run: _Run, recorder: ProbeRecorder) -> _Start:
-    """Where to start: after the last complete checkpoint (its state restored into
-    ``recorder``), or the beginning. Refused: a checkpoint of another configuration, of other
-    data, or of another number of processes."""
-    checkpoints, config, processes = run.checkpoints, run.config, run.accelerator.num_processes
-    done = sorted(p for p in checkpoints.glob("init*-epoch*") if (p / "COMPLETE").exists())
-    if not done:
-        return _Start()
-    path = done[-1]
-    record = json.loads((path / "progress.json").read_text())
-    saved = ProbeConfig.from_dict(record["config"])
-    if saved != config:
-        raise ValueError(
-            f"{checkpoints} holds a checkpoint of another probe configuration "
-            f"({saved}); use another output folder or delete it"
-        )
-    out = checkpoints.parent
-    holds = f"--output {out} holds an unfinished probe"
-    _check_data(record.get("data"), run.plan.labels, run.train, run.val, holds)
-    saved_processes = record.get("processes")
-    if saved_processes != processes:
-        # Accelerate restores only the random states of the processes it finds, and the global
-        # batch would change mid-run: the result would match no uninterrupted run.
-        raise ValueError(
-            f"--output {out} holds an unfinished probe that ran on {saved_processes} process(es); "
-            f"this run has {processes}: resuming would change the global batch "
-            f"({config.batch_size} per process) and lose random states, so the result would "
-            f"match no uninterrupted run. Resume with {saved_processes} process(es) "
-            f"(accelerate launch --num_processes {saved_processes}), or use another --output"
-        )
-    init, epoch = recorder.load(
-        path, init=record["init"], epoch=record["epoch"], history=record["history"]
-    )
-    return _Start(init, epoch, path)
-
-
-def _existing_result(out: Path, config: ProbeConfig, plan: _Plan, train, val) -> ProbeResult:
-    """The finished result in ``out``, if it is one of this configuration on this data."""
-    result = ProbeResult.load(out)
-    if ProbeConfig.from_dict(result.record["config"]) != config:
-        raise ValueError(
-            f"{out} already holds a probe result of another configuration; "
-            "use another output folder or delete it"
-        )
-    record = result.record
-    data = {"train": record.get("source"), "validation": record.get("validation")}
-    _check_data(data, plan.labels, train, val, f"--output {out} holds a finished probe")
-    return result
-
-
-def _check_data(data: dict | None, labels: ProbeLabels, train, val, holds: str) -> None:
-    """A ValueError unless the train and validation splits are those ``data`` records."""
-    fix = "use another --output (or delete that folder to probe this data there)"
-    for role, verb, split, split_labels in (
-        ("train", "trained on", train, labels.train),
-        ("validation", "validated on", val, labels.validation),
-    ):
-        recorded = (data or {}).get(role)
-        if not recorded or "num_rows" not in recorded:
-            raise ValueError(
-                f"{holds} that did not record the identity of its {role} split (an older "
-                f"hf-drop), so it cannot be checked against this data: {fix}"
-            )
-        # "... holds a finished probe trained on another dataset: this one has ...: {fix}"
-        check_identity(
-            split,
-            recorded,
-            seen=f"{holds} {verb}",
-            fix=fix,
-            labels=split_labels,
-            actual=labels.identity[role],  # digested once, in _check_inputs
-        )
+# --- the result -------------------------------------------------------------------------------
 
 
 def _write_result(run: _Run, recorder: ProbeRecorder, spec) -> None:
