@@ -9,8 +9,8 @@ Two loops drive it, :func:`hf_drop.probe.run_probe` (Accelerate) and
     for init in range(recorder.num_inits):
         recorder.start_init(init)
         for epoch in range(10):
-            ...  # train; after each step (or once per epoch), the gathered statistics:
-            recorder.record_batch(epoch, index, batch_statistics(logits, labels, features))
+            for batch in ...:  # train a step; its rows' statistics, gathered from every process
+                recorder.record_batch(epoch, index, stats)  # stats: batch_statistics(...)
             recorder.end_epoch(epoch)
             recorder.record_validation(predictions, rows)  # rows: validation row indices
         recorder.end_init()
