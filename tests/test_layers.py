@@ -167,15 +167,7 @@ def test_lazy_exports_resolve():
 # Private (underscore) names used across modules that are not fixed yet, by module: each is
 # (the name as written, why it is still there). Shrink this; the test below fails on a new one,
 # and on an entry that no longer occurs.
-ALLOWED_PRIVATE = {
-    # The command line builds on argparse's and transformers' internals; it is being declared
-    # once, as dataclasses, through the public HfArgumentParser API (issue 17, item 6).
-    "hf_drop.cli": {
-        "argparse._SubParsersAction": "subcommand help, read from argparse's actions",
-        "argparse._StoreTrueAction": "flag spellings, read from argparse's actions",
-        "HfArgumentParser._parse_dataclass_field": "overridden to add both flag spellings",
-    },
-}
+ALLOWED_PRIVATE: dict[str, dict[str, str]] = {}  # none left: keep it so
 # Public despite the underscore: documented API.
 PUBLIC_UNDERSCORE = {"os._exit"}
 
