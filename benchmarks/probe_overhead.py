@@ -97,8 +97,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--output", type=Path, help="append the JSON line to this file")
+    parser.add_argument(
+        "--label", help="which code this measures (e.g. a branch and commit), recorded as 'code'"
+    )
     args = parser.parse_args(argv)
 
+    print(f"hf_drop from {Path(hf_drop.__file__).parent}", file=sys.stderr)
     data = fashion_mnist()
     train = data["train"].select(range(args.train_rows))
     val = data["test"].select(range(args.val_rows))
@@ -116,6 +120,7 @@ def main(argv: list[str] | None = None) -> dict:
         probe.append(probe_run(train, val, config))
     result = {
         "benchmark": "probe_overhead",
+        **({"code": args.label} if args.label else {}),
         "model": args.model,
         "train_rows": args.train_rows,
         "val_rows": args.val_rows,
