@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from huggingface_hub import DatasetCard
 
-import hf_drop.hub
+import hf_drop.hub.layout
+import hf_drop.hub.publish
 from hf_drop import DRoPFilter
 from hf_drop.cli import main
 from hf_drop.data.sources import digits_splits
@@ -136,7 +137,7 @@ def test_an_indices_only_card_names_no_task_it_cannot_serve_alone(dataset, tmp_p
      (1_281_167, "1M<n<10M"), (10**12 - 1, "100B<n<1T"), (10**12, "n>1T")],
 )  # fmt: skip
 def test_size_categories_are_the_hubs_buckets(rows, category):
-    assert hf_drop.hub._size_category(rows) == category
+    assert hf_drop.hub.layout.size_category(rows) == category
 
 
 @pytest.mark.slow
@@ -181,7 +182,7 @@ def test_a_failed_export_leaves_nothing_that_looks_complete(pruned, tmp_path, mo
     def crash(*args, **kwargs):
         raise RuntimeError("killed mid-way")
 
-    monkeypatch.setattr(hf_drop.hub, "_plot", crash)
+    monkeypatch.setattr(hf_drop.hub.publish, "plot_kept_fraction_png", crash)
     with pytest.raises(RuntimeError, match="killed mid-way"):
         export(drop.apply(train), tmp_path / "out", drop.provenance(), kept_indices=drop.indices_)
     assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,314 @@
+"""Writing and uploading: :func:`export` (a subset and its card, atomically, in the layout
+``push_to_hub`` uploads), :func:`export_saved`, :func:`export_scores`, :func:`push`."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+import datasets
+import numpy as np
+
+from ..data.columns import read_labels
+from ..io.files import load_saved, read_parquet
+from ..io.outputs import OUTPUT_MARKER, atomic_output, dataset_folders, output_kind
+from ..pruning.artifacts import (
+    IDS_FILE,
+    INDICES_FILE,
+    PRUNING_FILE,
+    checked_subset,
+    materialize,
+)
+from ..pruning.filter import DRoPFilter
+from ..pruning.record import read_record as read_pruning_record
+from ..pruning.rows import check_kept
+from .card import (
+    CARD_FILE,
+    PLOT_FILE,
+    check_provenance,
+    class_table,
+    dataset_card,
+    drop_block,
+    plot_kept_fraction_png,
+)
+from .layout import dataset_yaml, write_shards
+
+__all__ = [
+    "export",
+    "export_saved",
+    "export_scores",
+    "exported",
+    "push",
+    "read_provenance",
+]
+
+
+def export(
+    subset: datasets.Dataset | datasets.IterableDataset,
+    folder: str | os.PathLike,
+    provenance: dict[str, Any] | DRoPFilter,
+    *,
+    kept_indices: np.ndarray | None = None,
+    mode: Literal["full", "indices"] = "full",
+    license: str | None = None,
+    tags: list[str] | str | None = None,
+    pretty_name: str | None = None,
+    overwrite: bool = False,
+    inputs: Iterable[str | os.PathLike | None] = (),
+) -> Path:
+    """Write ``subset`` to ``folder`` as a Hub dataset repository, with its dataset card.
+
+    ``provenance`` is the ``DRoPFilter`` that made ``subset`` (checked: the subset must be its
+    rows; a stream subset is read once), or a record: ``DRoPFilter.provenance()`` or a saved
+    subset's ``pruning.json``, with ``kept_indices``, the source row of each subset row, for
+    ``mode="indices"``, which publishes those indices (and labels) instead of the images. The
+    folder appears only once complete. It must be new, empty, or a previous export with
+    ``overwrite=True``, and may not overlap ``inputs`` nor the subset's own Arrow files (see
+    :mod:`hf_drop.io.outputs`).
+    """
+    if mode not in ("full", "indices"):
+        raise ValueError(f"mode must be 'full' or 'indices', got {mode!r}")
+    tags = [tags] if isinstance(tags, str) else tags  # one tag, not its letters
+    if tags is not None and not (
+        isinstance(tags, list | tuple) and all(isinstance(t, str) and t for t in tags)
+    ):
+        raise ValueError(f"tags must be a list of non-empty strings, got {tags!r}")
+    for name, text in (("license", license), ("pretty_name", pretty_name)):
+        if text is not None and not isinstance(text, str):
+            raise ValueError(f"{name} must be a string, got {text!r}")
+    if isinstance(provenance, DRoPFilter):  # its record, and where each subset row came from
+        subset, record, positions = checked_subset(subset, provenance)
+        provenance = record.to_dict()
+        if mode == "indices" and positions is None:
+            raise ValueError(
+                "mode='indices' publishes source row positions, and a filter fitted on a stream "
+                "has none: export mode='full'"
+            )
+        kept_indices = positions if kept_indices is None else kept_indices
+    else:
+        if isinstance(subset, datasets.IterableDataset):
+            subset = materialize(subset)
+        check_provenance(provenance)
+        if provenance.get("kept"):  # a record since format 1 identifies its kept rows
+            check_kept(provenance["kept"], subset, kept_indices, "the provenance record")
+    check_provenance(provenance)
+    if len(subset) != provenance.get("num_kept", len(subset)):
+        raise ValueError(
+            f"subset has {len(subset)} rows but its provenance says {provenance.get('num_kept')} "
+            "were kept: pass the subset that DRoPFilter.apply() returned"
+        )
+    if mode == "indices":
+        if kept_indices is None or len(kept_indices) != len(subset):
+            raise ValueError("mode='indices' needs kept_indices, one source row per subset row")
+        labels = read_labels(subset, provenance["source"]["label_column"])
+        table = datasets.Dataset.from_dict(
+            {"index": np.asarray(kept_indices, dtype=np.int64), "label": labels.ids},
+            features=datasets.Features(
+                {"index": datasets.Value("int64"), "label": datasets.ClassLabel(names=labels.names)}
+            ),
+        )
+    else:
+        table = subset
+    drop = drop_block(provenance, mode)
+    inputs = [*inputs, *dataset_folders(subset)]
+    with atomic_output(folder, "export", overwrite=overwrite, inputs=inputs) as tmp:
+        shards = write_shards(table, tmp)
+        plotted = plot_kept_fraction_png(provenance, tmp / PLOT_FILE)
+        card = dataset_card(
+            table,
+            drop,
+            provenance,
+            license or subset.info.license or None,
+            tags,
+            pretty_name,
+            shards,
+            plotted,
+        )
+        card.save(str(tmp / CARD_FILE))
+    return Path(folder)
+
+
+def export_scores(
+    result: Any,
+    folder: str | os.PathLike,
+    *,
+    license: str | None = None,
+    tags: list[str] | None = None,
+    pretty_name: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write a probe's per-sample score table as a Hub dataset repository, with a card that
+    records the probe and its class metrics, so that others can prune without re-probing.
+
+    ``folder`` must be new, empty, or a previous score export with ``overwrite=True``, and may not
+    overlap the probe folder (see :mod:`hf_drop.io.outputs`)."""
+    from huggingface_hub import DatasetCard, DatasetCardData
+
+    from ..probe import ProbeResult
+
+    if not isinstance(result, ProbeResult):
+        result = ProbeResult.load(result)
+    scores = result.scores
+    record = result.record
+    inputs = [result.folder, *dataset_folders(scores)]
+    with atomic_output(folder, "scores-export", overwrite=overwrite, inputs=inputs) as tmp:
+        shards = write_shards(scores, tmp)
+        # No task_categories: the table holds scores about another dataset's samples, not data
+        # to learn a task from; "tabular-classification" would list it beside datasets that are
+        # (in the Hub's task filter), and the source's own card says what task it serves.
+        data = DatasetCardData(
+            license=license,
+            pretty_name=pretty_name,
+            tags=list(dict.fromkeys(["hf-drop", "data-pruning", "probe-scores", *(tags or [])])),
+            drop_probe={
+                "source": record["source"],
+                "model": record["model"],
+                "config": record["config"],
+                "versions": record["versions"],
+                "machine": record.get("machine"),  # absent from results older than the field
+                "class_errors": [None if np.isnan(e) else float(e) for e in result.class_errors],
+                "class_names": result.class_names,
+            },
+        )
+        dataset_yaml(scores, data, shards)
+        name = record["source"].get("name") or "a dataset"
+        body = (
+            f"# Probe scores for {name}\n\n"
+            f"One row per training sample ({len(scores)} rows): `index` (its row in the source), "
+            f"`label`, and the scores {', '.join(f'`{n}`' for n in result.score_names)}, "
+            f"recorded by hf-drop from one probe run of `{record['model']['name']}` "
+            f"({record['config']['epochs']} epochs x {record['config']['num_inits']} "
+            "initialisations). The card's `drop_probe` metadata holds the probe's configuration, "
+            "the source's fingerprint and label hash, and the class errors below.\n\n"
+            "Prune the source with them, without running the probe again:\n\n```python\n"
+            "from datasets import load_dataset\nfrom hf_drop import DRoPFilter\n\n"
+            f"scores = load_dataset(REPO_ID, split='train')\n"
+            "errors = ...  # drop_probe.class_errors from this card\n"
+            "drop = DRoPFilter(0.5, class_errors=errors, within=scores['el2n'][:]).fit(source)\n"
+            "```\n\n"
+            f"## Class errors used by DRoP\n\n"
+            f"{class_table(result.class_names, list(result.class_errors))}\n"
+        )
+        DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body}").save(str(tmp / CARD_FILE))
+    return Path(folder)
+
+
+def push(
+    folder: str | os.PathLike,
+    repo_id: str,
+    *,
+    private: bool = False,
+    token: str | None = None,
+    commit_message: str = "Upload pruned dataset (hf-drop)",
+) -> str:
+    """Upload an exported folder to a Hub dataset repository; returns the repository URL.
+
+    Offline or without a token this fails with a clear message; the folder stays on disk.
+    """
+    from huggingface_hub import HfApi, get_token
+
+    folder = Path(folder)
+    if not (folder / CARD_FILE).exists():
+        raise FileNotFoundError(f"{folder} is not an exported folder (no {CARD_FILE})")
+    if exported(folder) is None:  # never publish a folder of someone's own files
+        raise ValueError(
+            f"{folder} is not an hf-drop export (no hf-drop marker or drop card): export a subset "
+            "with hf_drop.hub.export / hf-drop push, or upload it with huggingface_hub yourself"
+        )
+    token = token or get_token()
+    retry = (
+        f"the export is complete in {folder}; push it later with "
+        f"`hf-drop push {shlex.quote(str(folder))} --repo-id {repo_id}"
+        f"{' --private' if private else ''}`"
+    )
+    if token is None:
+        raise RuntimeError(
+            f"no Hugging Face token: log in with `hf auth login` or set HF_TOKEN; {retry}"
+        )
+    api = HfApi(token=token)
+    try:
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        commit = api.upload_folder(
+            folder_path=str(folder),
+            repo_id=repo_id,
+            repo_type="dataset",
+            commit_message=commit_message,
+            ignore_patterns=[OUTPUT_MARKER],  # hf-drop's local bookkeeping, not the dataset's
+        )
+    except Exception as error:  # offline, refused, ...: say so, keep the folder
+        raise RuntimeError(f"could not upload to {repo_id}: {error}; {retry}") from error
+    return str(getattr(commit, "repo_url", f"https://huggingface.co/datasets/{repo_id}"))
+
+
+def export_saved(
+    folder: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    mode: Literal["full", "indices"] = "full",
+    license: str | None = None,
+    tags: list[str] | None = None,
+    pretty_name: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """:func:`export` of a subset saved by ``save_subset`` / ``hf-drop prune``; ``out`` may not
+    overlap ``folder``, and replaces a previous export only with ``overwrite=True``. ``license``,
+    ``tags`` and ``pretty_name`` go to the card as in :func:`export`."""
+    folder = Path(folder)
+    if not (folder / PRUNING_FILE).exists():
+        raise FileNotFoundError(f"{folder} holds no {PRUNING_FILE}: save it with hf-drop prune")
+    fix = f"run hf-drop prune again to write {folder}"
+    provenance = read_provenance(folder / PRUNING_FILE, fix)
+    indices = None
+    if (folder / IDS_FILE).exists() and not (folder / INDICES_FILE).exists():
+        if mode == "indices":  # a stream's subset: ids, no positions
+            raise ValueError(
+                f"{folder} is the subset of a filter fitted on a stream: it records kept ids, "
+                "not source positions, so it cannot be published as indices; export mode='full'"
+            )
+    else:
+        table = read_parquet(folder / INDICES_FILE, "the kept source rows", fix)
+        indices = table["index"].to_numpy()
+    subset = load_saved(folder, "a subset saved by hf-drop prune", fix)
+    return export(
+        subset,
+        out,
+        provenance,
+        kept_indices=indices,
+        mode=mode,
+        license=license,
+        tags=tags,
+        pretty_name=pretty_name,
+        overwrite=overwrite,
+        inputs=[folder],
+    )
+
+
+def read_provenance(
+    path: str | os.PathLike, fix: str = "save the subset again with hf-drop prune"
+) -> dict[str, Any]:
+    """A subset's ``pruning.json``, checked field by field (:func:`hf_drop.pruning.record.read_record`)."""
+    return read_pruning_record(path, fix)
+
+
+def exported(folder: str | os.PathLike) -> str | None:
+    """``"export"`` or ``"scores-export"`` if ``folder`` is a folder that :func:`export` or
+    :func:`export_scores` wrote (its marker, or for older exports its card's ``drop`` or
+    ``drop_probe`` block), ready for :func:`push` as it is; otherwise ``None``."""
+    folder = Path(folder)
+    kind = output_kind(folder)
+    if kind in ("export", "scores-export"):
+        return kind
+    if kind is not None or not (folder / CARD_FILE).is_file():
+        return None
+    from huggingface_hub import DatasetCard
+
+    try:
+        data = DatasetCard.load(folder / CARD_FILE).data.to_dict()
+    except Exception:  # not a card with YAML metadata: not ours
+        return None
+    if data.get("drop"):
+        return "export"
+    return "scores-export" if data.get("drop_probe") else None
