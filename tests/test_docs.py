@@ -161,12 +161,18 @@ def test_page_runs(page: Path, photos: Path, tmp_path: Path, monkeypatch) -> Non
     code_blocks = [b for b in blocks(page) if b.skip is None]
     text = "\n".join(b.code for b in code_blocks)
     if any(name in text for name in NEEDS_FASHION_MNIST) and not FASHION_MNIST_ROOT.is_dir():
-        pytest.skip(f"{FASHION_MNIST_ROOT} is missing (apt-get install dataset-fashion-mnist)")
+        pytest.fail(f"{FASHION_MNIST_ROOT} is missing (apt-get install dataset-fashion-mnist)")
     (tmp_path / "photos").symlink_to(photos, target_is_directory=True)
     env = _environment(tmp_path)
     docs_offline.install(tmp_path / ".hub", monkeypatch.setattr)
     docs_offline.install_models(monkeypatch.setattr)
     monkeypatch.chdir(tmp_path)
+    # A page may register rules (the rules guide does): the registry is global, so each page
+    # gets a copy, and the tests after it see the registry as it was.
+    from hf_drop.core import rules
+
+    monkeypatch.setattr(rules, "QUOTA_RULES", dict(rules.QUOTA_RULES))
+    monkeypatch.setattr(rules, "KEEP_RULES", dict(rules.KEEP_RULES))
     module = types.ModuleType("__docs__")  # a module of its own: dataclasses look it up
     monkeypatch.setitem(sys.modules, module.__name__, module)
     namespace = module.__dict__

@@ -1747,9 +1747,14 @@ def _seam_cases() -> list[Case]:
         assert R.quota_rule(rule.spec()) == rule
 
     def slashed_groups(_):
+        data = small().add_column("p", ["a/b" if i % 2 else "a" for i in range(200)])
+        data = data.add_column("q", ["c" if i % 2 else "b/c" for i in range(200)])
+        DRoPFilter(0.5, quota="proportional", group_column=["p", "q"]).fit(data)
+
+    def slashed_but_distinct(_):  # Fashion-MNIST's "T-shirt/top" with a frame column
         data = small().add_column("where", [f"x/{i % 2}" for i in range(200)])
-        DRoPFilter(0.5, class_errors=None, quota="proportional",
-                   group_column=["label", "where"]).fit(data)  # fmt: skip
+        drop = DRoPFilter(0.5, quota="proportional", group_column=["label", "where"]).fit(data)
+        assert "tshirt/x/0" in drop.classes_ and len(drop.classes_) == 8
 
     def id_filter_on_unknown_stream(_):
         data = with_ids(small())
@@ -1851,8 +1856,9 @@ def _seam_cases() -> list[Case]:
              ValueError, "sum to 200, but density 0.5 keeps 100"),
         Case("seams", "a rule with an optional and a text setting, by spec",
              registered(Capped, optional_setting)),
-        Case("seams", "group values holding '/'", slashed_groups, ValueError,
-             "has values with '/'"),
+        Case("seams", "group values whose '/' make two groups one name", slashed_groups,
+             ValueError, "give two groups the same name ['a/b/c']"),
+        Case("seams", "group values holding '/' that stay distinct", slashed_but_distinct),
         Case("seams", "an id filter on a stream of unknown features without ids",
              id_filter_on_unknown_stream, ValueError, "has no column 'row_id'"),
         Case("seams", "a stream fit applied to a DatasetDict", stream_filter_on_dict),

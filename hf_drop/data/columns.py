@@ -107,13 +107,6 @@ def read_groups(dataset: datasets.Dataset, columns: str | list[str]) -> Labels:
             f"group_column must be a column name or a list of distinct names, got {columns!r}"
         )
     parts = [read_labels(dataset, column) for column in names]
-    for column, part in zip(names, parts, strict=True):
-        slashed = [name for name in part.names if "/" in name] if len(parts) > 1 else []
-        if slashed:  # "a/b" + "c" and "a" + "b/c" would be one group name
-            raise ValueError(
-                f"group column {column!r} has values with '/' ({slashed[:5]}), which joins the "
-                "values of several group columns into a group name: rename them first"
-            )
     if len(parts) == 1:
         return Labels(ids=parts[0].ids, names=parts[0].names, column=names[0])
     code = np.zeros(len(dataset), dtype=np.int64)
@@ -127,6 +120,12 @@ def read_groups(dataset: datasets.Dataset, columns: str | list[str]) -> Labels:
             value, k = divmod(int(value), len(part.names))
             values.append(part.names[k])
         labels.append("/".join(reversed(values)))
+    if len(set(labels)) < len(labels):  # "a/b" + "c" and "a" + "b/c": one name, two groups
+        twice = sorted({name for name in labels if labels.count(name) > 1})
+        raise ValueError(
+            f"group columns {names} give two groups the same name {twice[:5]} (their values "
+            "hold '/', which joins the values of a group): rename those values first"
+        )
     return Labels(ids=ids.astype(np.int64), names=labels, column="+".join(names))
 
 

@@ -10,6 +10,9 @@ the errors and the quotas.
 
 from __future__ import annotations
 
+import itertools
+import math
+from collections.abc import Container
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -75,6 +78,7 @@ def fit_dataset(spec: FilterSpec, params: dict[str, Any], dataset: datasets.Data
             actual=identity,
         )
     units, labels = UnitReader.fit(dataset, classes, spec.group_columns)
+    combinations = _combinations(dataset, spec.group_columns)
     sizes = np.bincount(labels.ids, minlength=len(labels.names))
     within = _scores(spec, dataset, spec.within, "within", ndim=spec.keep_rule.ndim)
     if spec.quota.class_blind:  # the baselines: the class counts follow from the selection
@@ -84,10 +88,12 @@ def fit_dataset(spec: FilterSpec, params: dict[str, Any], dataset: datasets.Data
         else:
             indices = spec.keep_rule.select(within, n_keep, None, spec.seed)
         quotas = np.bincount(labels.ids[indices], minlength=len(sizes))
-        numbers = class_numbers(spec, labels.names, sizes, quotas=quotas)
+        numbers = class_numbers(spec, labels.names, sizes, quotas=quotas, combinations=combinations)
     else:
         selection = _selection_counts(spec, dataset, labels.ids, len(sizes), within)
-        numbers = class_numbers(spec, labels.names, sizes, selection=selection)
+        numbers = class_numbers(
+            spec, labels.names, sizes, selection=selection, combinations=combinations
+        )
         indices = _select(spec, labels.ids, numbers.quotas, within)
     if spec.id_column is None:
         rows: FittedRows = position_rows(dataset, units, labels.ids, indices, classes, identity)
@@ -117,12 +123,14 @@ def class_numbers(
     *,
     quotas: NDArray[np.int64] | None = None,
     selection: NDArray[np.int64] | None = None,
+    combinations: Container[str] = (),
 ) -> ClassNumbers:
     """The errors as given and in use, the support, and the quotas (``quotas`` when a global
-    selection set them already; ``selection``: the counts of one by a score)."""
+    selection set them already; ``selection``: the counts of one by a score; ``combinations``:
+    every group name the group columns' values can make)."""
     column = "+".join(spec.unit_columns)
-    errors = _errors(spec, names, sizes, column)
-    support = _support(spec, names, column)
+    errors = _errors(spec, names, sizes, column, combinations)
+    support = _support(spec, names, column, combinations)
     used = errors
     if spec.quota.needs_errors:
         used = _shrunk(errors, support) if spec.quota.shrinks_errors else errors
@@ -192,11 +200,15 @@ def make_record(
     )
 
 
-def _errors(spec: FilterSpec, names: list[str], sizes: NDArray, column: str) -> NDArray:
+def _errors(
+    spec: FilterSpec, names: list[str], sizes: NDArray, column: str, combinations: Container[str]
+) -> NDArray:
     """Errors by unit id (NaN: none); a missing one is ``missing_error`` or an error."""
     if spec.class_errors is None:
         return np.full(len(names), np.nan)
-    errors = _per_unit(spec, spec.class_errors, names, column, "class_errors", "errors")
+    errors = _per_unit(
+        spec, spec.class_errors, names, column, "class_errors", "errors", combinations
+    )
     missing = np.isnan(errors)
     errors[missing & (sizes == 0)] = 0.0  # an empty class keeps nothing whatever its error
     missing &= sizes > 0
@@ -211,32 +223,45 @@ def _errors(spec: FilterSpec, names: list[str], sizes: NDArray, column: str) -> 
     return errors
 
 
-def _support(spec: FilterSpec, names: list[str], column: str) -> NDArray:
+def _support(
+    spec: FilterSpec, names: list[str], column: str, combinations: Container[str]
+) -> NDArray:
     """Validation support by unit id (NaN where unknown)."""
     given = spec.class_support
     if given is None and isinstance(spec.class_errors, U.ClassErrors):
         given = spec.class_errors
     if given is None:
         return np.full(len(names), np.nan)
-    return _per_unit(spec, given, names, column, "class_support", "support")
+    return _per_unit(spec, given, names, column, "class_support", "support", combinations)
 
 
-def _per_unit(spec: FilterSpec, given: Any, names: list[str], column: str, name: str, field: str):
+def _combinations(dataset: datasets.Dataset, columns: list[str] | None) -> set[str]:
+    """Every group name the values of ``columns`` can make ("dress/1"), up to a million."""
+    if columns is None:
+        return set()
+    values = [read_labels(dataset, column).names for column in columns]
+    if math.prod(len(v) for v in values) > 1_000_000:
+        return set()
+    return {"/".join(parts) for parts in itertools.product(*values)}
+
+
+def _per_unit(
+    spec: FilterSpec,
+    given: Any,
+    names: list[str],
+    column: str,
+    name: str,
+    field: str,
+    combinations: Container[str] = (),
+):
+    """``given`` by unit id; for groups, ``combinations`` are the names of every combination of
+    the group columns' values (a group of the validation split the training rows lack)."""
     check = error_value if field == "errors" else support_value
     if isinstance(given, U.ClassErrors) and spec.group_columns is not None:
         # A validation split may hold groups the training rows lack (they keep nothing): a
         # combination of values the training rows have, which is left out. Any other name
         # (misspelled, or a class where groups are expected) is refused.
-        observed = [set(parts) for parts in zip(*(n.split("/") for n in names), strict=True)]
-        foreign = [
-            n
-            for n in given.names
-            if n not in names
-            and not (
-                len(n.split("/")) == len(observed)
-                and all(part in seen for part, seen in zip(n.split("/"), observed, strict=True))
-            )
-        ]
+        foreign = [n for n in given.names if n not in names and n not in combinations]
         if foreign:
             raise ValueError(
                 f"{name} is a ClassErrors for groups {foreign[:10]} that are not groups of "

@@ -75,7 +75,7 @@ class UnitReader:
         if group_columns is None:
             return cls([classes.column], classes.names, {}, False), classes
         units = read_groups(dataset, group_columns)
-        value_names = {
+        value_names: dict[str, list[str] | None] = {
             column: list(dataset.features[column].names)
             if isinstance(dataset.features[column], datasets.ClassLabel)
             else None
