@@ -94,7 +94,6 @@ def export(
         check_provenance(provenance)
         if provenance.get("kept"):  # a record since format 1 identifies its kept rows
             check_kept(provenance["kept"], subset, kept_indices, "the provenance record")
-    check_provenance(provenance)
     if len(subset) != provenance.get("num_kept", len(subset)):
         raise ValueError(
             f"subset has {len(subset)} rows but its provenance says {provenance.get('num_kept')} "

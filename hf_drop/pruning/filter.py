@@ -37,7 +37,7 @@ from numpy.typing import ArrayLike, NDArray
 from ..core import rules as R
 from . import params as P
 from .fit import fit_dataset
-from .record import method_name, report_table, warn_diagnostics
+from .record import as_floats, method_name, report_table, warn_diagnostics
 from .rows import FittedRows, select_rows
 from .stream import BATCH_ROWS, StreamMode, check_stream_columns, fit_stream
 
@@ -248,9 +248,9 @@ class DRoPFilter:
         self.classes_ = record.classes
         self.class_sizes_ = np.array(record.class_sizes, dtype=np.int64)
         self.quotas_ = np.array(record.quotas, dtype=np.int64)
-        self.class_errors_ = _floats(record.class_errors)
-        self.class_errors_used_ = _floats(record.class_errors_used)
-        self.class_support_ = _floats(record.class_support)
+        self.class_errors_ = as_floats(record.class_errors)
+        self.class_errors_used_ = as_floats(record.class_errors_used)
+        self.class_support_ = as_floats(record.class_support)
         self.num_rows_ = record.num_rows
         self.label_hash_ = record.source.get("label_hash")
         self.source_fingerprint_ = record.source.get("fingerprint")
@@ -453,10 +453,6 @@ class _TableMask:
         import pyarrow as pa
 
         return pa.array(self.rows.table_mask(table))
-
-
-def _floats(values: list) -> NDArray[np.float64]:
-    return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
 def _not_ints(values: object) -> bool:

@@ -30,6 +30,7 @@ __all__ = [
     "FIELDS",
     "FORMAT_VERSION",
     "PruningRecord",
+    "as_floats",
     "method_name",
     "read_record",
     "report_table",
@@ -145,11 +146,11 @@ def report_table(record: PruningRecord) -> pd.DataFrame:
             "size": sizes,
             "kept": kept,
             "kept_fraction": fraction,
-            "error": _floats(record.class_errors),
-            "support": _floats(record.class_support),
+            "error": as_floats(record.class_errors),
+            "support": as_floats(record.class_support),
             "error_low": low,
             "error_high": high,
-            "error_used": _floats(record.class_errors_used),
+            "error_used": as_floats(record.class_errors_used),
             "flags": [", ".join(flags) for flags in flags_of(record)],
         },
         index=pd.RangeIndex(len(record.classes), name="class"),
@@ -159,7 +160,7 @@ def report_table(record: PruningRecord) -> pd.DataFrame:
 def flags_of(record: PruningRecord) -> list[list[str]]:
     """The diagnostic flags of each class: starved, zero error, indistinguishable, no error."""
     sizes, kept = np.array(record.class_sizes), np.array(record.quotas)
-    errors, support = _floats(record.class_errors), np.nan_to_num(_floats(record.class_support))
+    errors, support = as_floats(record.class_errors), np.nan_to_num(as_floats(record.class_support))
     low, high = _error_interval(record)
     pooled = float(np.nansum(errors * support) / support.sum()) if support.sum() > 0 else np.nan
     flags = []
@@ -189,7 +190,7 @@ def warn_diagnostics(record: PruningRecord) -> None:
             Q.QuotaWarning,
             stacklevel=2,
         )
-    support = _floats(record.class_support)
+    support = as_floats(record.class_support)
     known = ~np.isnan(support) & (support > 0)
     if known.sum() >= 2 and all("indistinguishable" in flags[k] for k in np.flatnonzero(known)):
         warnings.warn(
@@ -203,13 +204,14 @@ def warn_diagnostics(record: PruningRecord) -> None:
 
 def _error_interval(record: PruningRecord) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """95% Wilson interval of each class error (NaN where the support is unknown)."""
-    support = np.nan_to_num(_floats(record.class_support), nan=0.0)
-    mistakes = np.nan_to_num(_floats(record.class_errors)) * support  # averaged: fractional
+    support = np.nan_to_num(as_floats(record.class_support), nan=0.0)
+    mistakes = np.nan_to_num(as_floats(record.class_errors)) * support  # averaged: fractional
     low, high = U.wilson_interval(mistakes, support)
     return np.asarray(low, dtype=float), np.asarray(high, dtype=float)
 
 
-def _floats(values: list) -> NDArray[np.float64]:
+def as_floats(values: list) -> NDArray[np.float64]:
+    """A JSON list of numbers as an array, None as NaN."""
     return np.array([math.nan if v is None else v for v in values], dtype=float)
 
 
