@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 import datasets
@@ -37,7 +39,8 @@ from numpy.typing import ArrayLike, NDArray
 from ..core import rules as R
 from . import params as P
 from .fit import fit_dataset
-from .record import as_floats, method_name, report_table, warn_diagnostics
+from .persist import load_filter, save_filter
+from .record import PruningRecord, as_floats, method_name, report_table, warn_diagnostics
 from .rows import FittedRows, select_rows
 from .stream import BATCH_ROWS, StreamMode, check_stream_columns, fit_stream
 
@@ -242,9 +245,20 @@ class DRoPFilter:
                 warn_diagnostics(result.record)
         for warning in caught:
             warnings.warn(warning.message, warning.category, stacklevel=2)
-        self.spec_, self.rows_, self.record_ = spec, result.rows, result.record
-        self._given = given  # the objects fit saw: set_params after fit makes apply refuse
-        record = result.record
+        return self._set_fitted(result.record, result.rows, given, spec)
+
+    def _set_fitted(
+        self,
+        record: PruningRecord,
+        rows: FittedRows,
+        given: dict[str, Any],
+        spec: P.FilterSpec | None = None,
+    ) -> DRoPFilter:
+        """The fitted state (``fit``, or ``load`` of a saved fit): the record, the rows, the
+        parameters they belong to (``given``: set_params after this makes apply refuse)."""
+        self.spec_ = spec if spec is not None else P.resolve(given)
+        self.rows_, self.record_ = rows, record
+        self._given = given
         self.classes_ = record.classes
         self.class_sizes_ = np.array(record.class_sizes, dtype=np.int64)
         self.quotas_ = np.array(record.quotas, dtype=np.int64)
@@ -256,6 +270,17 @@ class DRoPFilter:
         self.source_fingerprint_ = record.source.get("fingerprint")
         self.identity_ = {key: record.source[key] for key in _IDENTITY if key in record.source}
         return self
+
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write this filter, with its fit if fitted, to the JSON file ``path`` (no pickle);
+        :meth:`load` reads it back. An existing file is replaced only with ``overwrite=True``."""
+        return save_filter(self, path, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> DRoPFilter:
+        """A filter written by :meth:`save`: the same parameters and, if it was fitted, the same
+        record and kept rows (``apply`` still refuses any dataset but the fitted one)."""
+        return load_filter(cls, path)
 
     @property
     def indices_(self) -> NDArray[np.int64]:
