@@ -17,6 +17,7 @@ from hf_drop.core.uncertainty import (
     MIN_PRIOR_STRENGTH,
     beta_posterior,
     empirical_bayes_prior,
+    fit_beta_prior,
     wilson_interval,
 )
 from hf_drop.probe import ProbeResult
@@ -124,6 +125,101 @@ def test_moderate_spread_gives_a_moderate_strength_and_ignores_empty_classes():
     assert empirical_bayes_prior([*mistakes, 0], [*support, 0]) == (mean, strength)
     with pytest.raises(ValueError, match="no class has any validation sample"):
         empirical_bayes_prior([0, 0], [0, 0])
+
+
+def _unweighted_moments(mistakes, support):
+    """The estimator before support weights (h = mean(1/n_k)), as a reference."""
+    m, n = np.asarray(mistakes, float), np.asarray(support, float)
+    p, h = m.sum() / n.sum(), np.mean(1 / n)
+    variance = np.sum((m / n - p) ** 2) / (len(n) - 1)
+    excess = (variance - p * (1 - p) * h) / (1 - h)
+    if excess <= 0:
+        return p, MAX_PRIOR_STRENGTH
+    return p, float(np.clip(p * (1 - p) / excess - 1, MIN_PRIOR_STRENGTH, MAX_PRIOR_STRENGTH))
+
+
+@given(st.integers(2, 200), st.lists(st.floats(0, 1), min_size=2, max_size=30))
+def test_with_equal_supports_the_weights_change_nothing(n, errors):
+    mistakes = np.round(np.array(errors) * n)
+    if mistakes.sum() in (0, n * len(errors)):
+        return  # an all-0 or all-1 pool: both pool it, by another path
+    mean, strength = empirical_bayes_prior(mistakes, [n] * len(errors))
+    expected = _unweighted_moments(mistakes, [n] * len(errors))
+    assert mean == pytest.approx(expected[0]) and strength == pytest.approx(expected[1], rel=1e-9)
+
+
+@given(
+    st.lists(st.tuples(st.integers(200, 1000), st.floats(0.02, 0.6)), min_size=2, max_size=8),
+    st.integers(0, 1),
+)
+def test_one_class_of_one_image_cannot_capture_the_prior(classes, tiny_mistake):
+    """Classes of hundreds of images whose errors differ by more than noise keep their order and
+    most of their differences beside a class of support 1, whatever that one image says."""
+    support = np.array([n for n, _ in classes], dtype=float)
+    mistakes = np.round([n * e for n, e in classes])
+    raw = mistakes / support
+    if np.ptp(raw) < 0.1:
+        return  # differences within a few noise sd: shrinking them is right
+    alone = fit_beta_prior(mistakes, support)
+    both = fit_beta_prior([tiny_mistake, *mistakes], [1, *support])
+    assert both.status == alone.status
+    shrunk = beta_posterior(mistakes, support, both.mean, both.strength)
+    without = beta_posterior(mistakes, support, alone.mean, alone.strength)
+    assert np.abs(shrunk - without).max() <= 0.05 * np.ptp(raw)  # as if it were not there
+    # No two classes further apart than their noise (0.05 is over one sd of a difference at
+    # n >= 200) swap places; nearer ones may, as shrinkage by support should allow.
+    apart = raw[None, :] - raw[:, None] > 0.05
+    assert (shrunk[:, None] < shrunk[None, :])[apart].all()
+
+
+def test_the_reviewers_cases_keep_real_differences():
+    # A 0.1-vs-0.2 difference between classes of 500 survives a class of support 1 ...
+    prior = fit_beta_prior([0, 50, 100, 60], [1, 500, 500, 500])
+    assert prior.status == "shrunk" and prior.strength < 100
+    shrunk = beta_posterior([50, 100, 60], [500] * 3, prior.mean, prior.strength)
+    assert shrunk[1] - shrunk[0] > 0.09 and shrunk[0] < shrunk[2] < shrunk[1]
+    # ... and a class of 1 of 1 missed no longer frees the others from shrinkage.
+    prior = fit_beta_prior([1, 50, 100], [1, 500, 500])
+    assert prior.status == "shrunk" and MIN_PRIOR_STRENGTH < prior.strength < 100
+    assert beta_posterior(1, 1, prior.mean, prior.strength) < 0.25
+
+
+@pytest.mark.parametrize(
+    ("mistakes", "support", "status", "why"),
+    [
+        ([2] * 10, [18] * 10, "pooled", "no more than validation noise"),
+        ([3], [18], "pooled", "only one class"),
+        ([0, 0, 0], [18, 5, 9], "pooled", "right"),
+        ([1, 0, 1], [1, 1, 1], "pooled", "single validation sample"),
+        ([0, 18, 0, 18], [18] * 4, "unshrunk", "far more than validation noise"),
+        ([0, 1, 0, 3, 2, 0, 1, 5], [18] * 8, "shrunk", "moves towards"),
+    ],
+)
+def test_the_prior_says_why_it_pooled_shrunk_or_left_the_errors(mistakes, support, status, why):
+    prior = fit_beta_prior(mistakes, support)
+    assert prior.status == status and why in prior.why
+    assert prior.as_dict()["status"] == status
+
+
+def test_the_record_and_report_say_how_the_errors_were_shrunk():
+    import datasets
+
+    from hf_drop import DRoPFilter, QuotaWarning
+
+    labels = np.repeat(np.arange(4), [300, 300, 300, 300])
+    data = datasets.Dataset.from_dict({"label": labels})
+    pooled = DRoPFilter(0.3, class_errors=[0.1, 0.11, 0.1, 0.12], class_support=[50] * 4)
+    with pytest.warns(QuotaWarning, match="pooled into one"):
+        pooled.fit(data)
+    assert pooled.record_.prior["status"] == "pooled"
+    assert pooled.report().attrs["prior"] == pooled.provenance()["prior"]
+    # The reviewer's case through the filter: quotas follow the well-measured errors.
+    drop = DRoPFilter(0.3, class_errors=[0, 0.1, 0.2, 0.12], class_support=[1, 500, 500, 500])
+    drop.fit(data)
+    assert drop.record_.prior["status"] == "shrunk"
+    assert drop.quotas_[2] > drop.quotas_[3] > drop.quotas_[1]
+    unshrunk = DRoPFilter(0.3, class_errors=[0.1, 0.2, 0.12, 0.3], shrink=False).fit(data)
+    assert unshrunk.record_.prior is None and unshrunk.report().attrs["prior"] is None
 
 
 # --- ClassErrors and class_errors_from_predictions -----------------------------------------------

@@ -212,6 +212,12 @@ class Prune(BaseCommand):
         subset = drop.fit(train).apply(train)
         save_subset(subset, args.output, drop, overwrite=args.overwrite, inputs=inputs)
         print(drop.report().to_string(float_format=lambda v: f"{v:.3f}"))
+        prior = drop.record_.prior
+        if prior is not None:
+            print(
+                f"class errors {prior['status']} (prior strength {prior['strength']:.3g}): "
+                f"{prior['why']}"
+            )
         print(f"{drop.method}: kept {len(subset)} of {len(train)} rows -> {args.output}")
 
     def _settings(self) -> dict[str, Any]:

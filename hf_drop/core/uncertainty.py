@@ -5,8 +5,9 @@ mistakes among ``n_k`` validation images). With small validation splits ``e_k`` 
 and 1 of 18 are both compatible with a true error of 5%. This module gives
 
 - :func:`wilson_interval`: a confidence interval for each error (Wilson score interval);
-- :func:`empirical_bayes_prior` and :func:`beta_posterior`: errors shrunk towards the pooled error
-  by as much as the between-class spread allows (a Beta prior fitted across classes);
+- :func:`fit_beta_prior` and :func:`beta_posterior`: errors shrunk towards the pooled error
+  by as much as the between-class spread allows (a Beta prior fitted across classes, each class
+  weighed by its support);
 - :class:`ClassErrors`: errors with their support and mistakes, as one table;
 - :func:`class_errors_from_predictions`: the same from the predictions of your own model.
 
@@ -29,10 +30,12 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_PRIOR_STRENGTH",
     "MIN_PRIOR_STRENGTH",
+    "BetaPrior",
     "ClassErrors",
     "beta_posterior",
     "class_errors_from_predictions",
     "empirical_bayes_prior",
+    "fit_beta_prior",
     "wilson_interval",
 ]
 
@@ -114,27 +117,52 @@ def beta_posterior(
     return (m + prior_strength * prior_mean) / (n + prior_strength)
 
 
-def empirical_bayes_prior(mistakes: ArrayLike, support: ArrayLike) -> tuple[float, float]:
-    """A Beta prior for the class errors, fitted across classes by the method of moments.
+@dataclass(frozen=True)
+class BetaPrior:
+    """A Beta prior fitted across classes (:func:`fit_beta_prior`), with why it came out so.
 
-    Over the ``K`` classes with ``n_k > 0`` and raw errors ``e_k = m_k / n_k``::
+    ``status`` is ``"shrunk"`` (errors move towards ``mean`` by their support), ``"pooled"`` (no
+    evidence of real differences: every error becomes ``mean``) or ``"unshrunk"`` (the classes
+    differ far beyond their noise: each keeps its own error); ``why`` says it in words.
+    """
 
-        p   = sum(m_k) / sum(n_k)                          pooled error: the prior mean
-        V   = sum((e_k - p)^2) / (K - 1)                   observed between-class variance
-        h   = mean(1 / n_k)
-        tau2 = (V - p (1 - p) h) / (1 - h)                 variance beyond binomial noise
-        s   = p (1 - p) / tau2 - 1                         the prior strength
+    mean: float
+    strength: float
+    status: str
+    why: str
 
-    This inverts the beta-binomial moments ``E[(e_k - p)^2] = tau2 + (p (1 - p) - tau2) / n_k``
-    and ``tau2 = p (1 - p) / (s + 1)`` (Kleinman 1973, "Proportions with extraneous variance";
-    the same moments as Gelman et al., *BDA* 3rd ed., sec. 5.3). Classes that differ more than
-    their binomial noise allows give a small ``s`` (each class keeps its own error); classes whose
-    spread is all noise (``tau2 <= 0``), a single class, or ``n_k = 1`` everywhere give no
-    evidence of real differences and the largest strength, :data:`MAX_PRIOR_STRENGTH` (the
-    posterior is then the pooled error). ``s`` is clipped to
-    ``[MIN_PRIOR_STRENGTH, MAX_PRIOR_STRENGTH]`` = [0.1, 1e4].
+    def as_dict(self) -> dict[str, float | str]:
+        return {
+            "mean": self.mean,
+            "strength": self.strength,
+            "status": self.status,
+            "why": self.why,
+        }
 
-    Returns ``(prior_mean, prior_strength)``, to pass to :func:`beta_posterior`.
+
+def fit_beta_prior(mistakes: ArrayLike, support: ArrayLike) -> BetaPrior:
+    """A Beta prior for the class errors: support-weighted method of moments.
+
+    Over the ``K`` classes with ``n_k > 0`` (``N = sum(n_k)``) and raw errors ``e_k = m_k / n_k``::
+
+        p    = sum(m_k) / N                                  pooled error: the prior mean
+        S    = sum(n_k (e_k - p)^2)                          spread, each class weighed by n_k
+        tau2 = (S - (K - 1) p (1 - p)) / (N - sum(n_k^2) / N - (K - 1))
+        s    = p (1 - p) / tau2 - 1                          the prior strength
+
+    Under the beta-binomial model ``Var(e_k) = p (1 - p) / n_k + tau2 (1 - 1 / n_k)`` with
+    ``tau2 = p (1 - p) / (s + 1)``; the expectation of ``S`` about the weighted mean is
+    ``(K - 1) p (1 - p) + tau2 (N - sum(n_k^2) / N - (K - 1))``, which the formula inverts
+    (Kleinman 1973, "Proportions with extraneous variance", weights ``w_k = n_k``). Each class
+    weighs as much as its support, so one class of 1 image cannot decide the spread of classes of
+    500: its 0 or 1 neither pools their real differences nor frees them from shrinkage. With
+    equal supports this is exactly the unweighted estimator (``h = 1 / n``) it replaces.
+
+    Classes whose spread is all noise (``tau2 <= 0``), a single class, an all-0 or all-1 pool,
+    or ``n_k = 1`` everywhere give no evidence of real differences: the largest strength,
+    :data:`MAX_PRIOR_STRENGTH` (status ``"pooled"``). ``s`` is clipped to
+    ``[MIN_PRIOR_STRENGTH, MAX_PRIOR_STRENGTH]`` = [0.1, 1e4]; at the bottom the status is
+    ``"unshrunk"``.
     """
     m, n = _counts(mistakes, support)
     m, n = m.ravel(), n.ravel()
@@ -142,16 +170,38 @@ def empirical_bayes_prior(mistakes: ArrayLike, support: ArrayLike) -> tuple[floa
     if not present.any():
         raise ValueError("support: no class has any validation sample; no prior can be fitted")
     m, n = m[present], n[present]
-    p = float(m.sum() / n.sum())
-    h = float(np.mean(1 / n))
-    if len(n) < 2 or h >= 1 or p in (0.0, 1.0):
-        return p, MAX_PRIOR_STRENGTH
-    variance = float(np.sum((m / n - p) ** 2) / (len(n) - 1))
-    excess = (variance - p * (1 - p) * h) / (1 - h)
+    k, total = len(n), float(n.sum())
+    p = float(m.sum() / total)
+
+    def pooled(why: str) -> BetaPrior:
+        return BetaPrior(p, MAX_PRIOR_STRENGTH, "pooled", why)
+
+    if k < 2:
+        return pooled("only one class has validation samples")
+    if p in (0.0, 1.0):
+        return pooled(f"every validation sample was {'missed' if p else 'right'}")
+    room = total - float(np.sum(n**2)) / total - (k - 1)
+    if room <= 0:
+        return pooled("every class has a single validation sample")
+    spread = float(np.sum(n * (m / n - p) ** 2))
+    excess = (spread - (k - 1) * p * (1 - p)) / room
     if excess <= 0:
-        return p, MAX_PRIOR_STRENGTH
+        return pooled("the classes' errors differ no more than validation noise would make them")
     strength = p * (1 - p) / excess - 1
-    return p, float(np.clip(strength, MIN_PRIOR_STRENGTH, MAX_PRIOR_STRENGTH))
+    if strength <= MIN_PRIOR_STRENGTH:
+        why = "the classes' errors differ far more than validation noise: each keeps its own"
+        return BetaPrior(p, MIN_PRIOR_STRENGTH, "unshrunk", why)
+    if strength >= MAX_PRIOR_STRENGTH:
+        return pooled("the classes' errors differ barely more than validation noise")
+    why = f"each error moves towards {p:.3g} by {strength:.3g} / ({strength:.3g} + its support)"
+    return BetaPrior(p, float(strength), "shrunk", why)
+
+
+def empirical_bayes_prior(mistakes: ArrayLike, support: ArrayLike) -> tuple[float, float]:
+    """``(prior_mean, prior_strength)`` of :func:`fit_beta_prior`, to pass to
+    :func:`beta_posterior`."""
+    prior = fit_beta_prior(mistakes, support)
+    return prior.mean, prior.strength
 
 
 @dataclass(frozen=True, eq=False)

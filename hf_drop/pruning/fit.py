@@ -56,6 +56,7 @@ class ClassNumbers:
     used: NDArray[np.float64]
     support: NDArray[np.float64]
     quotas: NDArray[np.int64]
+    prior: U.BetaPrior | None = None  # the prior the errors were shrunk with, if they were
 
 
 def fit_dataset(spec: FilterSpec, params: dict[str, Any], dataset: datasets.Dataset) -> Fit:
@@ -131,9 +132,9 @@ def class_numbers(
     column = "+".join(spec.unit_columns)
     errors = _errors(spec, names, sizes, column, combinations)
     support = _support(spec, names, column, combinations)
-    used = errors
-    if spec.quota.needs_errors:
-        used = _shrunk(errors, support) if spec.quota.shrinks_errors else errors
+    used, prior = errors, None
+    if spec.quota.needs_errors and spec.quota.shrinks_errors:
+        used, prior = _shrunk(errors, support)
     if quotas is None:
         inputs = R.QuotaInputs(
             sizes=sizes,
@@ -144,7 +145,7 @@ def class_numbers(
             selection_counts=selection,
         )
         quotas = _checked_counts(spec, spec.quota.counts(inputs), sizes)
-    return ClassNumbers(sizes, errors, used, support, np.asarray(quotas, dtype=np.int64))
+    return ClassNumbers(sizes, errors, used, support, np.asarray(quotas, dtype=np.int64), prior)
 
 
 def _checked_counts(spec: FilterSpec, counts: Any, sizes: NDArray[np.int64]) -> NDArray[np.int64]:
@@ -192,6 +193,7 @@ def make_record(
         class_support=ints_or_none(numbers.support),
         drop_settings=spec.quota.drop_settings,
         quotas=numbers.quotas.tolist(),
+        prior=None if numbers.prior is None else numbers.prior.as_dict(),
         num_rows=int(num_rows),
         num_kept=int(num_kept),
         density=spec.density,
@@ -273,16 +275,19 @@ def _per_unit(
     return per_class(given, names, name=name, column=column, check=check, field=field)
 
 
-def _shrunk(errors: NDArray[np.float64], support: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Errors shrunk by an empirical-Bayes Beta posterior where the support is known."""
-    known = ~np.isnan(support) & (support > 0)
+def _shrunk(
+    errors: NDArray[np.float64], support: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], U.BetaPrior | None]:
+    """Errors shrunk by an empirical-Bayes Beta posterior where the support is known, and the
+    prior (None where fewer than two classes have a known support: nothing to fit)."""
+    known = ~np.isnan(support) & (support > 0) & ~np.isnan(errors)
     if known.sum() < 2:
-        return errors
+        return errors, None
     mistakes = errors[known] * support[known]
-    prior_mean, prior_strength = U.empirical_bayes_prior(mistakes, support[known])
+    prior = U.fit_beta_prior(mistakes, support[known])
     shrunk = errors.copy()
-    shrunk[known] = U.beta_posterior(mistakes, support[known], prior_mean, prior_strength)
-    return shrunk
+    shrunk[known] = U.beta_posterior(mistakes, support[known], prior.mean, prior.strength)
+    return shrunk, prior
 
 
 def _selection_counts(

@@ -59,6 +59,8 @@ class PruningRecord:
     source: dict[str, Any]
     versions: dict[str, str | None]
     kept: dict[str, Any] | None = None  # what identifies the kept rows (rows.check_kept)
+    # The Beta prior the errors were shrunk with (uncertainty.BetaPrior.as_dict), if they were.
+    prior: dict[str, Any] | None = None
     format_version: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -135,12 +137,12 @@ def _score_label(spec: FilterSpec, scores: object) -> str:
 def report_table(record: PruningRecord) -> pd.DataFrame:
     """Per class: name, size, kept, kept fraction, the error (with its 95% Wilson interval and
     validation support when known), the error the quotas used, and the diagnostic flags
-    (see ``DRoPFilter.report``)."""
+    (see ``DRoPFilter.report``); ``attrs["prior"]`` is the prior the errors were shrunk with."""
     sizes, kept = np.array(record.class_sizes), np.array(record.quotas)
     with np.errstate(invalid="ignore", divide="ignore"):
         fraction = np.where(sizes > 0, kept / np.maximum(sizes, 1), np.nan)
     low, high = _error_interval(record)
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "name": record.classes,
             "size": sizes,
@@ -155,6 +157,8 @@ def report_table(record: PruningRecord) -> pd.DataFrame:
         },
         index=pd.RangeIndex(len(record.classes), name="class"),
     )
+    table.attrs["prior"] = record.prior  # how the errors were shrunk (None: they were not)
+    return table
 
 
 def flags_of(record: PruningRecord) -> list[list[str]]:
@@ -190,6 +194,15 @@ def warn_diagnostics(record: PruningRecord) -> None:
             Q.QuotaWarning,
             stacklevel=2,
         )
+    if record.prior is not None and record.prior["status"] == "pooled":
+        warnings.warn(
+            f"the class errors were pooled into one ({record.prior['mean']:.3g}): "
+            f"{record.prior['why']}; the quotas then follow class sizes, not the probe's errors "
+            "(shrink=False uses the errors as measured)",
+            Q.QuotaWarning,
+            stacklevel=2,
+        )
+        return
     support = as_floats(record.class_support)
     known = ~np.isnan(support) & (support > 0)
     if known.sum() >= 2 and all("indistinguishable" in flags[k] for k in np.flatnonzero(known)):
