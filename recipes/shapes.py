@@ -40,6 +40,7 @@ from benchmark import FULL, make_plan, run_plan
 
 from hf_drop.data.sources import digits_splits, fashion_mnist
 from hf_drop.data.splits import stratified_indices
+from hf_drop.evaluation.intervals import paired_bootstrap
 from hf_drop.evaluation.report import plot_runs
 from hf_drop.probe import ProbeConfig, run_probe
 from hf_drop.train import TrainConfig
@@ -53,11 +54,18 @@ METHODS: dict[str, dict] = {
     "Random+DRoP (robust)": {},  # hf-drop's default
     "Random+DRoP (floor 0.25)": {"floor": 0.25},
     "Random+StrategyQ (EL2N)": {"strategy_score": "el2n"},
+    # Issue 19: the class-balanced baseline, and the default's two parts one at a time.
+    "Random+Uniform": {"quota": "uniform"},
+    "Random+DRoP (floor only)": {"shrink": False},
+    "Random+DRoP (shrink only)": {"floor": 0.0},
 }
 DEFAULT = "Random+DRoP (robust)"
 PAPER = "Random+DRoP (paper)"
 DENSITIES = (0.3, 0.5, 0.7)
-SEEDS = 3
+SEEDS = 5
+# The default (floor 0.5, shrink on) was chosen on seeds 0-2; seeds 3 and up were run after the
+# choice, so the comparisons on them alone are free of that selection.
+CHOSEN_ON = (0, 1, 2)
 # Long-tailed class order, head to tail (class ids of Fashion-MNIST).
 LT_ORDER = [2, 9, 4, 5, 6, 3, 7, 0, 1, 8]
 
@@ -122,7 +130,36 @@ def build(shape: Shape):
     return train, test.select(val_rows), test.select(report_rows), val_rows, report_rows
 
 
-def run_shape(name: str, out: Path) -> pd.DataFrame:
+def probe_of(shape: Shape, name: str, train, val, val_rows, report_rows, out: Path):
+    """The shape's probe. The committed results keep the probe's metrics, not its scores: a
+    sweep that adds runs to them trains the probe again (into ``probe_rerun/``) and goes on only
+    if it reproduces the recorded class errors exactly, so old and new runs share one probe."""
+    recorded = out / "probe" / "class_metrics.json"
+    folder = out / "probe"
+    if recorded.exists() and not (folder / "scores").exists():
+        folder = out / "probe_rerun"
+    probe = run_probe(
+        train,
+        val,
+        shape.probe,
+        folder,
+        source={"name": f"{shape.dataset} ({name})", "split": "train"},
+        splits={"val_indices": val_rows.tolist(), "report_indices": report_rows.tolist()},
+    )
+    if folder.name == "probe_rerun":
+        before = [c["mistakes"] for c in json.loads(recorded.read_text())["classes"]]
+        again = [c["mistakes"] for c in json.loads((folder / recorded.name).read_text())["classes"]]
+        if before != again:
+            raise SystemExit(
+                f"{name}: the probe trained again makes other mistakes per class ({again}) than "
+                f"the recorded one ({before}): new runs would not share its quotas; run the shape "
+                "from scratch in a new folder"
+            )
+        print(f"{name}: the probe trained again reproduces the recorded errors", file=sys.stderr)
+    return probe
+
+
+def run_shape(name: str, out: Path, seeds: int = SEEDS) -> pd.DataFrame:
     shape = SHAPES[name]
     out.mkdir(parents=True, exist_ok=True)
     train, val, reported, val_rows, report_rows = build(shape)
@@ -135,25 +172,20 @@ def run_shape(name: str, out: Path) -> pd.DataFrame:
                 "class_sizes": sizes,
                 "lt_order": LT_ORDER if shape.imbalance else None,
                 "validation_per_class": np.bincount(np.array(val["label"][:])).tolist(),
+                "reported_per_class": np.bincount(np.array(reported["label"][:])).tolist(),
                 "probe": shape.probe.to_dict(),
                 "final": asdict(shape.final),
                 "densities": DENSITIES,
-                "seeds": SEEDS,
+                "seeds": seeds,
+                "default_chosen_on_seeds": CHOSEN_ON,
                 "methods": METHODS,
             },
             indent=1,
         )
         + "\n"
     )
-    probe = run_probe(
-        train,
-        val,
-        shape.probe,
-        out / "probe",
-        source={"name": f"{shape.dataset} ({name})", "split": "train"},
-        splits={"val_indices": val_rows.tolist(), "report_indices": report_rows.tolist()},
-    )
-    plan = make_plan(METHODS, DENSITIES, SEEDS)
+    probe = probe_of(shape, name, train, val, val_rows, report_rows, out)
+    plan = make_plan(METHODS, DENSITIES, seeds)
     results = run_plan(plan, METHODS, probe, train, reported, shape.final, out)
     runs = results.assign(run=results["method"] + "/" + results["seed"].astype(str))
     plot_runs(runs, out / "accuracy.png")
@@ -251,6 +283,97 @@ def verdict(root: Path) -> str:
     return "\n".join(text) + "\n\n" + "\n".join(lines)
 
 
+def comparisons(root: Path) -> pd.DataFrame:
+    """Every rule against the default, per shape, density and metric: paired bootstrap over seeds
+    and the reported images (``hf_drop.evaluation.intervals``), on all seeds and on the seeds run
+    after the default was chosen."""
+    tables = []
+    for name in SHAPES:
+        path = root / name / "results.csv"
+        if not path.exists():
+            continue
+        runs = pd.read_csv(path)
+        runs = runs[runs["method"] != FULL]
+        shape = json.loads((root / name / "shape.json").read_text())
+        support = shape.get("reported_per_class")
+        if support is None:  # a shape.json from before it was recorded: the same split again
+            reported = build(SHAPES[name])[2]
+            support = np.bincount(np.array(reported["label"][:])).tolist()
+        for seeds, chosen in (("all", runs), ("after choice", runs[~runs.seed.isin(CHOSEN_ON)])):
+            if DEFAULT not in set(chosen["method"]):
+                continue
+            for metric in ("worst_class_accuracy", "accuracy"):
+                table = paired_bootstrap(chosen, DEFAULT, metric=metric, support=support)
+                table.insert(0, "shape", name)
+                table["seeds"] = seeds
+                tables.append(table)
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+
+def comparison_text(table: pd.DataFrame) -> str:
+    """Markdown: worst-class difference from the default with its Bonferroni interval."""
+    if table.empty:
+        return ""
+    lines = [
+        "## Against the default, with intervals",
+        "",
+        "Worst-class accuracy of each rule minus the default's, mean over paired seeds, with its "
+        "paired bootstrap interval (seeds and reported images resampled) at a Bonferroni level "
+        "over the comparisons of the shape (m in the heading). `<` the default is better, `>` "
+        "the rule is better, `~` within noise. Seeds 3 and up were run after the default was "
+        "chosen (on seeds 0-2); comparisons.csv has them apart, and average accuracy.",
+    ]
+    worst = table[(table.metric == "worst_class_accuracy") & (table.seeds == "all")]
+    for name, shape in worst.groupby("shape", sort=False):
+        m = int(shape.comparisons.iloc[0])
+        pairs = sorted(set(shape.pairs))
+        lines += ["", f"### {name} (m = {m}; {'/'.join(map(str, pairs))} paired seeds)", ""]
+        lines.append("| rule | " + " | ".join(f"d={d}" for d in DENSITIES) + " |")
+        lines.append("|---|" + "---|" * len(DENSITIES))
+        for method, rows in shape.groupby("method"):
+            cells = []
+            for density in DENSITIES:
+                row = rows[rows.density == density]
+                if row.empty or np.isnan(row.ci_low_adj.iloc[0]):
+                    cells.append("-")
+                    continue
+                r = row.iloc[0]
+                sign = "<" if r.ci_high_adj < 0 else ">" if r.ci_low_adj > 0 else "~"
+                cells.append(f"{sign} {r['diff']:+.3f} [{r.ci_low_adj:+.3f}, {r.ci_high_adj:+.3f}]")
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_differences(table: pd.DataFrame, root: Path):
+    """Worst-class accuracy minus the default's, per rule, shape and density, with Bonferroni
+    intervals: the picture of comparison_text."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    worst = table[(table.metric == "worst_class_accuracy") & (table.seeds == "all")]
+    shapes = list(dict.fromkeys(worst["shape"]))
+    methods = [m for m in METHODS if m != DEFAULT]
+    fig = Figure(figsize=(3.4 * len(shapes), 4.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(shapes), squeeze=False, sharey=True)[0]
+    for ax, name in zip(axes, shapes, strict=True):
+        rows = worst[worst["shape"] == name]
+        for j, density in enumerate(DENSITIES):
+            part = rows[rows.density == density].set_index("method").reindex(methods)
+            y = np.arange(len(methods)) + (j - 1) * 0.25
+            ax.errorbar(
+                part["diff"], y, fmt="o", ms=3, color=f"C{j}", label=f"d={density}",
+                xerr=[part["diff"] - part.ci_low_adj, part.ci_high_adj - part["diff"]],
+            )  # fmt: skip
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_yticks(np.arange(len(methods)), methods, fontsize=7)
+        ax.set_title(name)
+        ax.set_xlabel("worst-class accuracy - default's")
+    axes[0].legend(fontsize=7)
+    fig.savefig(root / "differences.png", dpi=110)
+    return fig
+
+
 def plot_shapes(root: Path):
     """Worst-class and average accuracy against density, one column per shape, one line per
     rule, the band spanning the seeds' mean +- sd: the figure the README shows."""
@@ -298,14 +421,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", type=Path, required=True)
     parser.add_argument("--shapes", nargs="*", choices=list(SHAPES), default=list(SHAPES))
     parser.add_argument("--verdict", action="store_true", help="only write verdict.md")
+    parser.add_argument("--seeds", type=int, default=SEEDS, help="seeds 0..N-1 of every run")
     args = parser.parse_args(argv)
     if not args.verdict:
         for name in args.shapes:
             print(f"=== shape {name}", file=sys.stderr)
-            run_shape(name, args.output / name)
-    text = verdict(args.output)
+            run_shape(name, args.output / name, args.seeds)
+    table = comparisons(args.output)
+    table.to_csv(args.output / "comparisons.csv", index=False)
+    text = verdict(args.output) + "\n" + comparison_text(table)
     (args.output / "verdict.md").write_text(text)
     plot_shapes(args.output)
+    if not table.empty:
+        plot_differences(table, args.output)
     print(text)
 
 

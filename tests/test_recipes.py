@@ -161,3 +161,48 @@ def test_groups_recipe_runs_every_method_and_resumes(tmp_path, capsys):
     again = groups.main(["--setups", "tiny", "--output", str(tmp_path)])["tiny"]
     assert "4 of 4 runs done; 0 to go" in capsys.readouterr().err
     assert again.drop(columns="train_seconds").equals(results.drop(columns="train_seconds"))
+
+
+def test_the_shapes_sweep_extends_recorded_runs_only_on_the_same_probe(tmp_path, monkeypatch):
+    """A tiny digits shape: run, drop the probe's scores (as the committed results do), extend
+    with a seed: the probe is trained again and must reproduce the recorded errors; the verdict
+    then has paired intervals. A probe that does not reproduce them stops the sweep."""
+    import shapes
+
+    from hf_drop.probe import ProbeConfig
+    from hf_drop.train import TrainConfig
+
+    tiny = shapes.Shape(
+        "digits",
+        ProbeConfig(model="test_resnet", epochs=1, batch_size=64),
+        TrainConfig(model="test_resnet", epochs=1, batch_size=64, save_model=False),
+    )
+    monkeypatch.setattr(shapes, "SHAPES", {"digits": tiny})
+    monkeypatch.setattr(
+        shapes, "METHODS", {m: shapes.METHODS[m] for m in ["Random", shapes.DEFAULT]}
+    )
+    monkeypatch.setattr(shapes, "DENSITIES", (0.5,))
+    monkeypatch.setattr(shapes, "CHOSEN_ON", (0,))
+    out = tmp_path / "digits"
+    shapes.run_shape("digits", out, seeds=1)
+    import shutil
+
+    shutil.rmtree(out / "probe" / "scores")
+    results = shapes.run_shape("digits", out, seeds=2)  # one more seed, on a probe trained again
+    assert (out / "probe_rerun" / "class_metrics.json").exists()
+    assert sorted(results.seed.unique().tolist()) == [0, 1] and len(results) == 2 * 3
+    table = shapes.comparisons(tmp_path)
+    worst = table[(table.metric == "worst_class_accuracy") & (table.seeds == "all")]
+    assert worst.method.tolist() == ["Random"] and worst.pairs.tolist() == [2]
+    assert (worst.ci_low_adj <= worst["diff"]).all() and (worst["diff"] <= worst.ci_high_adj).all()
+    after = table[table.seeds == "after choice"]
+    assert after.pairs.tolist() == [1, 1] and after.ci_low.isna().all()  # one pair: no interval
+    assert "### digits (m = 1; 2 paired seeds)" in shapes.comparison_text(table)
+    shapes.plot_differences(table, tmp_path)
+    assert (tmp_path / "differences.png").stat().st_size > 0
+    # A recorded probe that the one trained again does not reproduce stops the sweep.
+    metrics = json.loads((out / "probe" / "class_metrics.json").read_text())
+    metrics["classes"][0]["mistakes"] += 1
+    (out / "probe" / "class_metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(SystemExit, match="other mistakes per class"):
+        shapes.run_shape("digits", out, seeds=3)
