@@ -41,6 +41,7 @@ class PruneRecord:
     classes: list[str]
     class_errors: list[float | None]
     class_support: list[int | None]
+    other_splits: bool = False  # the source's other splits were saved beside the pruned one
 
 
 def read_record(provenance: Mapping[str, Any]) -> PruneRecord:
@@ -65,6 +66,7 @@ def read_record(provenance: Mapping[str, Any]) -> PruneRecord:
         classes=[str(c) for c in provenance.get("classes") or []],
         class_errors=errors,
         class_support=list(provenance.get("class_support") or [None] * len(errors)),
+        other_splits=bool((provenance.get("splits") or {}).get("others")),
     )
 
 
@@ -98,6 +100,7 @@ def prune_arguments(record: PruneRecord):
         "min_per_class": int(params.get("min_per_class") or 0),
         "missing_error": params.get("missing_error"),
         "group_column": _columns(params.get("group_column")),
+        "keep_other_splits": record.other_splits,
         "output": SUBSET_FOLDER,
     }
     if probe:

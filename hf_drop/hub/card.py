@@ -133,7 +133,9 @@ def card_settings(provenance: dict[str, Any]) -> dict[str, Any]:
     }
     unset = ("strategy_score", "missing_error", "group_column")
     settings = {k: v for k, v in settings.items() if v is not None or k not in unset}
-    return json.loads(json.dumps(settings, default=str))  # plain YAML scalars, whatever a rule holds
+    return json.loads(
+        json.dumps(settings, default=str)
+    )  # plain YAML scalars, whatever a rule holds
 
 
 def source_datasets(provenance: dict[str, Any]) -> list[str] | None:

@@ -266,10 +266,12 @@ def push(
             "with hf_drop.hub.export / hf-drop push, or upload it with huggingface_hub yourself"
         )
     token = token or get_token()
+    path = shlex.quote(str(folder))
     retry = (
         f"the export is complete in {folder}; push it later with "
-        f"`hf-drop push {shlex.quote(str(folder))} --repo-id {repo_id}"
-        f"{' --private' if private else ''}`"
+        f"`hf-drop push {path} --repo-id {repo_id}{' --private' if private else ''}` (or "
+        f"`hf upload {repo_id} {path} --repo-type dataset --exclude {OUTPUT_MARKER}"
+        f"{' --private' if private else ''}`)"
     )
     if token is None:
         raise RuntimeError(

@@ -23,7 +23,6 @@ from .record import PruningRecord, report_table
 __all__ = [
     "checked_subset",
     "materialize",
-    "other_splits",
     "pruned_split",
     "save_subset",
     "split_dict",
@@ -64,9 +63,7 @@ def save_subset(
     inputs = [*inputs, *dataset_folders(subset)]
     if splits is not None:
         inputs += dataset_folders(*splits.values())
-        record = replace(
-            record, extra={**record.extra, "splits": split_record(splits, name)}
-        )
+        record = replace(record, extra={**record.extra, "splits": split_record(splits, name)})
     with atomic_output(folder, "subset", overwrite=overwrite, inputs=inputs) as tmp:
         # An empty subset (density 0) needs one (empty) shard: datasets writes none by
         # default, and load_from_disk cannot read a dataset of no shards.
@@ -132,17 +129,13 @@ def split_record(splits: datasets.DatasetDict, pruned: str) -> dict[str, Any]:
 
 
 def split_dict(
-    pruned: datasets.Dataset, name: str, source: datasets.DatasetDict
+    split: datasets.Dataset, name: str, source: datasets.DatasetDict
 ) -> datasets.DatasetDict:
-    """``pruned`` as split ``name`` beside the other splits of ``source``, untouched and in the
-    source's order (``name`` first if the source has no such split)."""
+    """``split`` under ``name`` beside the other splits of ``source``, untouched and in the
+    source's order (``name`` first if the source has no such split): what
+    ``DRoPFilter.apply`` prunes in one split and saves whole."""
     names = list(source) if name in source else [name, *source]
-    return datasets.DatasetDict({n: pruned if n == name else source[n] for n in names})
-
-
-def other_splits(record: dict[str, Any]) -> dict[str, Any]:
-    """A record's untouched splits by name (``{}`` for a single-split subset)."""
-    return dict(((record.get("splits") or {}).get("others")) or {})
+    return datasets.DatasetDict({n: split if n == name else source[n] for n in names})
 
 
 def checked_subset(
