@@ -90,8 +90,9 @@ def export(
             "subset is an IterableDatasetDict: export the pruned stream (drop.apply(stream)) "
             "alone, or a DatasetDict of splits in memory"
         )
-    split, others = SPLIT, {}
+    split, others, order = SPLIT, {}, [SPLIT]
     if isinstance(subset, datasets.DatasetDict):
+        order = list(subset)  # published in the DatasetDict's order
         split, subset, others = _split_pruned(subset, provenance, mode)
     if isinstance(provenance, DRoPFilter):  # its record, and where each subset row came from
         subset, record, positions = checked_subset(subset, provenance)
@@ -129,8 +130,8 @@ def export(
         )
     else:
         table = subset
-    splits = {split: table, **others}
-    drop = drop_block(provenance, mode, split, split_record(datasets.DatasetDict(splits), split))
+    splits = {name: table if name == split else others[name] for name in order}
+    drop = drop_block(provenance, mode, split, _described(splits, split, provenance))
     inputs = [*inputs, *dataset_folders(subset, *others.values())]
     with atomic_output(folder, "export", overwrite=overwrite, inputs=inputs) as tmp:
         shards = {name: (part, write_shards(part, tmp, name)) for name, part in splits.items()}
@@ -146,6 +147,21 @@ def export(
         )
         card.save(str(tmp / CARD_FILE))
     return Path(folder)
+
+
+def _described(
+    splits: dict[str, datasets.Dataset], pruned: str, provenance: dict[str, Any]
+) -> dict[str, Any]:
+    """The card's record of the splits: a split that a saved subset's record identifies (same
+    rows and content) keeps the fingerprint recorded when it was saved, the source's own, not
+    that of the copy read back from disk."""
+    described = split_record(datasets.DatasetDict(splits), pruned)
+    recorded = (provenance.get("splits") or {}).get("others") or {}
+    for name, seen in described["others"].items():
+        known = recorded.get(name) or {}
+        if (known.get("num_rows"), known.get("content")) == (seen["num_rows"], seen["content"]):
+            seen["fingerprint"] = known.get("fingerprint", seen["fingerprint"])
+    return described
 
 
 def _split_pruned(
