@@ -21,7 +21,7 @@ from hf_drop.hub import export, export_saved, load_pruned
 from hf_drop.pruning.artifacts import save_subset
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import image_dataset, png_bytes  # noqa: E402
+from conftest import image_dataset, png_bytes
 
 ERRORS = [0.1, 0.4, 0.2, 0.3]
 
@@ -29,7 +29,9 @@ ERRORS = [0.1, 0.4, 0.2, 0.3]
 def _split(labels, first_image: int) -> datasets.Dataset:
     """A split of distinct images (``first_image`` onwards) with an 'el2n' column."""
     labels = list(labels)
-    images = [{"bytes": png_bytes((first_image + i) % 256), "path": None} for i in range(len(labels))]
+    images = [
+        {"bytes": png_bytes((first_image + i) % 256), "path": None} for i in range(len(labels))
+    ]
     scores = np.random.default_rng(first_image).random(len(labels)).round(6)
     return image_dataset(labels, images=images, extra={"el2n": scores})
 
@@ -95,14 +97,18 @@ def test_the_pruned_split_is_found_by_identity_under_any_name(splits, tmp_path):
 def test_a_datasetdict_without_the_pruned_rows_is_refused_naming_its_splits(splits, tmp_path):
     drop = DRoPFilter(0.5, class_errors=ERRORS, seed=0).fit(splits["train"])
     unpruned = datasets.DatasetDict(train=splits["train"], test=splits["test"])
-    with pytest.raises(ValueError, match=r"none of its splits \['train', 'test'\] holds those rows"):
+    with pytest.raises(
+        ValueError, match=r"none of its splits \['train', 'test'\] holds those rows"
+    ):
         export(unpruned, tmp_path / "hub", drop.provenance())
     assert not (tmp_path / "hub").exists()
 
 
 def test_an_indices_export_of_several_splits_is_refused(splits, tmp_path):
     drop = DRoPFilter(0.5, class_errors=ERRORS, seed=0).fit(splits["train"])
-    with pytest.raises(ValueError, match=r"mode='indices'.*other splits \(\['validation', 'test'\]\)"):
+    with pytest.raises(
+        ValueError, match=r"mode='indices'.*other splits \(\['validation', 'test'\]\)"
+    ):
         export(drop.apply(splits), tmp_path / "hub", drop, mode="indices")
 
 
@@ -110,7 +116,7 @@ def test_splits_of_other_features_are_refused_naming_the_split(splits, tmp_path)
     drop = DRoPFilter(0.5, class_errors=ERRORS, seed=0).fit(splits["train"])
     pruned = drop.apply(splits)
     pruned["test"] = pruned["test"].remove_columns("el2n")
-    with pytest.raises(ValueError, match="split 'validation'|split 'test' has other features"):
+    with pytest.raises(ValueError, match=r"split 'test' has other features than split 'train'"):
         export(pruned, tmp_path / "hub", drop)
 
 
@@ -142,7 +148,7 @@ def test_an_untouched_split_edited_after_saving_is_refused(splits, tmp_path):
     )
     for name in ("kept_indices.parquet", "pruning_report.csv"):
         (tmp_path / "edited" / name).write_bytes((tmp_path / "subset" / name).read_bytes())
-    with pytest.raises(ValueError, match="split 'test' of .* is not the split that was saved"):
+    with pytest.raises(ValueError, match=r"split 'test' of .* is not the split that was saved"):
         export_saved(tmp_path / "edited", tmp_path / "hub")
 
 
