@@ -78,10 +78,17 @@ def default_export_dir(folder: str | Path) -> Path:
 
 
 def write_export(
-    folder: str | Path, out: Path, indices_only: bool, overwrite: bool, card: dict
+    folder: str | Path,
+    out: Path,
+    indices_only: bool,
+    overwrite: bool,
+    card: dict,
+    *,
+    accepts_exports: bool = False,
 ) -> Path:
     """Export a subset folder (its splits, its card) or a probe folder (its score table) to
-    ``out``; anything else is a FileNotFoundError saying what ``folder`` should be."""
+    ``out``; anything else is a FileNotFoundError saying what ``folder`` should be (or an
+    export too, for a caller that ``accepts_exports``)."""
     from ..hub import export_saved, export_scores, exported
     from ..probe.result import CONFIG_FILE
     from ..pruning.artifacts import PRUNING_FILE
@@ -103,7 +110,12 @@ def write_export(
         )
     else:
         raise FileNotFoundError(
-            f"{folder} is not a subset folder (no {PRUNING_FILE}) nor a probe folder (no "
-            f"{CONFIG_FILE})"
+            f"{folder} is not a subset folder (no {PRUNING_FILE}), "
+            + (
+                f"a probe folder (no {CONFIG_FILE}) nor an hf-drop export (no README.md with a "
+                "drop card)"
+                if accepts_exports
+                else f"nor a probe folder (no {CONFIG_FILE})"
+            )
         )
     return out

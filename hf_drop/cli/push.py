@@ -75,7 +75,7 @@ class Push(BaseCommand):
                 )
             out = folder
         else:
-            write_export(folder, out, args.indices_only, args.overwrite, card)
+            write_export(folder, out, args.indices_only, args.overwrite, card, accepts_exports=True)
         try:
             url = push(out, args.repo_id, private=args.private)
         except RuntimeError as error:  # the export is complete; the upload alone failed
