@@ -8,6 +8,7 @@ from pathlib import Path
 
 import datasets
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from huggingface_hub import DatasetCard
@@ -331,3 +332,22 @@ def test_the_card_settings_are_those_the_reproduce_command_sets(quota, keep, tmp
         assert settings["strategy_score"] == args.strategy_score
     for option in ("mode", "floor", "strength", "ccs_beta", "ccs_strata"):
         assert getattr(args, option) is None, "the rule's settings travel in its spec"
+
+
+def test_the_card_of_a_subset_with_its_splits_rebuilds_the_same_folder(tmp_path, monkeypatch):
+    errors = json.dumps([0.3, 0.1, 0.2, 0.1, 0.1, 0.4, 0.1, 0.2, 0.1, 0.5])
+    main(["prune", "--dataset", "digits", "--class-errors", errors, "--density", "0.3",
+          "--keep-other-splits", "--output", str(tmp_path / "subset")])  # fmt: skip
+    export_saved(tmp_path / "subset", tmp_path / "hub")
+    (command,) = _meta(tmp_path / "hub")["drop"]["reproduce"]
+    (tmp_path / "again").mkdir()
+    monkeypatch.chdir(tmp_path / "again")
+    main(shlex.split(command)[1:])
+    kept = [
+        pq.read_table(folder / "kept_indices.parquet")["index"].to_pylist()
+        for folder in (tmp_path / "subset", tmp_path / "again" / "subset")
+    ]
+    assert kept[0] == kept[1]
+    rebuilt = datasets.load_from_disk(str(tmp_path / "again" / "subset"))
+    assert list(rebuilt) == ["train", "test"]
+    assert content_digest(rebuilt["test"]) == content_digest(digits_splits()["test"])
