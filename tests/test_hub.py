@@ -75,7 +75,13 @@ def test_the_card_parses_back_with_its_drop_metadata(pruned, tmp_path):
     ]
     assert meta["dataset_info"]["splits"][0]["num_examples"] == len(drop.indices_)
     block = meta["drop"]
-    assert block["method"] == "el2n+DRoP(paper, floor 0.5, shrunk)" and block["density"] == 0.4
+    assert block["method"] == "el2n+DRoP(paper, floor 0.5, shrunk)"
+    assert block["settings"]["density"] == 0.4 and block["settings"]["min_per_class"] == 3
+    assert block["settings"]["within"] == "el2n"
+    assert block["settings"]["quota"] == {
+        "name": "drop", "mode": "paper", "strength": 1.0, "floor": 0.5, "shrink": True
+    }  # fmt: skip
+    assert meta["source_datasets"] == ["digits"]
     assert block["quotas"] == drop.quotas_.tolist()
     assert block["class_errors"] == pytest.approx(drop.class_errors_.tolist())
     assert block["source"]["label_hash"] == drop.label_hash_
@@ -256,7 +262,7 @@ def test_cli_push_exports_first_then_fails_clearly_offline(pruned, tmp_path, cap
     with pytest.raises(SystemExit) as exit_info:
         main(["push", str(root / "subset"), "--repo-id", "someone/x", "--indices-only",
               "--export-dir", str(tmp_path / "hub")])  # fmt: skip
-    assert exit_info.value.code == 2
+    assert exit_info.value.code == 3  # exported, not uploaded
     assert "no Hugging Face token" in capsys.readouterr().err
     card = DatasetCard.load(tmp_path / "hub" / "README.md")
     assert card.data.to_dict()["drop"]["export"] == "indices"
@@ -272,7 +278,7 @@ def test_cli_push_puts_license_tags_and_pretty_name_on_the_card(tmp_path, capsys
     with pytest.raises(SystemExit) as exit_info:
         main(["push", str(tmp_path / "subset"), "--repo-id", "someone/x", "--license", "mit",
               "--tags", "digits", "robust", "--pretty-name", "Digits at half"])  # fmt: skip
-    assert exit_info.value.code == 2
+    assert exit_info.value.code == 3  # exported, not uploaded
     err = capsys.readouterr().err
     assert f"the export is complete in {tmp_path / 'subset-hub'}; push it later with" in err
     meta = DatasetCard.load(tmp_path / "subset-hub" / "README.md").data.to_dict()
@@ -295,7 +301,7 @@ def test_cli_push_puts_card_options_on_a_probe_scores_card(pruned, tmp_path, cap
         main(["push", str(root / "probe"), "--repo-id", "someone/s", "--export-dir",
               str(tmp_path / "scores"), "--license", "cc-by-4.0", "--tags", "el2n",
               "--pretty-name", "Digits probe scores"])  # fmt: skip
-    assert exit_info.value.code == 2 and "push it later" in capsys.readouterr().err
+    assert exit_info.value.code == 3 and "push it later" in capsys.readouterr().err
     meta = DatasetCard.load(tmp_path / "scores" / "README.md").data.to_dict()
     assert meta["license"] == "cc-by-4.0" and meta["pretty_name"] == "Digits probe scores"
     assert {"probe-scores", "el2n"} <= set(meta["tags"])

@@ -14,7 +14,12 @@ CLASSES = ["a", "b", "c"]
 def runs_of(accuracies: dict[str, list[list[float]]], density: float = 0.5) -> pd.DataFrame:
     """One row per (method, seed) from per-seed lists of per-class accuracies."""
     rows = [
-        {"method": m, "seed": s, "density": density, "class_accuracy": dict(zip(CLASSES, a))}
+        {
+            "method": m,
+            "seed": s,
+            "density": density,
+            "class_accuracy": dict(zip(CLASSES, a, strict=True)),
+        }
         for m, per_seed in accuracies.items()
         for s, a in enumerate(per_seed)
     ]

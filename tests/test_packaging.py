@@ -171,6 +171,10 @@ def test_the_core_install_prunes_exports_and_runs_hf_drop_prune_without_torch(
     assert out.returncode == 0, out.stderr
     record = json.loads((tmp_path / "cli_subset" / "pruning.json").read_text(encoding="utf-8"))
     assert record["num_kept"] == 100
+    # hf-drop export, like prune and push, needs no extra.
+    out = run_core(env, work, "-m", "hf_drop", "export", str(tmp_path / "cli_subset"))
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "cli_subset-hub" / "README.md").is_file()
 
 
 @pytest.mark.parametrize(

@@ -551,6 +551,14 @@ def _probe_cases() -> list[Case]:
     ]  # fmt: skip
 
 
+def splits_subset(ws: Workspace) -> Path:
+    """A subset of digits saved with its untouched test split (prune --keep-other-splits)."""
+    folder = ws.new("splits")
+    cli("prune", "--dataset", "digits", "--class-errors", json.dumps([0.1] * 10), "--density",
+        "0.5", "--keep-other-splits", "--output", folder)  # fmt: skip
+    return folder
+
+
 def _prune_cases() -> list[Case]:
     def prune(ws, *extra, output=None):
         cli("prune", "--probe", ws.probe, "--density", "0.5", *extra,
@@ -630,6 +638,13 @@ def _prune_cases() -> list[Case]:
         Case("prune", "--class-errors with --with-scores",
              lambda ws: hand_errors(ws, [0.1] * 10, "--with-scores"), CliRefusal,
              "--with-scores needs --probe"),
+        Case("prune", "--keep-other-splits with --with-scores",
+             lambda ws: prune(ws, "--keep-other-splits", "--with-scores"), CliRefusal,
+             "--with-scores adds score columns to the pruned split only"),
+        Case("prune", "--keep-other-splits of a slice",
+             lambda ws: hand_errors(ws, [0.1] * 10, "--split", "train[:100]",
+                                    "--keep-other-splits"),
+             CliRefusal, "is not one split of"),
     ]  # fmt: skip
 
 
@@ -665,6 +680,8 @@ def _hub_cases() -> list[Case]:
     def provenance(ws):
         return json.loads((ws.subset / "pruning.json").read_text())
 
+    import pyarrow.parquet as pq
+
     def subset_of(ws):
         return datasets.load_from_disk(str(ws.subset))
 
@@ -676,6 +693,13 @@ def _hub_cases() -> list[Case]:
         folder.mkdir(parents=True)
         (folder / "README.md").write_text("# my own notes\n")
         push(folder, "someone/something", token="hf_fake_token_for_offline_test")
+
+    def dict_indices_export(ws):
+        from hf_drop.data.sources import digits_splits
+
+        pruned = datasets.DatasetDict(train=subset_of(ws), test=digits_splits()["test"])
+        rows = pq.read_table(ws.subset / "kept_indices.parquet")["index"].to_numpy()
+        export(pruned, ws.new(), provenance(ws), kept_indices=rows, mode="indices")
 
     def overwrite_export(ws):
         target = ws.copy_of(ws.export)
@@ -730,6 +754,22 @@ def _hub_cases() -> list[Case]:
              ValueError, "its rows cannot be verified"),
         Case("hub", "push without reaching the Hub keeps the export and says how to retry",
              push_offline, RuntimeError, "hf-drop push"),
+        Case("hub", "export a DatasetDict none of whose splits is the pruned one",
+             lambda ws: export(datasets.DatasetDict(train=ws.train), ws.new(), provenance(ws)),
+             ValueError, "none of its splits ['train'] holds those rows"),
+        Case("hub", "export a DatasetDict of the pruned split and others, in indices mode",
+             dict_indices_export, ValueError, "mode='indices' publishes the kept rows of one"),
+        Case("hub", "hf-drop export of a folder that is already an export",
+             lambda ws: cli("export", ws.export, "--output", ws.new()), CliRefusal,
+             "already an export"),
+        Case("hub", "hf-drop export onto the user's folder",
+             lambda ws: cli("export", ws.subset, "--output", ws.user), CliRefusal, "not empty"),
+        Case("hub", "hf-drop export of the user's own folder",
+             lambda ws: cli("export", ws.user, "--output", ws.new()), CliRefusal,
+             "is not a subset folder"),
+        Case("hub", "hf-drop export of a subset folder with both splits and --indices-only",
+             lambda ws: cli("export", splits_subset(ws), "--indices-only", "--output", ws.new()),
+             CliRefusal, "no indices form"),
     ]  # fmt: skip
 
 
@@ -761,6 +801,10 @@ def _train_cases() -> list[Case]:
              "--eval-from-probe", ws.probe), CliRefusal, "--split 'dev' is not a split"),
         Case("train", "--density 2", lambda ws: train(ws, "--density", "2",
              "--eval-from-probe", ws.probe), CliRefusal, "density"),
+        Case("train", "--split of an untouched split of a subset saved with its other splits",
+             lambda ws: train(ws, "--split", "test", "--eval-from-probe", ws.probe,
+                              dataset=splits_subset(ws)),
+             CliRefusal, "--split 'test' is not the pruned split"),
     ]  # fmt: skip
 
 

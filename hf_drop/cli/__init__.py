@@ -4,10 +4,10 @@ hf-drop probe --dataset digits --model test_resnet --epochs 10 --output runs/pro
 hf-drop probe probe.yaml --epochs 3           # options from a file; flags override it
 accelerate launch -m hf_drop probe ...        # the same, on several processes
 
-One file per command (``probe``, ``prune``, ``train``, ``report``, ``push``), each a
+One file per command (``probe``, ``prune``, ``train``, ``report``, ``export``, ``push``), each a
 :class:`~hf_drop.cli.base.BaseCommand` whose options are the fields of dataclasses, read by
-``transformers.HfArgumentParser`` (transformers is in the core install, without torch: ``prune``
-and ``push`` run there): every option has both spellings
+``transformers.HfArgumentParser`` (transformers is in the core install, without torch: ``prune``,
+``export`` and ``push`` run there): every option has both spellings
 (``--image_column``, ``--image-column``), transformers' names are accepted where they mean the
 same (``--output_dir``, ``--num_train_epochs``, ``--learning_rate``, ``--dataset_name``), and
 ``--help`` shows each default. ``probe``, ``train`` and ``report`` need an extra
@@ -28,7 +28,15 @@ from typing import Any
 
 from .._version import __version__
 from ..io.extras import MissingExtraError, explain, require_extra
-from .base import NOT_RECORDED, BaseCommand, OptionError, build, check_twice, command_line
+from .base import (
+    NOT_RECORDED,
+    BaseCommand,
+    CommandError,
+    OptionError,
+    build,
+    check_twice,
+    command_line,
+)
 from .base import unknown_message as _unknown
 
 __all__ = ["build_parser", "main", "parse_command"]
@@ -39,10 +47,11 @@ COMMANDS = {
     "prune": "prune:Prune",
     "train": "train:Train",
     "report": "report:Report",
+    "export": "export:Export",
     "push": "push:Push",
 }
-# The extra a command needs beyond the core install (pip install 'hf-drop[probe]'); prune and push
-# need none.
+# The extra a command needs beyond the core install (pip install 'hf-drop[probe]'); prune, export
+# and push need none.
 COMMAND_EXTRAS = {"probe": "probe", "train": "train", "report": "plots"}
 
 
@@ -81,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             command.run()
     except KeyboardInterrupt:
         _interrupted(name)
+    except CommandError as error:  # done in part, and kept: its own exit status
+        sys.stderr.write(f"hf-drop {name}: error: {error}\n")
+        sys.exit(error.status)
     except Exception as error:
         if interrupt.seen:  # e.g. a collective whose peer was stopped: the same way out
             _interrupted(name)

@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Literal
 
 __all__ = [
     "BaseCommand",
+    "CommandError",
     "CommonArguments",
     "OptionError",
     "command_line",
@@ -46,6 +47,15 @@ NOT_RECORDED = ("config_file", "log_level", "disable_tqdm")
 
 class OptionError(ValueError):
     """A command line or a file of options that cannot be read; the message says why."""
+
+
+class CommandError(Exception):
+    """A command that failed after part of its work was done and kept: the process exits with
+    ``status`` (not 2, which says nothing was done: a bad option or input) and the message."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(kw_only=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -127,6 +127,14 @@ class PruneArguments:
             "metavar": "SCORE",
         },
     )
+    keep_other_splits: bool = field(
+        default=False,
+        metadata={
+            "help": "save the dataset's other splits (validation, test, ...) untouched beside "
+            "the pruned one, as one DatasetDict folder that hf-drop export and push publish "
+            "whole"
+        },
+    )
     output: str = field(
         metadata={
             "help": "folder of the subset: new or empty (never the probe folder or the dataset's)"
@@ -182,7 +190,7 @@ class Prune(BaseCommand):
 
     def run(self) -> None:
         from ..io.outputs import prepare_output
-        from ..pruning.artifacts import save_subset
+        from ..pruning.artifacts import save_subset, split_dict
 
         args = self.args
         if args.probe is not None:
@@ -204,12 +212,16 @@ class Prune(BaseCommand):
             drop = self._probe_filter(result)
             if args.with_scores is not None:
                 train = result.add_scores(train, args.with_scores or None)
+            splits = self._keep_splits(
+                result.source.get("split") or "train", lambda: _probe_source(result, args.dataset)
+            )
         else:
-            train, drop, inputs = self._hand_filter()
+            train, drop, inputs, splits = self._hand_filter()
             prepare_output(
                 args.output, "subset", overwrite=args.overwrite, inputs=inputs, what="--output"
             )
-        subset = drop.fit(train).apply(train)
+        drop.fit(train)
+        subset = drop.apply(train if splits is None else split_dict(train, *splits))
         save_subset(subset, args.output, drop, overwrite=args.overwrite, inputs=inputs)
         print(drop.report().to_string(float_format=lambda v: f"{v:.3f}"))
         prior = drop.record_.prior
@@ -218,7 +230,31 @@ class Prune(BaseCommand):
                 f"class errors {prior['status']} (prior strength {prior['strength']:.3g}): "
                 f"{prior['why']}"
             )
-        print(f"{drop.method}: kept {len(subset)} of {len(train)} rows -> {args.output}")
+        kept = len(subset) if splits is None else len(subset[splits[0]])
+        others = "" if splits is None else f", beside the untouched {_others(subset, splits[0])}"
+        print(f"{drop.method}: kept {kept} of {len(train)} rows{others} -> {args.output}")
+
+    def _keep_splits(self, split: str, load: Callable[[], Any]):
+        """With --keep-other-splits: the pruned split's name and the dataset's splits
+        (``load()``), else None. A slice or a sum of splits has no one name to publish the kept
+        rows under."""
+        args = self.args
+        if not args.keep_other_splits:
+            return None
+        if args.with_scores is not None:
+            raise ValueError(
+                "--with-scores adds score columns to the pruned split only, so the untouched "
+                "splits of --keep-other-splits would not share its features (a Hub dataset's "
+                "splits must): drop one of them"
+            )
+        data = load()
+        if split not in data:
+            raise ValueError(
+                f"--keep-other-splits publishes the kept rows under their split's name, and "
+                f"{split!r} is not one split of {list(data)} (a slice or a sum of splits): "
+                "prune a whole split, or save the pruned rows alone"
+            )
+        return split, data
 
     def _settings(self) -> dict[str, Any]:
         """The filter's arguments that the options set (those left out keep their defaults)."""
@@ -287,7 +323,23 @@ class Prune(BaseCommand):
             source=source,
             **options,
         )
-        return train, drop, local_paths(args.dataset)
+        return train, drop, local_paths(args.dataset), self._keep_splits(split, lambda: data)
+
+
+def _probe_source(result, dataset: str | None):
+    """The splits of the dataset a probe read (or of ``dataset``, given in its place)."""
+    from ..data.sources import load_source
+
+    source = result.source
+    same = dataset in (None, source.get("name"))
+    revision = source.get("revision") if same else None
+    return load_source(dataset or source.get("name") or "", source.get("config"), revision)
+
+
+def _others(splits, pruned: str) -> str:
+    return ", ".join(
+        f"{name} ({len(split)} rows)" for name, split in splits.items() if name != pruned
+    )
 
 
 def probe_training_data(result, dataset: str | None = None):

@@ -1,23 +1,32 @@
-"""``hf-drop push``: export a subset (or a probe's scores) as a Hub dataset and upload it."""
+"""``hf-drop push``: ``hf-drop export`` and an upload with ``huggingface_hub``.
+
+Exit status: 0 uploaded; 2 nothing uploaded because the input or the export failed (a bad
+option, not a subset folder, ...), as argparse's usage errors; :data:`UPLOAD_FAILED` (3) the
+export folder is complete and only the upload failed (no token, offline, refused): the message
+says where the folder is and how to upload it again.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .base import BaseCommand
+from .base import BaseCommand, CommandError
+from .export import CardArguments, default_export_dir, write_export
 
-__all__ = ["Push", "PushArguments"]
+__all__ = ["UPLOAD_FAILED", "Push", "PushArguments"]
+
+UPLOAD_FAILED = 3  # the export is written; only the upload failed
 
 
 @dataclass(kw_only=True)
 class PushArguments:
-    """What ``hf-drop push`` exports and uploads, and the card it writes."""
+    """What ``hf-drop push`` exports and uploads."""
 
     folder: str = field(
         metadata={
             "help": "a subset folder (hf-drop prune), a probe folder (hf-drop probe), or an "
-            "exported folder (uploaded as it is)",
+            "exported folder (hf-drop export: uploaded as it is)",
             "positional": True,
         }
     )
@@ -36,40 +45,26 @@ class PushArguments:
     overwrite: bool = field(
         default=False, metadata={"help": "replace a previous export in --export-dir"}
     )
-    license: str | None = field(
-        default=None,
-        metadata={
-            "help": "the card's license, e.g. mit (default for a subset: its source's, if known)"
-        },
-    )
-    tags: list[str] = field(
-        default_factory=list,
-        metadata={"help": "tags for the card, beside hf-drop's own", "nargs": "*"},
-    )
-    pretty_name: str | None = field(
-        default=None, metadata={"help": "the card's human-readable name"}
-    )
 
 
 class Push(BaseCommand):
     name = "push"
     help = "export a pruned subset as a Hub dataset (card included) and upload it"
     description = (
-        "Export FOLDER (a subset written by hf-drop prune, or a probe folder: its score table) "
-        "to a Hub repository layout with a dataset card, then upload it; a FOLDER that is "
-        "already such an export is uploaded as it is. The export is written locally first, so "
-        "a failed upload loses nothing."
+        "Export FOLDER as hf-drop export does (a subset written by hf-drop prune, or a probe "
+        "folder: its score table), then upload it; a FOLDER that is already such an export is "
+        "uploaded as it is. The export is written locally first, so a failed upload loses "
+        "nothing. Exit status 2: nothing was exported (bad input); 3: the export is complete "
+        "and only the upload failed (push the export folder again)."
     )
-    options = ((PushArguments, None),)
+    options = ((PushArguments, None), (CardArguments, "the dataset card"))
 
     def run(self) -> None:
-        from ..hub import export_saved, export_scores, exported, push
-        from ..probe.result import CONFIG_FILE
-        from ..pruning.artifacts import PRUNING_FILE
+        from ..hub import exported, push
 
         args = self.args
         folder = Path(args.folder)
-        out = Path(args.export_dir or f"{str(args.folder).rstrip('/')}-hub")
+        out = Path(args.export_dir) if args.export_dir else default_export_dir(folder)
         card = {"license": args.license, "tags": args.tags, "pretty_name": args.pretty_name}
         if exported(folder):
             if args.export_dir or args.indices_only or any(card.values()):
@@ -79,24 +74,10 @@ class Push(BaseCommand):
                     "pass the subset folder it was exported from)"
                 )
             out = folder
-        elif (folder / PRUNING_FILE).exists():
-            mode = "indices" if args.indices_only else "full"
-            export_saved(folder, out, mode=mode, overwrite=args.overwrite, **card)
-            print(f"exported {folder} -> {out}")
-        elif (folder / CONFIG_FILE).exists():
-            if args.indices_only:
-                raise ValueError(
-                    f"{folder} is a probe folder: its scores have no --indices-only form"
-                )
-            export_scores(folder, out, overwrite=args.overwrite, **card)
-            print(f"exported the probe scores of {folder} -> {out}")
         else:
-            raise FileNotFoundError(
-                f"{folder} is not a subset folder (no {PRUNING_FILE}), a probe folder (no "
-                f"{CONFIG_FILE}) nor an hf-drop export (no README.md with a drop card)"
-            )
+            write_export(folder, out, args.indices_only, args.overwrite, card, accepts_exports=True)
         try:
             url = push(out, args.repo_id, private=args.private)
-        except RuntimeError as error:
-            raise ValueError(str(error)) from error
+        except RuntimeError as error:  # the export is complete; the upload alone failed
+            raise CommandError(str(error), UPLOAD_FAILED) from error
         print(f"uploaded to {url}")

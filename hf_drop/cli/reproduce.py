@@ -41,6 +41,7 @@ class PruneRecord:
     classes: list[str]
     class_errors: list[float | None]
     class_support: list[int | None]
+    other_splits: bool = False  # the source's other splits were saved beside the pruned one
 
 
 def read_record(provenance: Mapping[str, Any]) -> PruneRecord:
@@ -65,6 +66,7 @@ def read_record(provenance: Mapping[str, Any]) -> PruneRecord:
         classes=[str(c) for c in provenance.get("classes") or []],
         class_errors=errors,
         class_support=list(provenance.get("class_support") or [None] * len(errors)),
+        other_splits=bool((provenance.get("splits") or {}).get("others")),
     )
 
 
@@ -98,6 +100,7 @@ def prune_arguments(record: PruneRecord):
         "min_per_class": int(params.get("min_per_class") or 0),
         "missing_error": params.get("missing_error"),
         "group_column": _columns(params.get("group_column")),
+        "keep_other_splits": record.other_splits,
         "output": SUBSET_FOLDER,
     }
     if probe:
@@ -143,23 +146,13 @@ def _not_rebuilt(record: PruneRecord) -> str | None:
 def _rule_specs(record: PruneRecord) -> tuple[str, str | None]:
     """The quota and keep rules as specs with every setting in force (``--quota
     'drop(mode=paper, strength=1.0, floor=0.5, shrink=true)'``), so that a later change of
-    default cannot change what the command builds; records from before rule specs give the
-    rules by name and their settings apart (``drop_settings``, ``ccs_beta``, ``ccs_strata``)."""
-    from ..core import rules
+    default cannot change what the command builds (:func:`~hf_drop.pruning.record.record_rules`
+    reads records from before rule specs too)."""
+    from ..pruning.record import record_rules
 
-    params = record.params
-    if record.rules:
-        quota = rules.quota_rule(record.rules["quota"])
-        keep = None if record.rules.get("keep") is None else rules.keep_rule(record.rules["keep"])
-    else:
-        quota = rules.quota_rule(params["quota"])
-        fields = {f.name for f in dataclasses.fields(quota)}
-        settings = {k: v for k, v in record.drop_settings.items() if k in fields}
-        quota = dataclasses.replace(quota, **settings)
-        keep = None if params.get("keep") is None else rules.keep_rule(params["keep"])
-        if isinstance(keep, rules.CCS):
-            ccs = {"beta": params.get("ccs_beta"), "strata": params.get("ccs_strata")}
-            keep = dataclasses.replace(keep, **{k: v for k, v in ccs.items() if v is not None})
+    quota, keep = record_rules(
+        {"params": record.params, "rules": record.rules, "drop_settings": record.drop_settings}
+    )
     return quota.spec(full=True), None if keep is None else keep.spec(full=True)
 
 

@@ -151,6 +151,15 @@ class Train(BaseCommand):
             if pruning_file.exists()
             else None
         )
+        pruned = ((provenance or {}).get("splits") or {}).get("pruned")
+        if pruned is not None and args.split != pruned:
+            # The model card would call a model trained on an untouched split a pruned one.
+            raise ValueError(
+                f"--split {args.split!r} is not the pruned split of the subset {args.dataset}: "
+                f"its pruned rows are split {pruned!r}, the others are the source's, untouched "
+                f"(evaluate on them with --eval-dataset {args.dataset} --eval-split NAME); "
+                f"pass --split {pruned}"
+            )
         if len(train) == 0:
             pruned = provenance.get("params", {}).get("density") if provenance else None
             raise ValueError(

@@ -80,7 +80,9 @@ def paired_bootstrap(
     if missing:
         raise ValueError(f"runs lacks column(s) {missing}; it needs method, seed, class_accuracy")
     if baseline not in set(runs["method"]):
-        raise ValueError(f"baseline {baseline!r} is not a method of runs: {sorted(set(runs.method))}")
+        raise ValueError(
+            f"baseline {baseline!r} is not a method of runs: {sorted(set(runs.method))}"
+        )
     table = runs.assign(_acc=[_accuracies(v) for v in runs["class_accuracy"]])
     names = list(table["_acc"].iloc[0])
     if any(list(a) != names for a in table["_acc"]):

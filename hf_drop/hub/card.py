@@ -5,6 +5,7 @@ and the picture of the kept fraction per class."""
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +16,20 @@ import pandas as pd
 from ..core.rules import quota_rule
 from ..io.logs import get_logger
 from ..pruning.record import FIELDS as _PROVENANCE_FIELDS
-from .layout import dataset_yaml
+from ..pruning.record import record_rules
+from .layout import SPLIT, Shards, splits_yaml
 
 __all__ = [
     "CARD_FILE",
     "PLOT_FILE",
+    "card_settings",
     "check_provenance",
     "class_table",
     "dataset_card",
     "drop_block",
     "plot_kept_fraction_png",
     "reproduce_commands",
+    "source_datasets",
 ]
 
 
@@ -56,20 +60,26 @@ def check_provenance(provenance: Any) -> None:
 _ABSENT = object()
 
 
-def drop_block(provenance: dict[str, Any], mode: str) -> dict[str, Any]:
-    """The card's ``drop`` metadata: everything needed to reproduce or verify the subset."""
-    params = provenance["params"]
+def drop_block(
+    provenance: dict[str, Any],
+    mode: str,
+    split: str = SPLIT,
+    splits: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The card's ``drop`` metadata: everything needed to reproduce or verify the subset.
+
+    ``split`` names the pruned split; ``splits`` (``pruning.artifacts.split_record``)
+    identifies the others, published untouched beside it. ``settings`` is the one place of the
+    settings, each as it was in force (a rule's settings resolved, never a ``null`` default).
+    """
     source = provenance["source"]
     probe = source.get("probe") or {}
     return {
         "export": mode,
         "method": provenance["method"],
-        "density": params["density"],
-        "seed": params["seed"],
-        "mode": params["mode"],
-        "quota": params["quota"],
-        "within": _score_name(params),
-        "min_per_class": params["min_per_class"],
+        "settings": card_settings(provenance),
+        "split": split,
+        "other_splits": dict((splits or {}).get("others") or {}),
         "classes": provenance["classes"],
         "class_sizes": provenance["class_sizes"],
         "quotas": provenance["quotas"],
@@ -100,6 +110,44 @@ def drop_block(provenance: dict[str, Any], mode: str) -> dict[str, Any]:
     }
 
 
+def card_settings(provenance: dict[str, Any]) -> dict[str, Any]:
+    """The settings a subset was made with, in one place and as they were in force: density,
+    seed, the quota and keep rules each with every setting resolved (``quota: {name: drop,
+    mode: paper, ...}``, never the ``null`` of an argument left at its default), what chose
+    samples inside classes, and the options that were set (an unset one is absent)."""
+    params = provenance["params"]
+    quota, keep = record_rules(provenance)
+    probe = provenance["source"].get("probe") or {}
+    strategy = probe.get("strategy_score") or params.get("strategy_scores")
+    settings: dict[str, Any] = {
+        "density": params["density"],
+        "seed": params["seed"],
+        "quota": {"name": quota.name, **quota.settings},
+        "keep": None if keep is None else {"name": keep.name, **keep.settings},
+        "within": probe.get("within") or _score_name(params),
+        "min_per_class": params["min_per_class"],
+        "label_column": params.get("label_column") or "label",
+        "strategy_score": strategy if isinstance(strategy, str) else None,
+        "missing_error": params.get("missing_error"),
+        "group_column": params.get("group_column"),
+    }
+    unset = ("strategy_score", "missing_error", "group_column")
+    settings = {k: v for k, v in settings.items() if v is not None or k not in unset}
+    return json.loads(
+        json.dumps(settings, default=str)
+    )  # plain YAML scalars, whatever a rule holds
+
+
+def source_datasets(provenance: dict[str, Any]) -> list[str] | None:
+    """The card's ``source_datasets``: the source's Hub id or built-in name, or the last part of
+    a local path (the Hub reads no one's disk); None when the record names no source."""
+    name = provenance["source"].get("name")
+    if not name:
+        return None
+    local = Path(name).exists() or name.startswith((".", "/", "~")) or name.count("/") > 1
+    return [Path(name).name or name] if local else [name]
+
+
 def _score_name(params: dict[str, Any]) -> str:
     """What chose samples inside classes: "random", a column name, or a named score array."""
     within = params["within"]
@@ -110,9 +158,20 @@ def _score_name(params: dict[str, Any]) -> str:
     return params.get("score_name") or "scores"
 
 
-def dataset_card(table, drop, provenance, license, tags, pretty_name, shards, plotted):
+def dataset_card(
+    shards: dict[str, tuple[datasets.Dataset, Shards]],
+    drop: dict[str, Any],
+    provenance: dict[str, Any],
+    license: str | None,
+    tags: list[str] | None,
+    pretty_name: str | None,
+    plotted: bool,
+) -> Any:
+    """The ``DatasetCard`` of an export: YAML (``drop``, ``source_datasets``, the splits' files
+    and sizes) and the text, from the written ``shards`` of each split (the pruned one first)."""
     from huggingface_hub import DatasetCard, DatasetCardData
 
+    table = shards[drop["split"]][0]
     # A table with images (and, as every subset has, a class label) serves image
     # classification. An indices-only export holds row numbers, not images: the Hub's
     # task filter would list a table that cannot be trained on as it is, so it names no task.
@@ -121,22 +180,24 @@ def dataset_card(table, drop, provenance, license, tags, pretty_name, shards, pl
         license=license,
         pretty_name=pretty_name,
         task_categories=["image-classification"] if images else None,
+        source_datasets=source_datasets(provenance),
         tags=list(dict.fromkeys(["hf-drop", "data-pruning", "drop", *(tags or [])])),
         drop=drop,
     )
-    dataset_yaml(table, data, shards)
+    splits_yaml(shards, data)
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{_body(drop, provenance, plotted)}")
 
 
 def _body(drop: dict[str, Any], provenance: dict[str, Any], plotted: bool) -> str:
     source = drop["source"]["name"] or "the source dataset"
+    settings = drop["settings"]
     what = (
         "the kept row indices of the source (and their labels), not its images: rebuild the "
         "subset with `hf_drop.hub.load_pruned(...)`, which checks that the source matches"
         if drop["export"] == "indices"
         else "the kept rows themselves, images included"
     )
-    quota = quota_rule(drop["quota"])
+    quota = quota_rule(settings["quota"]["name"])
     rule = (
         "DRoP (Vysogorets, Ahuja & Kempe, *Distributionally Robust Data Pruning*, ICLR 2025), "
         f"as `quota={quota.name!r}` ({quota.help}): the fraction of a class that is kept grows "
@@ -145,7 +206,8 @@ def _body(drop: dict[str, Any], provenance: dict[str, Any], plotted: bool) -> st
         if quota.needs_errors
         else f"the `{quota.name}` class-count rule ({quota.help})"
     )
-    how = "at random" if drop["within"] == "random" else f"by the score `{drop['within']}`"
+    within = settings["within"]
+    how = "at random" if within == "random" else f"by the score `{within}`"
     probe = drop["probe"] or {}
     probe_line = (
         f"Class errors and scores came from a `{probe['model']['name']}` probe "
@@ -159,16 +221,35 @@ def _body(drop: dict[str, Any], provenance: dict[str, Any], plotted: bool) -> st
     reproduce = "\n".join(drop["reproduce"])
     plot = f"![kept fraction per class against class error]({PLOT_FILE})\n\n" if plotted else ""
     return (
-        f"# {drop['method']} subset of {source} at density {drop['density']}\n\n"
+        f"# {drop['method']} subset of {source} at density {settings['density']}\n\n"
         f"This dataset keeps {drop['num_kept']} of the {drop['source']['num_rows']} rows of "
         f"{source}, chosen by {rule}. Inside each class, samples were kept "
         f"{how} "
-        f"(seed {drop['seed']}). {probe_line} It holds {what}. The card's `drop` metadata "
-        "records every number below, the source's fingerprint and label hash, and the library "
-        "versions.\n\n"
+        f"(seed {settings['seed']}). {probe_line} It holds {what}. The card's `drop` metadata "
+        "records every number below, the settings in force (`drop.settings`), the source's "
+        "fingerprint and label hash, and the library versions.\n\n"
+        f"{_splits_text(drop)}"
         f"## Kept per class\n\n{class_table(drop['classes'], drop['class_errors'], drop)}\n\n"
         f"{plot}"
         f"## Reproduce\n\nIn an empty folder:\n\n```bash\n{reproduce}\n```\n"
+    )
+
+
+def _splits_text(drop: dict[str, Any]) -> str:
+    """Which split is pruned, and which are the source's as they were (none: no section)."""
+    others = drop.get("other_splits") or {}
+    if not others:
+        return ""
+    rows = "\n".join(
+        f"| `{name}` | {seen['num_rows']} | untouched: the source's split as it was |"
+        for name, seen in others.items()
+    )
+    return (
+        "## Splits\n\n"
+        f"Only `{drop['split']}` is pruned; the other splits are published untouched, so that "
+        "a model trained on the pruned split is evaluated on the same data as before.\n\n"
+        "| split | rows | |\n|---|---|---|\n"
+        f"| `{drop['split']}` | {drop['num_kept']} | pruned ({drop['method']}) |\n{rows}\n\n"
     )
 
 

@@ -10,9 +10,17 @@ from typing import Any, NamedTuple
 import datasets
 import xxhash
 
-__all__ = ["MAX_SHARD_BYTES", "SPLIT", "Shards", "dataset_yaml", "size_category", "write_shards"]
+__all__ = [
+    "MAX_SHARD_BYTES",
+    "SPLIT",
+    "Shards",
+    "dataset_yaml",
+    "size_category",
+    "splits_yaml",
+    "write_shards",
+]
 
-SPLIT = "train"  # the one split an export holds
+SPLIT = "train"  # the split of a single-split export
 MAX_SHARD_BYTES = 500 << 20  # push_to_hub's default
 
 
@@ -25,8 +33,8 @@ class Shards(NamedTuple):
     download_size: int  # the parquet files' bytes
 
 
-def write_shards(table: datasets.Dataset, folder: Path) -> Shards:
-    """Parquet shards named as push_to_hub names them plus a digest of their bytes
+def write_shards(table: datasets.Dataset, folder: Path, split: str = SPLIT) -> Shards:
+    """Parquet shards of one split, named as push_to_hub names them plus a digest of their bytes
     (``data/train-00000-of-00001-<xxh64>.parquet``), external files embedded.
 
     The digest is for ``datasets``: it caches a folder whose card lists ``configs`` by the
@@ -35,7 +43,7 @@ def write_shards(table: datasets.Dataset, folder: Path) -> Shards:
     """
     from datasets.table import embed_table_storage
 
-    (folder / "data").mkdir()
+    (folder / "data").mkdir(exist_ok=True)
     size = table.data.nbytes * len(table) / max(len(table.data), 1)
     num_shards = max(1, math.ceil(size / MAX_SHARD_BYTES))
     names = []
@@ -47,7 +55,7 @@ def write_shards(table: datasets.Dataset, folder: Path) -> Shards:
             .map(embed_table_storage, batched=True, keep_in_memory=True)
             .with_format(None)
         )
-        written = folder / "data" / f"{SPLIT}-{index:05d}-of-{num_shards:05d}.parquet"
+        written = folder / "data" / f"{split}-{index:05d}-of-{num_shards:05d}.parquet"
         shard.to_parquet(str(written))
         with open(written, "rb") as f:
             content = f.read()
@@ -65,28 +73,45 @@ def write_shards(table: datasets.Dataset, folder: Path) -> Shards:
 
 
 def dataset_yaml(table: datasets.Dataset, data: Any, shards: Shards) -> None:
-    """``dataset_info`` (sizes included) and ``configs`` YAML, as push_to_hub writes them, the
-    ``configs`` listing the shard files by name (see :func:`write_shards` for why), and the
-    Hub's ``size_categories`` bucket of the row count."""
+    """:func:`splits_yaml` of a one-split (``train``) repository."""
+    splits_yaml({SPLIT: (table, shards)}, data)
+
+
+def splits_yaml(splits: dict[str, tuple[datasets.Dataset, Shards]], data: Any) -> None:
+    """``dataset_info`` (sizes included) and ``configs`` YAML of one config with these splits,
+    as push_to_hub writes them, the ``configs`` listing each split's shard files by name (see
+    :func:`write_shards` for why), and the Hub's ``size_categories`` bucket of the row count.
+    The splits must share their features: a config has one set."""
     from datasets.info import DatasetInfosDict
     from datasets.splits import SplitDict, SplitInfo
     from datasets.utils.metadata import MetadataConfigs
 
+    (first, (table, _)), *rest = splits.items()
+    for name, (other, _) in rest:
+        if other.features != table.features:
+            raise ValueError(
+                f"split {name!r} has other features than split {first!r} ({dict(other.features)} "
+                f"vs {dict(table.features)}): a Hub dataset config has one set of features; "
+                "cast the splits to the same features (Dataset.cast) before exporting"
+            )
     info = datasets.DatasetInfo(
         features=table.features,
         license=table.info.license or None,
-        download_size=shards.download_size,
-        dataset_size=shards.num_bytes,  # the sum over splits; there is one
+        download_size=sum(shards.download_size for _, shards in splits.values()),
+        dataset_size=sum(shards.num_bytes for _, shards in splits.values()),
     )
     info.config_name = "default"
     info.splits = SplitDict(
-        {SPLIT: SplitInfo(SPLIT, num_bytes=shards.num_bytes, num_examples=len(table))}
+        {
+            name: SplitInfo(name, num_bytes=shards.num_bytes, num_examples=len(split))
+            for name, (split, shards) in splits.items()
+        }
     )
     DatasetInfosDict({"default": info}).to_dataset_card_data(data)
-    MetadataConfigs(
-        {"default": {"data_files": [{"split": SPLIT, "path": shards.files}]}}
-    ).to_dataset_card_data(data)
-    data.size_categories = [size_category(len(table))]
+    files = [{"split": name, "path": shards.files} for name, (_, shards) in splits.items()]
+    MetadataConfigs({"default": {"data_files": files}}).to_dataset_card_data(data)
+    # push_to_hub's bucket is that of the whole repository: every split's rows.
+    data.size_categories = [size_category(sum(len(split) for split, _ in splits.values()))]
 
 
 # The Hub's size_categories buckets (datasets/utils/resources/size_categories.json), by the

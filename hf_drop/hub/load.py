@@ -23,7 +23,9 @@ def load_pruned(
     *,
     revision: str | None = None,
 ) -> datasets.Dataset:
-    """The pruned subset an :func:`export` describes, from a local folder or a Hub repository.
+    """The pruned subset an :func:`export` describes, from a local folder or a Hub repository:
+    its pruned split (an export of a ``DatasetDict`` also holds untouched splits, which
+    ``load_dataset(folder)`` gives).
 
     A full export is read as it is. An indices-only export selects its rows from ``source`` (by
     default the source dataset its card names, loaded again), and refuses a source whose row
@@ -43,11 +45,13 @@ def load_pruned(
                     "hf_drop.hub.export or hf-drop push)"
                 )
             card = DatasetCard.load(local / CARD_FILE)
-            table = load_folder(local, split=SPLIT)  # never another folder's cached rows
+            split = _pruned_split_name(card, name)
+            table = load_folder(local, split=split)  # never another folder's cached rows
         else:
             card = DatasetCard.load(name, repo_type="dataset")
-            table = datasets.load_dataset(name, split=SPLIT, revision=revision)
-    except FileNotFoundError:
+            split = _pruned_split_name(card, name)
+            table = datasets.load_dataset(name, split=split, revision=revision)
+    except (FileNotFoundError, _NotAnExport):
         raise
     except Exception as error:  # damaged card or shards, offline, unknown repo: name it
         raise ValueError(
@@ -84,6 +88,23 @@ def load_pruned(
         raise ValueError(f"fingerprint {source._fingerprint} instead of {fingerprint}: {fix}")
     _check_kept_labels(table, index, labels.ids, drop, name)
     return source.select(index)
+
+
+class _NotAnExport(ValueError):
+    """A card that is not an hf-drop export's: said as it is, not as a read failure."""
+
+
+def _pruned_split_name(card: Any, name: str) -> str:
+    """The split that holds the pruned rows: the card's ``drop.split`` (``train`` in cards from
+    before exports of several splits)."""
+    drop = card.data.to_dict().get("drop")
+    split = drop.get("split", SPLIT) if isinstance(drop, dict) else SPLIT
+    if not isinstance(split, str) or not split:
+        raise _NotAnExport(
+            f"the card of {name} has 'split': {split!r} in its 'drop' block, not a split name: "
+            "the card is damaged or was edited; export the subset again"
+        )
+    return split
 
 
 def _read_drop_block(meta: dict[str, Any], name: str) -> dict[str, Any]:

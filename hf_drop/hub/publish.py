@@ -12,7 +12,7 @@ from typing import Any, Literal
 import datasets
 import numpy as np
 
-from ..data.columns import read_labels
+from ..data.columns import content_digest, read_labels
 from ..io.files import load_saved, read_parquet
 from ..io.outputs import OUTPUT_MARKER, atomic_output, dataset_folders, output_kind
 from ..pruning.artifacts import (
@@ -21,6 +21,8 @@ from ..pruning.artifacts import (
     PRUNING_FILE,
     checked_subset,
     materialize,
+    pruned_split,
+    split_record,
 )
 from ..pruning.filter import DRoPFilter
 from ..pruning.record import read_record as read_pruning_record
@@ -34,7 +36,7 @@ from .card import (
     drop_block,
     plot_kept_fraction_png,
 )
-from .layout import dataset_yaml, write_shards
+from .layout import SPLIT, dataset_yaml, write_shards
 
 __all__ = [
     "export",
@@ -47,7 +49,7 @@ __all__ = [
 
 
 def export(
-    subset: datasets.Dataset | datasets.IterableDataset,
+    subset: datasets.Dataset | datasets.DatasetDict | datasets.IterableDataset,
     folder: str | os.PathLike,
     provenance: dict[str, Any] | DRoPFilter,
     *,
@@ -64,10 +66,14 @@ def export(
     ``provenance`` is the ``DRoPFilter`` that made ``subset`` (checked: the subset must be its
     rows; a stream subset is read once), or a record: ``DRoPFilter.provenance()`` or a saved
     subset's ``pruning.json``, with ``kept_indices``, the source row of each subset row, for
-    ``mode="indices"``, which publishes those indices (and labels) instead of the images. The
-    folder appears only once complete. It must be new, empty, or a previous export with
-    ``overwrite=True``, and may not overlap ``inputs`` nor the subset's own Arrow files (see
-    :mod:`hf_drop.io.outputs`).
+    ``mode="indices"``, which publishes those indices (and labels) instead of the images.
+
+    A ``DatasetDict`` (``drop.apply(splits)``) is published with every split: the one whose
+    rows are the kept rows (found by identity, not by name or count) under its own name, the
+    others as they are, and the card says which is which. ``mode="indices"`` publishes one
+    split only. The folder appears only once complete. It must be new, empty, or a previous
+    export with ``overwrite=True``, and may not overlap ``inputs`` nor the subset's own Arrow
+    files (see :mod:`hf_drop.io.outputs`).
     """
     if mode not in ("full", "indices"):
         raise ValueError(f"mode must be 'full' or 'indices', got {mode!r}")
@@ -79,6 +85,15 @@ def export(
     for name, text in (("license", license), ("pretty_name", pretty_name)):
         if text is not None and not isinstance(text, str):
             raise ValueError(f"{name} must be a string, got {text!r}")
+    if isinstance(subset, datasets.IterableDatasetDict):
+        raise ValueError(
+            "subset is an IterableDatasetDict: export the pruned stream (drop.apply(stream)) "
+            "alone, or a DatasetDict of splits in memory"
+        )
+    split, others, order = SPLIT, {}, [SPLIT]
+    if isinstance(subset, datasets.DatasetDict):
+        order = list(subset)  # published in the DatasetDict's order
+        split, subset, others = _split_pruned(subset, provenance, mode)
     if isinstance(provenance, DRoPFilter):  # its record, and where each subset row came from
         subset, record, positions = checked_subset(subset, provenance)
         provenance = record.to_dict()
@@ -94,6 +109,10 @@ def export(
         check_provenance(provenance)
         if provenance.get("kept"):  # a record since format 1 identifies its kept rows
             check_kept(provenance["kept"], subset, kept_indices, "the provenance record")
+    if not isinstance(subset, datasets.Dataset):
+        raise TypeError(
+            f"subset must be a datasets.Dataset or DatasetDict, got {type(subset).__name__}"
+        )
     if len(subset) != provenance.get("num_kept", len(subset)):
         raise ValueError(
             f"subset has {len(subset)} rows but its provenance says {provenance.get('num_kept')} "
@@ -111,23 +130,68 @@ def export(
         )
     else:
         table = subset
-    drop = drop_block(provenance, mode)
-    inputs = [*inputs, *dataset_folders(subset)]
+    splits = {name: table if name == split else others[name] for name in order}
+    drop = drop_block(provenance, mode, split, _described(splits, split, provenance))
+    inputs = [*inputs, *dataset_folders(subset, *others.values())]
     with atomic_output(folder, "export", overwrite=overwrite, inputs=inputs) as tmp:
-        shards = write_shards(table, tmp)
+        shards = {name: (part, write_shards(part, tmp, name)) for name, part in splits.items()}
         plotted = plot_kept_fraction_png(provenance, tmp / PLOT_FILE)
         card = dataset_card(
-            table,
+            shards,
             drop,
             provenance,
             license or subset.info.license or None,
             tags,
             pretty_name,
-            shards,
             plotted,
         )
         card.save(str(tmp / CARD_FILE))
     return Path(folder)
+
+
+def _described(
+    splits: dict[str, datasets.Dataset], pruned: str, provenance: dict[str, Any]
+) -> dict[str, Any]:
+    """The card's record of the splits: a split that a saved subset's record identifies (same
+    rows and content) keeps the fingerprint recorded when it was saved, the source's own, not
+    that of the copy read back from disk."""
+    described = split_record(datasets.DatasetDict(splits), pruned)
+    recorded = (provenance.get("splits") or {}).get("others") or {}
+    for name, seen in described["others"].items():
+        known = recorded.get(name) or {}
+        if (known.get("num_rows"), known.get("content")) == (seen["num_rows"], seen["content"]):
+            seen["fingerprint"] = known.get("fingerprint", seen["fingerprint"])
+    return described
+
+
+def _split_pruned(
+    splits: datasets.DatasetDict, provenance: dict[str, Any] | DRoPFilter, mode: str
+) -> tuple[str, datasets.Dataset, dict[str, datasets.Dataset]]:
+    """The pruned split's name and rows, and the other splits (published as they are)."""
+    if isinstance(provenance, DRoPFilter):
+        drop = provenance
+        name = pruned_split(splits, lambda split: checked_subset(split, drop), "the filter")
+    else:
+        check_provenance(provenance)
+        kept = provenance.get("kept")
+        if not kept:
+            raise ValueError(
+                "the provenance record has no 'kept' block (it was written before format 1), "
+                "so nothing tells which split of the DatasetDict is the pruned one: export that "
+                "split alone, or pass the DRoPFilter"
+            )
+        name = pruned_split(
+            splits, lambda split: check_kept(kept, split, None, "the provenance record"),
+            "the provenance record",
+        )  # fmt: skip
+    others = {n: split for n, split in splits.items() if n != name}
+    if mode == "indices" and others:
+        raise ValueError(
+            f"mode='indices' publishes the kept rows of one split as source indices, and the "
+            f"DatasetDict has other splits ({list(others)}) that have none: export mode='full', "
+            f"or the pruned split {name!r} alone"
+        )
+    return name, splits[name], others
 
 
 def export_scores(
@@ -218,10 +282,12 @@ def push(
             "with hf_drop.hub.export / hf-drop push, or upload it with huggingface_hub yourself"
         )
     token = token or get_token()
+    path = shlex.quote(str(folder))
     retry = (
         f"the export is complete in {folder}; push it later with "
-        f"`hf-drop push {shlex.quote(str(folder))} --repo-id {repo_id}"
-        f"{' --private' if private else ''}`"
+        f"`hf-drop push {path} --repo-id {repo_id}{' --private' if private else ''}` (or "
+        f"`hf upload {repo_id} {path} --repo-type dataset --exclude {OUTPUT_MARKER}"
+        f"{' --private' if private else ''}`)"
     )
     if token is None:
         raise RuntimeError(
@@ -271,6 +337,8 @@ def export_saved(
         table = read_parquet(folder / INDICES_FILE, "the kept source rows", fix)
         indices = table["index"].to_numpy()
     subset = load_saved(folder, "a subset saved by hf-drop prune", fix)
+    if isinstance(subset, datasets.DatasetDict):
+        _check_untouched(subset, provenance, folder, mode, fix)
     return export(
         subset,
         out,
@@ -283,6 +351,33 @@ def export_saved(
         overwrite=overwrite,
         inputs=[folder],
     )
+
+
+def _check_untouched(
+    splits: datasets.DatasetDict, provenance: dict[str, Any], folder: Path, mode: str, fix: str
+) -> None:
+    """The other splits of a saved DatasetDict subset are those its record identifies."""
+    recorded = (provenance.get("splits") or {}).get("others") or {}
+    others = [name for name in splits if name != (provenance.get("splits") or {}).get("pruned")]
+    if mode == "indices" and len(splits) > 1:
+        raise ValueError(
+            f"{folder} holds the source's other splits ({others}) beside the pruned one: they "
+            "have no indices form; export it in full (without --indices-only / mode='indices')"
+        )
+    for name in others:
+        seen = recorded.get(name)
+        if seen is None:
+            raise ValueError(
+                f"split {name!r} of {folder} is not one that hf-drop prune saved beside the "
+                f"pruned split (its pruning.json lists {sorted(recorded)}): {fix}"
+            )
+        split = splits[name]
+        if len(split) != seen.get("num_rows") or content_digest(split) != seen.get("content"):
+            raise ValueError(
+                f"split {name!r} of {folder} is not the split that was saved untouched beside "
+                f"the pruned one ({len(split)} rows; the record says {seen.get('num_rows')}, "
+                f"with another content digest): {fix}"
+            )
 
 
 def read_provenance(

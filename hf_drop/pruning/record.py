@@ -9,6 +9,7 @@ reads a ``pruning.json`` back, naming the file and the field that is missing or 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -21,6 +22,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from ..core import quotas as Q
+from ..core import rules as R
 from ..core import uncertainty as U
 from ..io.files import DamagedFileError
 from ..io.files import read_record as read_fields
@@ -33,6 +35,7 @@ __all__ = [
     "as_floats",
     "method_name",
     "read_record",
+    "record_rules",
     "report_table",
 ]
 
@@ -110,6 +113,30 @@ def read_record(
             f"class ({len(record['classes'])}); {fix}"
         )
     return record
+
+
+def record_rules(record: dict[str, Any]) -> tuple[R.QuotaRule, R.KeepRule | None]:
+    """The quota and keep rules a record's fit used, with every setting as it was in force.
+
+    A record holds its rules as specs (``rules``: ``"drop(floor=0.3)"``, settings left at their
+    defaults unsaid); records from before rule specs give the rules by name in ``params`` and
+    their settings apart (``drop_settings``, ``params.ccs_beta``, ``params.ccs_strata``).
+    """
+    params = record.get("params") or {}
+    specs = record.get("rules") or {}
+    if specs:
+        quota = R.quota_rule(specs["quota"])
+        keep = None if specs.get("keep") is None else R.keep_rule(specs["keep"])
+        return quota, keep
+    quota = R.quota_rule(params["quota"])
+    names = {f.name for f in dataclasses.fields(quota)}
+    settings = record.get("drop_settings") or {}
+    quota = dataclasses.replace(quota, **{k: v for k, v in settings.items() if k in names})
+    keep = None if params.get("keep") is None else R.keep_rule(params["keep"])
+    if isinstance(keep, R.CCS):
+        ccs = {"beta": params.get("ccs_beta"), "strata": params.get("ccs_strata")}
+        keep = dataclasses.replace(keep, **{k: v for k, v in ccs.items() if v is not None})
+    return quota, keep
 
 
 def method_name(spec: FilterSpec) -> str:
