@@ -3,7 +3,8 @@
 The blocks of one page run in order, in a fresh folder, as a reader would run them: the Python
 blocks share one namespace, and what a block writes (``runs/probe``, ...) is there for the next.
 The folder holds ``photos/``, the "your own imagefolder" of the quickstart: scikit-learn's real
-digits written as ``photos/{train,test}/<class>/<n>.png``.
+digits written as ``photos/{train,test}/<class>/<n>.png`` (40 and 12 per class: the pages run
+their commands as written, on fewer images).
 
 What differs from a reader's machine, on purpose:
 
@@ -104,16 +105,27 @@ def test_python_blocks_parse(block: Block) -> None:
     ast.parse(block.code, block.where)
 
 
+# Images per class of the stand-in imagefolder (train, test): a stratified part of digits, small
+# enough that the pages' probes and trainings take seconds; every page runs the same commands.
+PHOTOS_PER_CLASS = {"train": 40, "test": 12}
+
+
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory) -> Path:
-    """scikit-learn's digits as an imagefolder: photos/{train,test}/<class>/<n>.png."""
+    """scikit-learn's digits as an imagefolder: photos/{train,test}/<class>/<n>.png, the first
+    ``PHOTOS_PER_CLASS`` images of each class."""
     from hf_drop.data.sources import digits_splits
 
     root = tmp_path_factory.mktemp("imagefolder") / "photos"
     for split, rows in digits_splits().items():
         names = rows.features["label"].names
+        written = dict.fromkeys(range(len(names)), 0)
         for n, row in enumerate(rows):
-            path = root / split / names[row["label"]] / f"{n}.png"
+            label = row["label"]
+            if written[label] == PHOTOS_PER_CLASS[split]:
+                continue
+            written[label] += 1
+            path = root / split / names[label] / f"{n}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             row["image"].save(path)
     return root
