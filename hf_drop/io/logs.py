@@ -237,7 +237,7 @@ def logging_options(log_level: str | None = None, disable_tqdm: bool = False) ->
         warnings.showwarning = _OneLine()
         if not progress_bars_enabled():
             restore += _hide_library_bars()
-        if get_verbosity() > logging.WARNING and "transformers" in sys.modules:
+        if get_verbosity() > logging.WARNING:  # transformers is a core dependency
             from transformers.utils import logging as transformers_logging
 
             before = transformers_logging.get_verbosity()
@@ -253,17 +253,16 @@ def logging_options(log_level: str | None = None, disable_tqdm: bool = False) ->
 
 
 def _hide_library_bars() -> list[Any]:
-    """Hide datasets' (and, when imported, transformers') progress bars; what undoes it."""
+    """Hide datasets' and transformers' progress bars; what undoes it."""
     import datasets
 
     undo = []
     if datasets.utils.logging.is_progress_bar_enabled():
         datasets.disable_progress_bars()
         undo.append(datasets.enable_progress_bars)
-    if "transformers" in sys.modules:
-        from transformers.utils import logging as transformers_logging
+    from transformers.utils import logging as transformers_logging
 
-        if transformers_logging.is_progress_bar_enabled():
-            transformers_logging.disable_progress_bar()
-            undo.append(transformers_logging.enable_progress_bar)
+    if transformers_logging.is_progress_bar_enabled():
+        transformers_logging.disable_progress_bar()
+        undo.append(transformers_logging.enable_progress_bar)
     return undo
