@@ -29,7 +29,7 @@ import os
 import sys
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from ..core.notices import HfDropWarning
 
@@ -57,6 +57,7 @@ LEVELS = {
 _TRUE = {"1", "ON", "YES", "TRUE"}
 _bars_disabled = False  # disable_progress_bars(): --disable_tqdm
 _command_level: str | None = None  # the --log_level of the command that runs, if one was given
+_quieted = False  # whether _set_level added the filter that ignores HfDropWarning
 
 
 class _Stderr(logging.StreamHandler):
@@ -124,15 +125,20 @@ def _root() -> logging.Logger:
 
 def _set_level(root: logging.Logger, value: int) -> None:
     """The level of every hf-drop logger, and of hf-drop's warnings with it: above ``warning``,
-    a filter ignores :class:`HfDropWarning` (``catch_warnings`` blocks keep their own)."""
+    a filter ignores :class:`HfDropWarning` (``catch_warnings`` blocks keep their own); only the
+    filter added here is ever taken away again."""
+    global _quieted
     root.setLevel(value)
     quiet = ("ignore", None, HfDropWarning, None, 0)
+    filters = cast(list, warnings.filters)
     if value > logging.WARNING:
-        if quiet not in warnings.filters:
+        if quiet not in filters:
             warnings.filterwarnings("ignore", category=HfDropWarning)
-    elif quiet in warnings.filters:
+            _quieted = True
+    elif _quieted and quiet in filters:
         # "ignore" leaves nothing in a module's registry of shown warnings: no cache to reset.
-        warnings.filters.remove(quiet)
+        filters.remove(quiet)
+        _quieted = False
 
 
 def get_logger(name: str) -> logging.Logger:
