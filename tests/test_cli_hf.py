@@ -102,8 +102,9 @@ def test_help_shows_each_default(capsys):
         main(["probe", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert (
-        "--batch_size BATCH_SIZE, --batch-size BATCH_SIZE batch size per process (default: 128)"
-        in text
+        "--batch_size BATCH_SIZE, --batch-size BATCH_SIZE, --per_device_train_batch_size "
+        "BATCH_SIZE, --per-device-train-batch-size BATCH_SIZE batch size per process "
+        "(default: 128)" in text
     )
     assert "--output OUTPUT, --output_dir OUTPUT, --output-dir OUTPUT" in text
     assert "(default: cosine)" in text and "(default: None)" not in text

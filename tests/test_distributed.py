@@ -47,6 +47,9 @@ def test_two_processes_record_the_same_scores_as_one(tmp_path):
     assert two.returncode == 0, two.stderr[-3000:]
     a, b = ProbeResult.load(tmp_path / "one"), ProbeResult.load(tmp_path / "two")
     assert (a.record["processes"], b.record["processes"]) == (1, 2)
+    alerts = b.class_metrics["warnings"]  # lr 0: a probe that did not learn
+    said = [line for line in two.stderr.splitlines() if "ProbeWarning" in line]
+    assert alerts and len(said) == len(alerts), "each warning once, from the main process"
     for name in [*a.score_names, "embedding"]:
         np.testing.assert_allclose(b.score(name), a.score(name), rtol=1e-5, atol=1e-6, err_msg=name)
     assert np.array_equal(a.class_errors, b.class_errors)

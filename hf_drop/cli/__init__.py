@@ -12,7 +12,9 @@ One file per command (``probe``, ``prune``, ``train``, ``report``, ``export``, `
 same (``--output_dir``, ``--num_train_epochs``, ``--learning_rate``, ``--dataset_name``), and
 ``--help`` shows each default. ``probe``, ``train`` and ``report`` need an extra
 (``COMMAND_EXTRAS``); without it they exit 2 saying which to install. A JSON or YAML file of options (keys are the option names) gives
-the defaults of one run, as TRL's ``--config`` does; flags on the command line override it.
+the defaults of one run (``--config_file``, or the first argument); flags on the command line
+override it. ``--config`` is the dataset's configuration name's deprecated spelling
+(``--dataset_config_name``). How much a command says is :mod:`hf_drop.io.logs`'s one path.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -87,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     interrupt = _Interrupt.install()
     try:
         with logging_options(command.args.log_level, command.args.disable_tqdm):
+            for notice in command.notices:
+                warnings.warn(notice, FutureWarning, stacklevel=1)
             command.run()
     except KeyboardInterrupt:
         _interrupted(name)
@@ -142,10 +147,12 @@ def parse_command(argv: Sequence[str]) -> BaseCommand:
     name, rest = argv[0], list(argv[1:])
     cls = command_class(name)
     path, rest = find_option_file(rest)
-    values = {}
+    values, given = {}, list(rest)
     if path is not None:
+        loaded = load_option_file(path)
+        given += [f"--{key}" for key in loaded]
         values = coerce_options(
-            load_option_file(path),
+            loaded,
             cls.dataclasses(),
             path,
             command=name,
@@ -171,9 +178,25 @@ def parse_command(argv: Sequence[str]) -> BaseCommand:
         raise OptionError(_unknown(unknown, [*spellings, *command.extra_names()]))
     cls.check_values(merged)
     _check_exclusive(cls, merged, spellings)
+    command.notices = _deprecations(cls, given)
     if path is not None:  # the command as it ran, without the file (which the record cannot hold)
         command.argv = command_line(name, list(options.values()))[1:]
     return command
+
+
+def _deprecations(cls: type[BaseCommand], tokens: list[str]) -> list[str]:
+    """What to say about old spellings among ``tokens`` (flags, and a file's keys as flags)."""
+    old = cls.deprecated_spellings()
+    said = []
+    for token in tokens:
+        flag = token.split("=", 1)[0]
+        if flag in old and flag not in said:
+            said.append(flag)
+    return [
+        f"{flag} is deprecated for hf-drop {cls.name}: it is {old[flag]} (transformers' name); "
+        "a file of options is --config_file"
+        for flag in said
+    ]
 
 
 def _check_exclusive(cls: type[BaseCommand], values: dict, spellings: dict[str, str]) -> None:

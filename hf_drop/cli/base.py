@@ -71,9 +71,12 @@ class CommonArguments:
             "metavar": "FILE",
         },
     )
-    log_level: Literal["debug", "info", "warning", "error"] | None = field(
+    log_level: Literal["debug", "info", "warning", "error", "critical"] | None = field(
         default=None,
-        metadata={"help": "how much hf-drop logs on stderr (default: $HF_DROP_VERBOSITY, or info)"},
+        metadata={
+            "help": "how much hf-drop logs on stderr, its warnings included (default: "
+            "$HF_DROP_VERBOSITY, or info)"
+        },
     )
     disable_tqdm: bool = field(
         default=False,
@@ -186,6 +189,7 @@ def parser_view(
         if not each.init or each.metadata.get("positional"):
             continue
         kind, meta = hints[each.name], dict(each.metadata)
+        meta.pop("deprecated", None)  # hf-drop's, for the notice (parse_command); not argparse's
         names = option_spellings(each.name, meta, aliases)
         meta["aliases"] = names[2 if "_" in each.name else 1 :]
         if each.name in defaults:
@@ -208,7 +212,10 @@ def parser_view(
             meta["help"] = meta.get("help", "") + notes[each.name].replace("%", "%%")
         if each.name in required and each.name not in defaults:
             meta["required"] = True
-        if meta.get("help") and "%(default)" not in meta["help"]:
+        if meta.get("help") and kind is bool and default is True:
+            # Literal text: the parser's --no_<name> shares this help, with a default of False.
+            meta["help"] += f" (default: on; --no-{each.name.replace('_', '-')} turns it off)"
+        elif meta.get("help") and "%(default)" not in meta["help"]:
             shown = factory() if factory is not dataclasses.MISSING else default
             if shown is not dataclasses.MISSING and _shows_default(shown):
                 meta["help"] += " (default: %(default)s)"
@@ -286,6 +293,7 @@ class BaseCommand(ABC):
         self.args = argparse.Namespace(
             **{k: v for o in options.values() for k, v in vars(o).items()}
         )
+        self.notices: list[str] = []  # said (as FutureWarnings) when the command runs
 
     @classmethod
     def dataclasses(cls) -> list[type]:
@@ -369,6 +377,17 @@ class BaseCommand(ABC):
                     hints_all[f"--no_{each.name}"] = each.name
                     hints_all[f"--no-{each.name.replace('_', '-')}"] = each.name
         return hints_all
+
+    @classmethod
+    def deprecated_spellings(cls) -> dict[str, str]:
+        """Old flags still read (``metadata["deprecated"]``), each -> the flag to use now."""
+        found = {}
+        for dtype in cls.dataclasses():
+            for each in dataclasses.fields(dtype):
+                old = each.metadata.get("deprecated")
+                for flag in [old] if isinstance(old, str) else old or []:
+                    found[flag] = f"--{each.name}"
+        return found
 
     def take_extra(self, strings: list[str]) -> list[str]:
         """Strings none of the options took: those this command reads itself are consumed

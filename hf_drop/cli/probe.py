@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from ..probe.config import ProbeConfig
-from .base import BaseCommand, local_paths, one_or_many
+from .base import BaseCommand, OptionError, local_paths, one_or_many
 
 __all__ = ["Probe", "ProbeDataArguments"]
 
@@ -18,7 +19,15 @@ class ProbeDataArguments:
     dataset: str = field(
         metadata={"help": "fashion_mnist, digits, a local folder or file, or a Hub dataset name"}
     )
-    config: str | None = field(default=None, metadata={"help": "dataset configuration (Hub)"})
+    dataset_config_name: str | None = field(
+        default=None,
+        metadata={
+            "help": "the dataset's configuration name (Hub; load_dataset's name); --config is "
+            "its deprecated spelling",
+            "aliases": ["--config"],
+            "deprecated": "--config",  # it also read as a file of options; now --config_file
+        },
+    )
     revision: str | None = field(
         default=None, metadata={"help": "dataset revision: branch, tag or commit (Hub datasets)"}
     )
@@ -66,6 +75,33 @@ class Probe(BaseCommand):
     )
     options = ((ProbeDataArguments, "data"), (ProbeConfig, "model, training and scores"))
     exclusive = ((("val_split", "val_from_test", "val_fraction"), False),)
+    # transformers' names of what the probe's own loop does as TrainingArguments would (besides
+    # --num_train_epochs, --learning_rate, --output_dir); other TrainingArguments are refused.
+    aliases: ClassVar[dict[str, str]] = {
+        "batch_size": "per_device_train_batch_size",
+        "num_workers": "dataloader_num_workers",
+        "schedule": "lr_scheduler_type",
+    }
+
+    def take_extra(self, strings: list[str]) -> list[str]:
+        """Refuse a TrainingArguments field (``hf-drop train`` takes it) with a reason, not as
+        an unknown flag."""
+        flags = [s.split("=", 1)[0] for s in strings if s.startswith("--")]
+        if not flags:
+            return strings
+        from ..train.arguments import training_argument_names
+
+        names = training_argument_names()
+        refused = [flag for flag in flags if flag[2:].replace("-", "_") in names]
+        if refused:
+            ours = sorted(f for f in self.spellings() if f[2:].replace("-", "_") in names)
+            raise OptionError(
+                f"{', '.join(refused)}: transformers.TrainingArguments field(s) that hf-drop "
+                "train passes to the Trainer, but the probe trains in its own Accelerate loop and "
+                "cannot honour them. The TrainingArguments names the probe takes: "
+                f"{', '.join(f for f in ours if '_' in f or f == '--seed')}"
+            )
+        return strings
 
     def run(self) -> None:
         from ..data.sources import first_rows, load_source, select_split
@@ -79,13 +115,13 @@ class Probe(BaseCommand):
             isinstance(count, bool) or not isinstance(count, int) or count < 1
         ):
             raise ValueError(f"--max_train_samples must be a positive int, got {count!r}")
-        data = load_source(args.dataset, args.config, args.revision)
+        data = load_source(args.dataset, args.dataset_config_name, args.revision)
         train = first_rows(
             select_split(data, args.split, "--split"), args.max_train_samples, "--max_train_samples"
         )
         source = {
             "name": args.dataset,
-            "config": args.config,
+            "config": args.dataset_config_name,
             "split": args.split,
             "revision": args.revision,
             "command": shlex.join(["hf-drop", *self.argv]),

@@ -101,8 +101,14 @@ class PruneArguments:
             "with --class-errors: the dataset to prune"
         },
     )
-    config: str | None = field(
-        default=None, metadata={"help": "with --class-errors: configuration of --dataset (Hub)"}
+    dataset_config_name: str | None = field(
+        default=None,
+        metadata={
+            "help": "with --class-errors: configuration name of --dataset (Hub); --config is "
+            "its deprecated spelling",
+            "aliases": ["--config"],
+            "deprecated": "--config",  # it also read as a file of options; now --config_file
+        },
     )
     revision: str | None = field(
         default=None,
@@ -146,7 +152,7 @@ class PruneArguments:
 
 
 # Options of errors given by hand, refused with --probe (whose record says them).
-_HAND_ONLY = ("class_support", "config", "revision", "split", "label_column")
+_HAND_ONLY = ("class_support", "dataset_config_name", "revision", "split", "label_column")
 
 
 class Prune(BaseCommand):
@@ -305,7 +311,7 @@ class Prune(BaseCommand):
         if args.with_scores is not None:
             raise ValueError("--with-scores needs --probe: there are no probe scores to add")
         split = args.split or "train"
-        data = load_source(args.dataset, args.config, args.revision)
+        data = load_source(args.dataset, args.dataset_config_name, args.revision)
         train = select_split(data, split, "--split")  # a slice is kept in the record
         options = self._settings()
         if args.strategy_score is not None:
@@ -313,7 +319,10 @@ class Prune(BaseCommand):
         if args.label_column is not None:
             options["label_column"] = args.label_column
         source = {"name": portable_name(args.dataset), "split": split}
-        source |= {k: getattr(args, k) for k in ("config", "revision") if getattr(args, k)}
+        if args.dataset_config_name:  # the record's name for it, as datasets' config_name
+            source["config"] = args.dataset_config_name
+        if args.revision:
+            source["revision"] = args.revision
         drop = DRoPFilter(
             args.density,
             class_errors=args.class_errors,

@@ -110,7 +110,7 @@ def prune_arguments(record: PruneRecord):
     else:
         values.update(
             dataset=source.get("name") or "DATASET",
-            config=source.get("config"),
+            dataset_config_name=source.get("config"),
             revision=source.get("revision"),
             split=source.get("split") or "train",
             class_errors=[math.nan if e is None else e for e in record.class_errors],
@@ -177,7 +177,7 @@ def probe_command(source: Mapping[str, Any], probe: Mapping[str, Any]) -> str:
         return join(command_line("probe", [data, parsed.options[ProbeConfig]]))
     data = ProbeDataArguments(
         dataset=source.get("name") or "DATASET",
-        config=source.get("config"),
+        dataset_config_name=source.get("config"),
         revision=source.get("revision"),
         split=source.get("split") or "train",
         max_train_samples=source.get("max_train_samples"),

@@ -21,9 +21,10 @@ hyphens, e.g.:
       --gradient_accumulation_steps 2
 
 hf-drop's options set epochs, learning rate, batch size, weight decay, seed and workers; the
-TrainingArguments names of the first three are their aliases (--num_train_epochs,
---learning_rate, --per_device_train_batch_size), and so is --output_dir of --output. One setting
-given twice under two names is refused. OUTPUT receives metrics.json, model/ (the trained model,
+TrainingArguments names are their aliases (--num_train_epochs, --learning_rate,
+--per_device_train_batch_size, --dataloader_num_workers), and so is --output_dir of --output.
+--log_level and --disable_tqdm are hf-drop's and the Trainer's at once. One setting given twice
+under two names is refused. OUTPUT receives metrics.json, model/ (the trained model,
 its preprocessing and a model card; not with --no-save-model) and checkpoints/ (the Trainer's
 output_dir: checkpoints and reporters' logs, if any), all at once when training is done."""
 
@@ -69,8 +70,19 @@ class Train(BaseCommand):
     formatter_class = argparse.RawDescriptionHelpFormatter
     options = ((TrainDataArguments, "data"), (TrainConfig, "model and training"))
     required = ("epochs",)
-    aliases: ClassVar[dict[str, str]] = {"batch_size": "per_device_train_batch_size"}
+    aliases: ClassVar[dict[str, str]] = {
+        "batch_size": "per_device_train_batch_size",
+        "num_workers": "dataloader_num_workers",
+    }
     allow_abbrev = False  # --optim (TrainingArguments) is not an abbreviation of --optimizer
+
+    @classmethod
+    def help_notes(cls) -> dict[str, str]:
+        """The logging options are the TrainingArguments fields of the same name here."""
+        return {
+            "log_level": "; also the Trainer's TrainingArguments.log_level (transformers' logs)",
+            "disable_tqdm": "; the Trainer's bars too (TrainingArguments.disable_tqdm)",
+        }
 
     @classmethod
     def epilog_text(cls) -> str:

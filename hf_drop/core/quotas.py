@@ -32,6 +32,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .notices import HfDropWarning
+
 __all__ = [
     "QuotaWarning",
     "budget",
@@ -44,7 +46,7 @@ __all__ = [
 QuotaMode = Literal["paper", "count"]
 
 
-class QuotaWarning(UserWarning):
+class QuotaWarning(HfDropWarning):
     """A quota rule had to fall back or will drop a whole class."""
 
 

@@ -1,4 +1,5 @@
-"""What hf-drop says while it works: the ``hf_drop`` logger hierarchy, and progress bars.
+"""What hf-drop says while it works, in one place: its logs, its warnings, its progress bars, and
+those of the ``Trainer`` it runs.
 
 Status and progress messages go to ``logging.getLogger("hf_drop.<module>")`` and from there to
 stderr (results a command was asked for, such as the prune report, stay on stdout). The level is
@@ -6,10 +7,18 @@ stderr (results a command was asked for, such as the prune report, stay on stdou
 ``TRANSFORMERS_VERBOSITY``), or :func:`set_verbosity`. Under ``accelerate launch`` only the main
 process logs, unless a record is marked ``extra={"all_processes": True}``.
 
+hf-drop's warnings (:class:`~hf_drop.core.notices.HfDropWarning`: ``QuotaWarning``,
+``ProbeWarning``) are Python warnings, so that filters and ``pytest.warns`` see them; a level
+above ``warning`` silences them. While a command runs (:func:`logging_options`), every warning is
+shown once, as one line through the ``hf_drop`` logger (``WARNING: ProbeWarning: ...``), without
+the source line Python's own display adds, as ``logging.captureWarnings`` does for transformers.
+
 Progress bars are shown unless one of these says otherwise: :func:`disable_progress_bars`
 (``hf-drop --disable_tqdm``), ``TQDM_DISABLE=1``, ``datasets.disable_progress_bars()`` or
 ``HF_DATASETS_DISABLE_PROGRESS_BARS=1``, a verbosity above ``warning`` (as for
 ``TrainingArguments.disable_tqdm``); :func:`progress_bars_enabled` decides, in one place.
+:func:`trainer_logging` hands the same decisions to a ``Trainer`` (``log_level``,
+``disable_tqdm``), and a command above ``warning`` quiets transformers' own logger too.
 """
 
 from __future__ import annotations
@@ -20,6 +29,9 @@ import os
 import sys
 import warnings
 from collections.abc import Iterator
+from typing import Any, cast
+
+from ..core.notices import HfDropWarning
 
 __all__ = [
     "disable_progress_bars",
@@ -30,6 +42,7 @@ __all__ = [
     "logging_options",
     "progress_bars_enabled",
     "set_verbosity",
+    "trainer_logging",
 ]
 
 ROOT = "hf_drop"
@@ -43,6 +56,8 @@ LEVELS = {
 }
 _TRUE = {"1", "ON", "YES", "TRUE"}
 _bars_disabled = False  # disable_progress_bars(): --disable_tqdm
+_command_level: str | None = None  # the --log_level of the command that runs, if one was given
+_quieted = False  # whether _set_level added the filter that ignores HfDropWarning
 
 
 class _Stderr(logging.StreamHandler):
@@ -103,9 +118,27 @@ def _root() -> logging.Logger:
         handler.setFormatter(_Format("%(message)s"))
         handler.addFilter(_MainProcess())
         root.addHandler(handler)
-        root.setLevel(_default_level())
         root.propagate = False  # as transformers and datasets do: one handler, no duplicates
+        _set_level(root, _default_level())
     return root
+
+
+def _set_level(root: logging.Logger, value: int) -> None:
+    """The level of every hf-drop logger, and of hf-drop's warnings with it: above ``warning``,
+    a filter ignores :class:`HfDropWarning` (``catch_warnings`` blocks keep their own); only the
+    filter added here is ever taken away again."""
+    global _quieted
+    root.setLevel(value)
+    quiet = ("ignore", None, HfDropWarning, None, 0)
+    filters = cast(list, warnings.filters)
+    if value > logging.WARNING:
+        if quiet not in filters:
+            warnings.filterwarnings("ignore", category=HfDropWarning)
+            _quieted = True
+    elif _quieted and quiet in filters:
+        # "ignore" leaves nothing in a module's registry of shown warnings: no cache to reset.
+        filters.remove(quiet)
+        _quieted = False
 
 
 def get_logger(name: str) -> logging.Logger:
@@ -127,7 +160,7 @@ def set_verbosity(level: int | str | None) -> None:
         value = LEVELS[level.lower()]
     else:
         value = int(level)
-    _root().setLevel(value)
+    _set_level(_root(), value)
 
 
 def get_verbosity() -> int:
@@ -160,29 +193,82 @@ def progress_bars_enabled() -> bool:
     return os.environ.get("HF_DATASETS_DISABLE_PROGRESS_BARS", "").upper() not in _TRUE
 
 
+def trainer_logging() -> dict[str, Any]:
+    """The ``TrainingArguments`` fields that carry hf-drop's logging to a ``Trainer``:
+    ``log_level`` (the command's ``--log_level``; else hf-drop's level where it is above
+    ``warning``; else ``"passive"``, transformers' own), ``log_level_replica`` to match, and
+    ``disable_tqdm`` (True where hf-drop's bars are hidden, else None: the Trainer decides)."""
+    level = get_verbosity()
+    if _command_level is not None:
+        name = _command_level
+    elif level > logging.WARNING:
+        name = "error" if level <= logging.ERROR else "critical"
+    else:
+        name = "passive"
+    return {
+        "log_level": name,
+        "log_level_replica": name if name in ("error", "critical") else "warning",
+        "disable_tqdm": None if progress_bars_enabled() else True,
+    }
+
+
+class _OneLine:
+    """``warnings.showwarning`` while a command runs: each warning once, as one line of the
+    ``hf_drop`` logger (its level decides, the main process says it), no source line."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def __call__(self, message, category, filename, lineno, file=None, line=None) -> None:
+        text = f"{category.__name__}: {' '.join(str(message).split())}"
+        if text not in self.seen:  # the same warning from two places, or from each epoch
+            self.seen.add(text)
+            get_logger(f"{ROOT}.warnings").warning(text)
+
+
 @contextlib.contextmanager
 def logging_options(log_level: str | None = None, disable_tqdm: bool = False) -> Iterator[None]:
-    """hf-drop's verbosity and progress bars for one command: ``log_level`` (``None``:
-    ``HF_DROP_VERBOSITY``, else info) and ``disable_tqdm``; ``datasets``' bars are hidden with
-    hf-drop's. Restored afterwards."""
-    global _bars_disabled
+    """What one command says: hf-drop's verbosity (``log_level``; ``None``:
+    ``HF_DROP_VERBOSITY``, else info) and progress bars (``disable_tqdm``), each warning as one
+    line through the logger; ``datasets``' and transformers' bars are hidden with hf-drop's, and
+    transformers' logger quieted with it above ``warning``. Restored afterwards."""
+    global _bars_disabled, _command_level
     root = _root()
-    saved_level, saved_bars = root.level, _bars_disabled
-    datasets_bars = None
+    saved = root.level, _bars_disabled, _command_level, warnings.showwarning
+    restore: list[Any] = []
     try:
         set_verbosity(log_level)
+        _command_level = log_level
         _bars_disabled = _bars_disabled or disable_tqdm
+        warnings.showwarning = _OneLine()
         if not progress_bars_enabled():
-            import datasets
+            restore += _hide_library_bars()
+        if get_verbosity() > logging.WARNING:  # transformers is a core dependency
+            from transformers.utils import logging as transformers_logging
 
-            datasets_bars = datasets.utils.logging.is_progress_bar_enabled()
-            if datasets_bars:
-                datasets.disable_progress_bars()
+            before = transformers_logging.get_verbosity()
+            if before < get_verbosity():
+                transformers_logging.set_verbosity(get_verbosity())
+                restore.append(lambda: transformers_logging.set_verbosity(before))
         yield
     finally:
-        root.setLevel(saved_level)
-        _bars_disabled = saved_bars
-        if datasets_bars:
-            import datasets
+        _set_level(root, saved[0])
+        _bars_disabled, _command_level, warnings.showwarning = saved[1:]
+        for undo in reversed(restore):
+            undo()
 
-            datasets.enable_progress_bars()
+
+def _hide_library_bars() -> list[Any]:
+    """Hide datasets' and transformers' progress bars; what undoes it."""
+    import datasets
+
+    undo = []
+    if datasets.utils.logging.is_progress_bar_enabled():
+        datasets.disable_progress_bars()
+        undo.append(datasets.enable_progress_bars)
+    from transformers.utils import logging as transformers_logging
+
+    if transformers_logging.is_progress_bar_enabled():
+        transformers_logging.disable_progress_bar()
+        undo.append(transformers_logging.enable_progress_bar)
+    return undo

@@ -31,6 +31,7 @@ import datasets
 import numpy as np
 from numpy.typing import NDArray
 
+from ..core.notices import HfDropWarning
 from ..data.columns import Labels, dataset_identity, read_labels
 from ..io.environment import machine, versions
 from .dynamics import STATISTICS, Dynamics
@@ -50,7 +51,7 @@ class ProbeDivergedError(ValueError, FloatingPointError):
     """The probe's loss, logits or scores became NaN or infinite: nothing was recorded."""
 
 
-class ProbeWarning(UserWarning):
+class ProbeWarning(HfDropWarning):
     """A finished probe whose class errors are suspect: near-chance accuracy, a class never
     predicted. Also recorded in ``class_metrics.json`` under ``"warnings"``."""
 

@@ -97,7 +97,7 @@ def run_probe(
         groups=plan.val_groups,
     )
     start = resume(accelerator, out, recorder, config, train, val)
-    _log_batch(plan.batch)
+    _log_batch(plan.batch, config)
     if start.checkpoint is not None:
         _log_resume(start, config)
     spec = None
@@ -378,12 +378,18 @@ def _batch(config: ProbeConfig, num_rows: int, processes: int) -> dict[str, int]
     }
 
 
-def _log_batch(batch: dict[str, int]) -> None:
+def _log_batch(batch: dict[str, int], config: ProbeConfig) -> None:
+    """Say how the batch was made; on several processes without ``global_batch_size``, how to
+    keep it the same on any number of them."""
     n, b, g = batch["processes"], batch["per_process_batch_size"], batch["global_batch_size"]
-    logger.info(
-        f"probe: {n} process(es) x batch {b} = global batch {g}, "
-        f"{batch['steps_per_epoch']} steps per epoch"
-    )
+    steps = f"{batch['steps_per_epoch']} steps per epoch"
+    if config.global_batch_size is not None:  # what was done, not the flag that was passed
+        logger.info(
+            f"probe: per-process batch {b} computed from --global-batch-size {g} over {n} "
+            f"process(es), {steps}"
+        )
+        return
+    logger.info(f"probe: {n} process(es) x batch {b} = global batch {g}, {steps}")
     if n > 1:
         logger.info(
             f"note: the global batch is {n} x {b}; lr is not rescaled. To train the same way on "
@@ -420,5 +426,5 @@ def _write_result(run: _Run, recorder: ProbeRecorder, spec) -> None:
     )
     alerts = recorder.write(run.out, record, splits=run.splits)
     for message in alerts:
+        # Once: a warning is what the user sees (one line under hf-drop's commands), not a log too.
         warnings.warn(message, ProbeWarning, stacklevel=3)
-        logger.warning(message)

@@ -8,7 +8,7 @@ One rule, for a dict of overrides and a ``TrainingArguments`` object alike:
   ``dataloader_num_workers`` (``num_workers``). hf-drop also chooses defaults of its own
   (:func:`hf_drop_defaults`): ``report_to="none"``, ``logging_strategy="epoch"``, no evaluation
   and no checkpoints during training, the evaluation batch size and ``data_seed`` from the
-  training ones.
+  training ones, and the Trainer's logging from hf-drop's (``log_level``, ``disable_tqdm``).
 - ``training_args`` may set any TrainingArguments field: a dict sets its keys, a
   ``TrainingArguments`` object sets every field (it is taken as it is). What it sets wins over
   hf-drop's defaults.
@@ -86,8 +86,11 @@ def training_argument_names() -> frozenset[str]:
 
 
 def hf_drop_defaults(config: TrainConfig, epochs: int) -> dict[str, Any]:
-    """The TrainingArguments hf-drop trains with when nothing overrides them."""
+    """The TrainingArguments hf-drop trains with when nothing overrides them; the Trainer's
+    ``log_level`` and ``disable_tqdm`` follow hf-drop's (:func:`hf_drop.io.logs.trainer_logging`)."""
     import torch
+
+    from ..io.logs import trainer_logging
 
     return {
         "num_train_epochs": epochs,
@@ -103,6 +106,7 @@ def hf_drop_defaults(config: TrainConfig, epochs: int) -> dict[str, Any]:
         "logging_strategy": "epoch",
         "report_to": "none",
         "dataloader_pin_memory": torch.cuda.is_available(),
+        **trainer_logging(),
     }
 
 

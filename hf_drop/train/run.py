@@ -230,6 +230,7 @@ def _trainer(built: _Model, args, config, data: _Data, train_rows, eval_rows, ca
     from transformers import Trainer
 
     from ..evaluation.metrics import trainer_compute_metrics
+    from .printer import log_through_hf_drop
 
     trainer_class = _sgd_trainer(config) if config.optimizer == "sgd" else Trainer
     trainer = trainer_class(
@@ -242,7 +243,7 @@ def _trainer(built: _Model, args, config, data: _Data, train_rows, eval_rows, ca
         processing_class=built.processor,
         callbacks=list(callbacks),
     )
-    return trainer
+    return log_through_hf_drop(trainer)
 
 
 def _sgd_trainer(config: TrainConfig) -> type[Trainer]:
