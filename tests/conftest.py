@@ -1,5 +1,7 @@
 """Small synthetic image datasets for the tests."""
 
+import contextlib
+import hashlib
 import io
 import os
 
@@ -55,3 +57,28 @@ def undecodable() -> datasets.Dataset:
     labels = np.repeat(np.arange(4), [80, 60, 40, 20])
     images = [{"bytes": b"not an image %d" % i, "path": None} for i in range(len(labels))]
     return image_dataset(labels, images=images, extra={"el2n": np.linspace(0, 1, len(labels))})
+
+
+def tree_digest(folder) -> str:
+    """A digest of every file's path and bytes under ``folder``."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="session")
+def digits_probe(tmp_path_factory):
+    """One CLI probe of digits for the whole session (``hf-drop probe --dataset digits --model
+    test_resnet --epochs 1``: validated on half of test), shared by the tests that only read it.
+    Never write into it (copy it first, ``shutil.copytree``): the session checks at its end that
+    no file in it changed."""
+    from hf_drop.cli import main
+
+    folder = tmp_path_factory.mktemp("shared") / "digits-probe"
+    with contextlib.redirect_stdout(io.StringIO()):
+        main(["probe", "--dataset", "digits", "--model", "test_resnet", "--epochs", "1",
+              "--output", str(folder)])  # fmt: skip
+    before = tree_digest(folder)
+    yield folder
+    assert tree_digest(folder) == before, f"a test wrote into the shared probe {folder}"

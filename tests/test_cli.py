@@ -27,10 +27,8 @@ def test_probe_with_a_validation_split_carved_from_train(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_probe_validates_on_half_of_test_by_default(tmp_path):
-    main(["probe", "--dataset", "digits", "--model", "test_resnet", "--epochs", "1",
-          "--output", str(tmp_path / "run")])  # fmt: skip
-    result = ProbeResult.load(tmp_path / "run")
+def test_probe_validates_on_half_of_test_by_default(digits_probe):
+    result = ProbeResult.load(digits_probe)
     splits = result.splits()
     assert splits["val_split"] == "test"
     assert len(splits["val_indices"]) == 180 and len(splits["report_indices"]) == 180
@@ -86,10 +84,8 @@ def test_record_keeps_the_command_line_configuration(tmp_path):
 
 
 @pytest.mark.slow
-def test_probe_prune_train_report_from_the_command_line(tmp_path, capsys):
-    probe, subset = tmp_path / "probe", tmp_path / "drop50"
-    main(["probe", "--dataset", "digits", "--model", "test_resnet", "--epochs", "1",
-          "--output", str(probe)])  # fmt: skip
+def test_probe_prune_train_report_from_the_command_line(tmp_path, capsys, digits_probe):
+    probe, subset = digits_probe, tmp_path / "drop50"
     main(["prune", "--probe", str(probe), "--density", "0.5", "--within", "el2n",
           "--min-per-class", "5", "--with-scores", "el2n", "aum", "--output", str(subset)])  # fmt: skip
     assert "el2n+DRoP(paper, floor 0.5, shrunk): kept 719 of 1437 rows" in capsys.readouterr().out
@@ -101,12 +97,17 @@ def test_probe_prune_train_report_from_the_command_line(tmp_path, capsys):
     assert saved.column_names == ["image", "label", "row_id", "el2n", "aum"]
     assert np.array_equal(np.array(saved["aum"][:]), result.score("aum")[kept])
 
+    from conftest import tree_digest
+
+    before = tree_digest(subset)
     runs = []
     for name, dataset in (("pruned", subset), ("full", "digits")):
         runs.append(tmp_path / f"train-{name}")
         main(["train", "--dataset", str(dataset), "--eval-from-probe", str(probe),
               "--model", "test_resnet", "--epochs", "1", "--compute-matched",
               "--output", str(runs[-1])])  # fmt: skip
+    # Reading an output never writes into it (no datasets cache file beside its Arrow files).
+    assert tree_digest(subset) == before
     pruned = json.loads((runs[0] / "metrics.json").read_text())
     assert pruned["density"] == 0.5 and pruned["epochs"] == 2  # 1.5 epochs, half up
     assert pruned["eval_rows"] == 180, "judged on the half of test the probe did not see"

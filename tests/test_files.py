@@ -14,11 +14,10 @@ pytestmark = pytest.mark.slow  # a CLI probe
 
 
 @pytest.fixture(scope="module")
-def probe(tmp_path_factory):
+def probe(tmp_path_factory, digits_probe):
     """A CLI probe of digits (validated on half of its test split: splits.json is written)."""
     root = tmp_path_factory.mktemp("files")
-    main(["probe", "--dataset", "digits", "--model", "test_resnet", "--epochs", "1",
-          "--output", str(root / "probe")])  # fmt: skip
+    (root / "probe").symlink_to(digits_probe, target_is_directory=True)
     main(["prune", "--probe", str(root / "probe"), "--density", "0.5",
           "--output", str(root / "subset")])  # fmt: skip
     return root

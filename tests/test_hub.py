@@ -22,11 +22,10 @@ from hf_drop.probe import ProbeResult
 
 
 @pytest.fixture(scope="module")
-def pruned(tmp_path_factory):
+def pruned(tmp_path_factory, digits_probe):
     """A CLI probe of digits and an el2n+DRoP subset of its training split."""
     root = tmp_path_factory.mktemp("hub")
-    main(["probe", "--dataset", "digits", "--model", "test_resnet", "--epochs", "1",
-          "--output", str(root / "probe")])  # fmt: skip
+    (root / "probe").symlink_to(digits_probe, target_is_directory=True)
     main(["prune", "--probe", str(root / "probe"), "--density", "0.4", "--within", "el2n",
           "--min-per-class", "3", "--output", str(root / "subset")])  # fmt: skip
     train = digits_splits()["train"]

@@ -322,13 +322,18 @@ class ProbeResult:
             )
         columns = self.scores.select_columns(["index", *names])
         if self._row_order is not None:
-            columns = columns.select(self._row_order)
+            # In memory: a cache file written next to the scores would change the probe's folder.
+            columns = columns.select(self._row_order, keep_in_memory=True)
         columns = columns.rename_columns({n: prefix + n for n in names})
         columns = (
             columns.rename_column("index", id_column)
             if id_column
             else columns.remove_columns("index")
         )
+        if dataset._indices is not None:
+            # Flattened by its own means (a cache file beside its own data, or in memory), not by
+            # concatenate_datasets, which would write one into the probe's scores folder.
+            dataset = dataset.flatten_indices()
         return datasets.concatenate_datasets([dataset, columns], axis=1)
 
     def splits(self) -> dict[str, list[int]]:
