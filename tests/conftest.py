@@ -59,6 +59,16 @@ def undecodable() -> datasets.Dataset:
     return image_dataset(labels, images=images, extra={"el2n": np.linspace(0, 1, len(labels))})
 
 
+def free_port() -> int:
+    """A TCP port free now, for ``accelerate launch --main_process_port``: tests run in parallel
+    (pytest -n) would otherwise meet on torch.distributed's default port 29500."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def tree_digest(folder) -> str:
     """A digest of every file's path and bytes under ``folder``."""
     digest = hashlib.sha256()

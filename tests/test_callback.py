@@ -147,9 +147,21 @@ def test_a_trainer_run_writes_the_probe_result(subsets, tmp_path):
 
 
 def test_two_processes_record_what_one_records(subsets, frozen, tmp_path):
+    from conftest import free_port
+
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
     two = subprocess.run(
-        [ACCELERATE, "launch", "--multi_gpu", "--num_processes", "2", __file__, str(tmp_path)],
+        [
+            ACCELERATE,
+            "launch",
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--main_process_port",
+            str(free_port()),
+            __file__,
+            str(tmp_path),
+        ],
         env=env,
         capture_output=True,
         text=True,

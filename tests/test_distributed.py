@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import free_port
 
 from hf_drop.probe import ProbeResult
 
@@ -37,6 +38,8 @@ def test_two_processes_record_the_same_scores_as_one(tmp_path):
             "--multi_gpu",
             "--num_processes",
             "2",
+            "--main_process_port",
+            str(free_port()),
             "-m",
             "hf_drop",
             *FROZEN,
