@@ -133,6 +133,7 @@ def train_and_evaluate(
     prepare_output(out, "train", overwrite=overwrite, inputs=inputs)
     set_seed(args.seed)
     built = _build(config, data)
+    _check_sizes(train, eval_dataset, built.preprocess, config)  # a batch must stack
     train_rows, eval_rows = _rows(train, eval_dataset, data, built.preprocess, config)
     if built.spec.kind == "timm":
         _describe_timm_preprocessing(built, eval_rows)
@@ -159,6 +160,7 @@ def _build(config: TrainConfig, data: _Data) -> _Model:
     """The model, once: a timm model inside TimmWrapperForImageClassification, or a transformers
     model with its checkpoint's image processor (if it has one)."""
     from ..modeling.models import build_model
+    from ..modeling.sizes import parse_image_size
 
     classifier, preprocess, spec = build_model(
         config.model,
@@ -168,9 +170,29 @@ def _build(config: TrainConfig, data: _Data) -> _Model:
         model_kwargs=config.model_kwargs,
         class_names=data.names,
         as_transformers=True,
+        image_size=parse_image_size(config.image_size),
     )
     processor = _image_processor(spec.name) if spec.kind == "transformers" else None
+    if processor is not None and config.image_size is not None:
+        # Saved with the model: it must prepare images as they were trained, at image_size.
+        height, width = preprocess.image_size or (0, 0)
+        processor.size = {"height": height, "width": width}
+        if getattr(processor, "do_center_crop", False):
+            processor.do_center_crop = False
     return _Model(classifier.model, preprocess, spec, processor)
+
+
+def _check_sizes(train, eval_dataset, preprocess: Preprocess, config: TrainConfig) -> None:
+    """Images of several sizes only if the preprocessing resizes them (``image_size``)."""
+    from ..modeling.images import check_one_size, image_sizes
+
+    if preprocess.image_size is not None:
+        return
+    sizes = {
+        role: image_sizes(split, role, config.image_column)
+        for role, split in (("training dataset", train), ("evaluation dataset", eval_dataset))
+    }
+    check_one_size(sizes, preprocess, config.model)
 
 
 def _image_processor(name: str) -> Any | None:
