@@ -37,13 +37,24 @@ class TrainDataArguments:
     )
     split: str = field(default="train", metadata={"help": "training split (or slice)"})
     eval_dataset: str | None = field(
-        default=None, metadata={"help": "evaluation data (name or path)"}
+        default=None,
+        metadata={
+            "help": "evaluation data: a dataset name or path (or --eval-from-probe)",
+            "metavar": "DATASET",
+        },
     )
-    eval_split: str = field(default="test", metadata={"help": "evaluation split (or slice)"})
+    eval_split: str = field(
+        default="test",
+        metadata={
+            "help": "with --eval-dataset: the split (or slice, e.g. 'test[:1000]') the model is "
+            "judged on"
+        },
+    )
     eval_from_probe: str | None = field(
         default=None,
         metadata={
-            "help": "evaluate on the probe's reported split (the rows it did not validate on)",
+            "help": "evaluate on the held-out split a probe recorded: the rows of the test split "
+            "it did not validate on, or the split it left untouched",
             "metavar": "DIR",
         },
     )
@@ -116,9 +127,10 @@ class Train(BaseCommand):
             density = provenance["params"]["density"] if provenance else 1.0
         config: TrainConfig = self.options[TrainConfig]
         config.group_column = one_or_many(config.group_column)
+        eval_rows, eval_source = self._evaluation_data()
         metrics = train_and_evaluate(
             train,
-            self._evaluation_data(),
+            eval_rows,
             config,
             args.output,
             training_args=self.training_args,
@@ -126,6 +138,7 @@ class Train(BaseCommand):
             provenance=provenance,
             dataset_name=str(args.dataset),
             reproduce=_subset_commands(provenance),
+            eval_source=eval_source,
             overwrite=args.overwrite,
             inputs=inputs,
         )
@@ -165,28 +178,62 @@ class Train(BaseCommand):
         return train, provenance
 
     def _evaluation_data(self):
-        """--eval-dataset's split, or the probe's reported split (--eval-from-probe)."""
-        from ..data.sources import load_source, select_split
+        """--eval-dataset's split, or the probe's reported split (--eval-from-probe), and what
+        they are (name, split, rows: for metrics.json and the model card)."""
+        from ..data.sources import load_source, local_source, select_split
 
         args = self.args
         if args.eval_from_probe:
-            from ..probe import ProbeResult
-
-            result = ProbeResult.load(args.eval_from_probe)
-            splits = result.splits()
-            if "report_indices" not in splits:
-                raise ValueError(
-                    f"{args.eval_from_probe} has no reported split (it was not run with "
-                    "--val-from-test); pass --eval-dataset"
-                )
-            source = result.source
-            data = load_source(source["name"], source.get("config"), source.get("revision"))
-            return select_split(data, splits["val_split"], "the probe's split").select(
-                splits["report_indices"]
-            )
+            return _probe_report_split(args.eval_from_probe)
         if args.eval_dataset:
-            return select_split(load_source(args.eval_dataset), args.eval_split, "--eval-split")
+            rows = select_split(load_source(args.eval_dataset), args.eval_split, "--eval-split")
+            return rows, {**local_source(args.eval_dataset), "split": args.eval_split}
         raise ValueError("pass --eval-dataset or --eval-from-probe")
+
+
+def _probe_report_split(folder: str):
+    """The rows a probe left for reporting, and their description: the part of the test split
+    it did not validate on (--val-from-test), or the held-out split it never saw."""
+    from ..data.sources import load_source, recorded_dataset, select_split
+    from ..probe import ProbeResult
+
+    result = ProbeResult.load(folder)
+    splits, source = result.splits(), result.source
+    report = splits.get("report_split") if "protocol" in splits else _legacy_report(splits)
+    validated = splits.get("val_split") or "its validation split"
+    no_report = (
+        f"the probe in {folder} validated on {validated!r} and its dataset has no other "
+        "held-out split for reporting (--test-split at probe time): pass --eval-dataset "
+        "(and --eval-split)"
+    )
+    if report is None:
+        raise ValueError(no_report)
+    try:
+        name = recorded_dataset(source, f"the probe's dataset (in {folder})")
+        data = load_source(name, source.get("config"), source.get("revision"))
+    except (FileNotFoundError, ValueError) as error:
+        raise ValueError(
+            f"{error}: pass --eval-dataset PATH (and --eval-split) to evaluate on it"
+        ) from error
+    try:
+        rows = select_split(data, report, "the probe's reported split")
+    except ValueError as error:
+        raise ValueError(f"{no_report} ({error})") from None
+    described = {"name": source.get("name"), "split": report, "from_probe": str(folder)}
+    if source.get("path"):
+        described["path"] = source["path"]
+    if "report_indices" in splits:
+        rows = rows.select(splits["report_indices"])
+        described["rows_of_split"] = "report_indices (the probe's splits.json)"
+    return rows, described
+
+
+def _legacy_report(splits: dict) -> str | None:
+    """The reported split of a probe recorded before splits.json said it: the test split's other
+    half (--val-from-test), else ``test`` where it validated on another split."""
+    if "report_indices" in splits:
+        return splits["val_split"]
+    return None if "test" in (splits.get("val_split") or "") else "test"
 
 
 def _subset_commands(provenance: dict | None) -> list[str] | None:

@@ -105,6 +105,13 @@ class TrainRecord:
         )
 
     @property
+    def eval_data(self) -> dict[str, Any] | None:
+        """What the model was judged on (``name``, ``split``, ``rows``, ``fingerprint``, ...);
+        ``None`` for a run recorded before metrics.json said it."""
+        described = self.data.get("eval_data")
+        return described if isinstance(described, dict) else None
+
+    @property
     def method(self) -> str:
         """How the training data was chosen: the pruning method, or ``"Full data"``."""
         return (self.provenance or {}).get("method") or "Full data"

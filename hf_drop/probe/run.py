@@ -67,7 +67,7 @@ def run_probe(
     output_dir: str | Path,
     *,
     source: dict[str, Any] | None = None,
-    splits: dict[str, list[int]] | None = None,
+    splits: dict[str, Any] | None = None,
     inputs: Iterable[str | os.PathLike | None] = (),
 ) -> ProbeResult:
     """Train ``config.num_inits`` probes on ``train``, judge them on ``val`` after every epoch, and
@@ -165,7 +165,7 @@ class _Run:
     train: datasets.Dataset
     val: datasets.Dataset
     source: dict[str, Any] | None
-    splits: dict[str, list[int]] | None
+    splits: dict[str, Any] | None
 
 
 # --- one initialisation -------------------------------------------------------------------------
@@ -428,5 +428,5 @@ def _write_result(run: _Run, recorder: ProbeRecorder, spec) -> None:
     )
     alerts = recorder.write(run.out, record, splits=run.splits)
     for message in alerts:
-        warnings.warn(message, ProbeWarning, stacklevel=3)
+        warnings.warn(message, ProbeWarning, stacklevel=4)  # the caller of run_probe
         logger.warning(message)

@@ -106,6 +106,7 @@ def train_and_evaluate(
     provenance: dict[str, Any] | None = None,
     dataset_name: str | None = None,
     reproduce: Sequence[str] | None = None,
+    eval_source: Mapping[str, Any] | None = None,
     overwrite: bool = False,
     inputs: Iterable[str | os.PathLike | None] = (),
 ) -> dict[str, Any]:
@@ -117,7 +118,9 @@ def train_and_evaluate(
     the Trainer. ``density`` (the fraction of the full training set that ``train`` is) sets the
     compute-matched schedule; ``provenance`` (e.g. a subset's ``pruning.json``) is recorded with
     the metrics and, with ``dataset_name`` and ``reproduce`` (the commands that rebuild the
-    training data), described in the model card. ``output_dir`` is checked before training (see
+    training data), described in the model card; ``eval_source`` (``name``, ``split``, ...) says
+    what ``eval_dataset`` is, recorded with its row count, fingerprint and content digest as
+    ``eval_data`` in the metrics and the card. ``output_dir`` is checked before training (see
     :mod:`hf_drop.io.outputs`): new, empty, or a previous training run with ``overwrite=True``;
     never overlapping ``inputs`` or the datasets' files. It appears, complete, once done.
     """
@@ -143,6 +146,7 @@ def train_and_evaluate(
         seconds = _fit(trainer, args)
         evaluation = _evaluate(trainer, eval_rows)
         record = _record(trainer, config, data, built, evaluation, seconds, density, provenance)
+        record["eval_data"] = _eval_data(eval_dataset, config, data, eval_source)
         record["training_args"]["output_dir"] = str(out / CHECKPOINTS_DIR)
         if config.save_model:
             _save_model(trainer, stage / MODEL_DIR, record, dataset_name, reproduce)
@@ -355,6 +359,27 @@ def _record(
         "versions": versions("torch", "transformers", "accelerate", "datasets", "timm", "numpy"),
         "machine": machine(),
         "provenance": provenance,
+    }
+
+
+def _eval_data(
+    eval_dataset: datasets.Dataset,
+    config: TrainConfig,
+    data: _Data,
+    described: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """What the model was judged on: the caller's description (name, split, ...) and what
+    identifies the rows (count, fingerprint, label hash and content digest)."""
+    from ..data.columns import dataset_identity
+
+    identity = dataset_identity(eval_dataset, config.label_column)
+    return {
+        "name": None,
+        "split": None,
+        **dict(described or {}),
+        "rows": len(data.eval_ids),
+        "fingerprint": eval_dataset._fingerprint,
+        **{key: identity[key] for key in ("label_column", "label_hash", "content")},
     }
 
 
