@@ -30,7 +30,8 @@ def model_card(
     provenance = record.get("provenance") or {}
     if reproduce is None:
         reproduce = provenance.get("reproduce") or (provenance.get("drop") or {}).get("reproduce")
-    name = dataset_name or (provenance.get("source") or {}).get("name")
+    # No local absolute path in a card that may be published: the folder's own name.
+    name = portable_name(dataset_name or (provenance.get("source") or {}).get("name"))
     data = ModelCardData(
         library_name="transformers",
         pipeline_tag="image-classification",
