@@ -141,7 +141,7 @@ def test_records_of_first_rows_still_rebuild_the_first_rows():
     data = load_source("digits")["train"]
     old = sample_rows(data, 50, None, "max_train_samples")
     assert old["label"][:] == data.select(range(50))["label"][:], "the rows they were made on"
-    with pytest.raises(ValueError, match="unknown sampling .* upgrade"):
+    with pytest.raises(ValueError, match=r"unknown sampling .* upgrade"):
         sample_rows(data, 50, {"method": "weighted", "seed": 0})
 
 
@@ -269,7 +269,7 @@ def test_eval_from_probe_refuses_clearly_without_a_held_out_split(tmp_path):
     logs = run("probe", "--dataset", data, *PROBE, "--val-fraction", "0.25",
                "--output", tmp_path / "probe")  # fmt: skip
     assert "carved out of the training rows of 'train'" in logs["err"]
-    with pytest.raises(ValueError, match="no other held-out split .* pass --eval-dataset"):
+    with pytest.raises(ValueError, match=r"no other held-out split .* pass --eval-dataset"):
         run("train", "--dataset", data, "--eval-from-probe", tmp_path / "probe", "--model",
             "test_resnet", "--epochs", "1", "--output", tmp_path / "train")  # fmt: skip
     assert not (tmp_path / "train").exists()
