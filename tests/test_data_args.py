@@ -284,3 +284,14 @@ def test_eval_from_probe_reads_probes_recorded_before_report_split():
     assert _legacy_report({"val_split": "validation"}) == "test"
     assert _legacy_report({"val_split": "train", "train_indices": [0]}) == "test"
     assert _legacy_report({"val_split": "test[:50%]"}) is None
+
+
+@pytest.mark.slow  # a probe
+def test_published_probe_scores_hold_no_local_absolute_path(sorted_probe, tmp_path):
+    from hf_drop.hub import export_scores
+
+    root, _ = sorted_probe
+    assert ProbeResult.load(root / "probe").source["path"] == str(root / "pets")
+    export_scores(root / "probe", tmp_path / "scores")
+    card = (tmp_path / "scores" / "README.md").read_text()
+    assert "name: pets" in card and str(root) not in card
