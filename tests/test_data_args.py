@@ -295,3 +295,22 @@ def test_published_probe_scores_hold_no_local_absolute_path(sorted_probe, tmp_pa
     export_scores(root / "probe", tmp_path / "scores")
     card = (tmp_path / "scores" / "README.md").read_text()
     assert "name: pets" in card and str(root) not in card
+
+
+def test_a_run_recorded_before_image_size_has_the_same_settings(tmp_path):
+    from hf_drop.evaluation.record import TrainRecord
+
+    record = {"accuracy": 0.5, "worst_class_accuracy": 0.1, "worst_class": "cat",
+              "class_accuracy_std": 0.1, "train_rows": 10, "epochs": 1, "density": None,
+              "config": {"seed": 0, "model": "test_resnet"}, "provenance": None}  # fmt: skip
+    settings = []
+    for name, config in (
+        ("old", {}),
+        ("new", {"image_size": None}),
+        ("big", {"image_size": "9x9"}),
+    ):
+        (tmp_path / name).mkdir()
+        written = dict(record, config={**record["config"], **config}, format_version=1)
+        (tmp_path / name / "metrics.json").write_text(json.dumps(written))
+        settings.append(TrainRecord.read(tmp_path / name).settings())
+    assert settings[0] == settings[1] != settings[2]
