@@ -143,6 +143,8 @@ def test_records_of_first_rows_still_rebuild_the_first_rows():
     assert old["label"][:] == data.select(range(50))["label"][:], "the rows they were made on"
     with pytest.raises(ValueError, match=r"unknown sampling .* upgrade"):
         sample_rows(data, 50, {"method": "weighted", "seed": 0})
+    with pytest.raises(ValueError, match="has no seed"):
+        sample_rows(data, 50, {"method": "stratified", "label_column": "label"})
 
 
 def test_a_reproduce_command_of_a_first_rows_probe_slices_the_split():

@@ -153,11 +153,16 @@ def sample_rows(
         )
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ValueError(f"{what} must be a positive int, got {count!r}")
+    seed = sampling.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(
+            f"{what}: the sampling record {sampling!r} has no seed (an int >= 0): the record is "
+            "damaged or was edited; these rows cannot be rebuilt"
+        )
     from .splits import stratified_sample
 
-    rows = stratified_sample(
-        dataset, count, label_column=sampling.get("label_column", "label"), seed=sampling["seed"]
-    )
+    label_column = sampling.get("label_column", "label")
+    rows = stratified_sample(dataset, count, label_column=label_column, seed=seed)
     return dataset if len(rows) == len(dataset) else dataset.select(rows)
 
 
