@@ -30,6 +30,7 @@ Standard library only: the CLI checks its ``--output`` with this module before l
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -120,7 +121,8 @@ def prepare_output(
     replace it) or ``resume`` (to go on writing into it) is set; with ``overwrite``, a previous
     output holding anything its marker does not list (a user's file, at any depth); a folder that
     cannot be written. An existing empty folder is fine. ``what`` names the folder in messages (e.g. ``"--output"``).
-    Missing parent folders are created to check that they can be, and removed again.
+    Missing parent folders are not created: the writer creates them (and removes them again
+    if it fails).
     """
     if kind not in KINDS:
         raise ValueError(f"unknown output kind {kind!r}: one of {sorted(KINDS)}")
@@ -174,16 +176,23 @@ def prepare_output(
 
     missing = missing_folders(real.parent)
     try:
-        real.parent.mkdir(parents=True, exist_ok=True)
-        _new_partial(real).rmdir()
+        if missing:
+            # Checked without creating them (a refusal, or a failed run, would leave them
+            # behind; and processes checking at once would race to remove them): the nearest
+            # existing folder must take a new one.
+            base = missing[-1].parent
+            if not base.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(base))
+            if not os.access(base, os.W_OK | os.X_OK):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(base))
+        else:
+            _new_partial(real).rmdir()
     except OSError as error:
         raise OutputError(
             f"{label} cannot be created ({error.strerror or error}"
             f"{f': {error.filename}' if getattr(error, 'filename', None) else ''}): nothing was "
             "written; choose a folder you can write to"
         ) from error
-    finally:
-        remove_empty(missing)  # only a check: the writer creates them again
     return real
 
 
