@@ -316,3 +316,26 @@ def test_a_run_recorded_before_image_size_has_the_same_settings(tmp_path):
         (tmp_path / name / "metrics.json").write_text(json.dumps(written))
         settings.append(TrainRecord.read(tmp_path / name).settings())
     assert settings[0] == settings[1] != settings[2]
+
+
+@pytest.mark.slow  # a probe
+def test_an_indices_export_and_the_reproduce_command_rebuild_the_sample(sorted_probe, tmp_path):
+    from hf_drop.cli.reproduce import reproduce_commands
+    from hf_drop.hub import export_saved, load_pruned
+
+    root, _ = sorted_probe
+    export_saved(root / "subset", tmp_path / "export", mode="indices")
+    previous = os.getcwd()
+    os.chdir(root)  # the card names the source as the probe was given it: 'pets'
+    try:
+        loaded = load_pruned(tmp_path / "export")  # the source reloaded, sampled, checked
+    finally:
+        os.chdir(previous)
+    subset = datasets.load_from_disk(str(root / "subset"))
+    pixels = [np.asarray(image) for image in loaded["image"]]
+    assert all(
+        np.array_equal(a, np.asarray(b)) for a, b in zip(pixels, subset["image"], strict=True)
+    )
+    record = json.loads((root / "subset" / "pruning.json").read_text())
+    probe = reproduce_commands(record)[0]
+    assert "--max-train-samples 40" in probe and "--seed 3" in probe
