@@ -339,3 +339,23 @@ def test_an_indices_export_and_the_reproduce_command_rebuild_the_sample(sorted_p
     record = json.loads((root / "subset" / "pruning.json").read_text())
     probe = reproduce_commands(record)[0]
     assert "--max-train-samples 40" in probe and "--seed 3" in probe
+
+
+@pytest.mark.slow  # a training run
+def test_train_max_train_samples_samples_by_class_and_records_it(sorted_probe, tmp_path):
+    root, _ = sorted_probe
+    args = ("train", "--dataset", root / "pets", "--eval-dataset", root / "pets", "--model",
+            "test_resnet", "--epochs", "1", "--max_train_samples", "20", "--seed", "1")  # fmt: skip
+    logs = run(*args, "--output", tmp_path / "train")
+    assert "training on 20 of the 120 rows of train" in logs["err"]
+    metrics = json.loads((tmp_path / "train" / "metrics.json").read_text())
+    assert metrics["train_rows"] == 20 and metrics["train_data"]["rows"] == 20
+    assert metrics["train_data"]["sampling"] == {
+        "method": "stratified", "seed": 1, "label_column": "label"}  # fmt: skip
+    card = (tmp_path / "train" / "model" / "README.md").read_text()
+    assert "a sample of split `train` with its class proportions" in card
+    with pytest.raises(ValueError, match="a pruned subset"):
+        run("train", "--dataset", root / "subset", "--eval-dataset", root / "pets", "--model",
+            "test_resnet", "--epochs", "1", "--max_train_samples", "5",
+            "--output", tmp_path / "refused")  # fmt: skip
+    assert not (tmp_path / "refused").exists()

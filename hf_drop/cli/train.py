@@ -8,10 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from ..io.logs import get_logger
 from ..train.config import TrainConfig
 from .base import BaseCommand, local_paths, one_or_many
 
 __all__ = ["Train", "TrainDataArguments"]
+
+logger = get_logger(__name__)
 
 _EPILOG = """\
 Any transformers.TrainingArguments field is accepted as well, as --<field> with underscores or
@@ -36,6 +39,14 @@ class TrainDataArguments:
         metadata={"help": "training data: a pruned subset folder, or any dataset name or path"}
     )
     split: str = field(default="train", metadata={"help": "training split (or slice)"})
+    max_train_samples: int | None = field(
+        default=None,
+        metadata={
+            "help": "train on N rows of --split only: a sample with its class proportions, "
+            "drawn with --seed (not with a pruned subset: prune it smaller instead)",
+            "metavar": "N",
+        },
+    )
     eval_dataset: str | None = field(
         default=None,
         metadata={
@@ -121,11 +132,12 @@ class Train(BaseCommand):
         prepare_output(
             args.output, "train", overwrite=args.overwrite, inputs=inputs, what="--output"
         )
+        config: TrainConfig = self.options[TrainConfig]
         train, provenance = self._training_data()
+        train, train_source = self._sample(train, provenance, config)
         density = args.density
         if density is None:
             density = provenance["params"]["density"] if provenance else 1.0
-        config: TrainConfig = self.options[TrainConfig]
         config.group_column = one_or_many(config.group_column)
         eval_rows, eval_source = self._evaluation_data()
         metrics = train_and_evaluate(
@@ -138,6 +150,7 @@ class Train(BaseCommand):
             provenance=provenance,
             dataset_name=str(args.dataset),
             reproduce=_subset_commands(provenance),
+            train_source=train_source,
             eval_source=eval_source,
             overwrite=args.overwrite,
             inputs=inputs,
@@ -176,6 +189,32 @@ class Train(BaseCommand):
                 )
             )
         return train, provenance
+
+    def _sample(self, train, provenance: dict | None, config: TrainConfig):
+        """--max_train_samples: a seeded sample of the training rows by class, and what the
+        training data is (for metrics.json)."""
+        from ..data.sources import local_source, sample_rows, stratified_sampling
+
+        args = self.args
+        described: dict = {**local_source(args.dataset), "split": args.split}
+        count = args.max_train_samples
+        if count is None:
+            return train, described
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"--max_train_samples must be a positive int, got {count!r}")
+        if provenance is not None:
+            raise ValueError(
+                f"--max_train_samples with --dataset {args.dataset}, a pruned subset: its rows "
+                "are what was chosen (a sample of them would train at another density); prune "
+                "it again with a smaller --density instead"
+            )
+        sampling = stratified_sampling(config.seed, config.label_column)
+        sampled = sample_rows(train, count, sampling)
+        logger.info(
+            f"training on {len(sampled)} of the {len(train)} rows of {args.split}: a sample "
+            f"with their class proportions (--max_train_samples, --seed {config.seed})"
+        )
+        return sampled, described | {"max_train_samples": count, "sampling": sampling}
 
     def _evaluation_data(self):
         """--eval-dataset's split, or the probe's reported split (--eval-from-probe), and what

@@ -105,6 +105,14 @@ def _training_data(record, provenance, name, reproduce) -> str:
     lines = ["## Training data", ""]
     where = f"`{name}`" if name else "a `datasets.Dataset`"
     lines.append(f"{where}: {record['train_rows']} rows, {len(record['class_names'])} classes.")
+    sampling = (record.get("train_data") or {}).get("sampling")
+    if sampling:
+        split = record["train_data"].get("split")
+        lines[-1] += (
+            f" They are a sample of split `{split}` with its class proportions "
+            f"(`--max_train_samples {record['train_data'].get('max_train_samples')}`, seed "
+            f"{sampling.get('seed')})."
+        )
     if provenance.get("method"):
         params = provenance.get("params") or {}
         kept, rows = provenance.get("num_kept"), provenance.get("num_rows")

@@ -106,6 +106,7 @@ def train_and_evaluate(
     provenance: dict[str, Any] | None = None,
     dataset_name: str | None = None,
     reproduce: Sequence[str] | None = None,
+    train_source: Mapping[str, Any] | None = None,
     eval_source: Mapping[str, Any] | None = None,
     overwrite: bool = False,
     inputs: Iterable[str | os.PathLike | None] = (),
@@ -120,7 +121,8 @@ def train_and_evaluate(
     the metrics and, with ``dataset_name`` and ``reproduce`` (the commands that rebuild the
     training data), described in the model card; ``eval_source`` (``name``, ``split``, ...) says
     what ``eval_dataset`` is, recorded with its row count, fingerprint and content digest as
-    ``eval_data`` in the metrics and the card. ``output_dir`` is checked before training (see
+    ``eval_data`` in the metrics and the card, and ``train_source`` likewise what ``train`` is
+    (``train_data``: e.g. its ``max_train_samples`` and ``sampling``). ``output_dir`` is checked before training (see
     :mod:`hf_drop.io.outputs`): new, empty, or a previous training run with ``overwrite=True``;
     never overlapping ``inputs`` or the datasets' files. It appears, complete, once done.
     """
@@ -146,7 +148,8 @@ def train_and_evaluate(
         seconds = _fit(trainer, args)
         evaluation = _evaluate(trainer, eval_rows)
         record = _record(trainer, config, data, built, evaluation, seconds, density, provenance)
-        record["eval_data"] = _eval_data(eval_dataset, config, data, eval_source)
+        record["train_data"] = _data_record(train, config, train_source)
+        record["eval_data"] = _data_record(eval_dataset, config, eval_source)
         record["training_args"]["output_dir"] = str(out / CHECKPOINTS_DIR)
         if config.save_model:
             _save_model(trainer, stage / MODEL_DIR, record, dataset_name, reproduce)
@@ -362,23 +365,20 @@ def _record(
     }
 
 
-def _eval_data(
-    eval_dataset: datasets.Dataset,
-    config: TrainConfig,
-    data: _Data,
-    described: Mapping[str, Any] | None,
+def _data_record(
+    dataset: datasets.Dataset, config: TrainConfig, described: Mapping[str, Any] | None
 ) -> dict[str, Any]:
-    """What the model was judged on: the caller's description (name, split, ...) and what
-    identifies the rows (count, fingerprint, label hash and content digest)."""
+    """What the model was trained or judged on: the caller's description (name, split, ...) and
+    what identifies the rows (count, fingerprint, label hash and content digest)."""
     from ..data.columns import dataset_identity
 
-    identity = dataset_identity(eval_dataset, config.label_column)
+    identity = dataset_identity(dataset, config.label_column)
     return {
         "name": None,
         "split": None,
         **dict(described or {}),
-        "rows": len(data.eval_ids),
-        "fingerprint": eval_dataset._fingerprint,
+        "rows": len(dataset),
+        "fingerprint": dataset._fingerprint,
         **{key: identity[key] for key in ("label_column", "label_hash", "content")},
     }
 
