@@ -202,13 +202,22 @@ def test_prune_reloads_the_same_rows_of_the_slice(sliced):
     assert "kept 200 of 400 rows" in captured["prune"]["out"]
     subset = datasets.load_from_disk(str(root / "subset"))
     rows = pq.read_table(root / "subset" / "kept_indices.parquet")["index"].to_numpy()
-    expected = digits_splits()["train"].select(range(144, 544))  # the slice's first 400 rows
+    # The slice's 400 rows sampled by class with the probe's seed, in the slice's order.
+    from hf_drop.data.splits import stratified_sample
+
+    sliced_rows = digits_splits()["train"].select(range(144, 1294))
+    expected = sliced_rows.select(stratified_sample(sliced_rows, 400, seed=0))
     assert rows.max() < 400
     pixels = [np.asarray(image) for image in subset["image"]]
     wanted = [np.asarray(expected[int(r)]["image"]) for r in rows]
     assert all(np.array_equal(a, b) for a, b in zip(pixels, wanted, strict=True))
     record = json.loads((root / "subset" / "pruning.json").read_text())
     assert record["source"]["split"] == SLICE and record["source"]["max_train_samples"] == 400
+    assert record["source"]["sampling"] == {
+        "method": "stratified",
+        "seed": 0,
+        "label_column": "label",
+    }
     probe_command = reproduce_commands(record)[0]
     assert "--split 'train[10%:90%]'" in probe_command and "--output probe" in probe_command
 

@@ -234,10 +234,11 @@ def test_images_of_several_sizes_are_refused_before_training(tmp_path):
     config = ProbeConfig(model="test_resnet", epochs=1, batch_size=8)
     with pytest.raises(
         ValueError,
-        match=r"not all of one size \(train split: 8x8 \(38 images, e\.g\. row 0\), 10x12 "
-        r"\(2 images, e\.g\. row 7\); validation split: 8x8 \(10 images.*resize the images",
+        match=r"of 2 sizes \(train split: 8x8 \(38 images, e\.g\. row 0\), 10x12 "
+        r"\(2 images, e\.g\. row 7\); validation split: 8x8 \(10 images.*pass --image_size HxW",
     ):
         run_probe(train, val, config, tmp_path)
+    assert not any(tmp_path.iterdir()), "the folder stays as it was: empty"
     assert not list(tmp_path.glob("checkpoints/init*")), "nothing was trained"
     # Sizes come from headers, through a select's indices mapping too.
     assert image_sizes(train.select([9, 0, 1]), "x", "image") == {(10, 12): [0, 1], (8, 8): [1, 2]}

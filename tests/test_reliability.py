@@ -153,6 +153,28 @@ def expect_rows(subset: datasets.Dataset, source: datasets.Dataset, rows) -> Non
     assert [g["bytes"] for g in got] == [w["bytes"] for w in want]
 
 
+def photos(ws, sizes: int = 40) -> Path:
+    """An imagefolder of ``sizes`` differently sized photos (train and test), as users have."""
+    import PIL.Image
+
+    folder = ws.new("photos")
+    for k in range(sizes):
+        split = "test" if k % 4 == 0 else "train"
+        path = folder / split / ("cat" if k % 2 else "dog") / f"{k}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        PIL.Image.fromarray(np.zeros((8 + k, 30 - k % 20), np.uint8)).save(path)
+    return folder
+
+
+def leaves_nothing(ws, command: str, dataset: Path, *extra: str) -> None:
+    """``hf-drop COMMAND`` into a new nested output; refused, and nothing of it left behind."""
+    output = ws.new("nested") / "runs" / command
+    try:
+        cli(command, "--dataset", dataset, *extra, "--output", output)
+    finally:
+        assert not output.parent.parent.exists(), "a failed run left a folder behind"
+
+
 # --- the cases, by area -------------------------------------------------------------------------
 
 
@@ -556,6 +578,11 @@ def _probe_cases() -> list[Case]:
              lambda ws: digits_cli(ws, "--batch-size", "8", "--per_device_train_batch_size", "8"),
              CliRefusal, "set the same thing: give one of them"),
         Case("probe", "images of different sizes", mixed_sizes, ValueError, "sizes"),
+        Case("probe", "photos of many sizes: a short error, no folder left behind",
+             lambda ws: leaves_nothing(ws, "probe", photos(ws), "--model", "test_resnet",
+                                       "--epochs", "1"), CliRefusal, "pass --image_size HxW"),
+        Case("probe", "--image-size 0", lambda ws: digits_cli(ws, "--image-size", "0"),
+             CliRefusal, "image_size must be"),
         Case("probe", "an empty training split", empty, ValueError, "empty"),
     ]  # fmt: skip
 
@@ -590,7 +617,16 @@ def _prune_cases() -> list[Case]:
         cli("prune", "--dataset", "digits", "--class-errors", json.dumps(errors), "--density",
             "0.5", *extra, "--output", ws.new())  # fmt: skip
 
+    def dataset_moved(ws):
+        folder = ws.copy_of(ws.probe)
+        record = json.loads((folder / "probe_config.json").read_text())
+        record["source"].update(name="photos", path=str(ws.root / "moved" / "photos"))
+        (folder / "probe_config.json").write_text(json.dumps(record))
+        cli("prune", "--probe", folder, "--density", "0.5", "--output", ws.new("subset"))
+
     return [
+        Case("prune", "the probe's local dataset moved: says to pass --dataset",
+             dataset_moved, CliRefusal, "Pass --dataset PATH"),
         Case("prune", "--output is the probe folder", lambda ws: prune(ws, output=ws.probe),
              CliRefusal, "probe"),
         Case("prune", "--output is the folder holding the probe and other runs",
@@ -794,6 +830,12 @@ def _train_cases() -> list[Case]:
         ).save_to_disk(str(empty))
         train(ws, "--eval-dataset", empty, dataset=empty)
 
+    def no_report_split(ws):
+        folder = ws.copy_of(ws.probe)
+        (folder / "splits.json").write_text(json.dumps(
+            {"val_split": "test", "report_split": None, "protocol": "val_split"}))  # fmt: skip
+        train(ws, "--eval-from-probe", folder)
+
     return [
         Case("train", "unknown --dataset", lambda ws: train(ws, "--eval-from-probe", ws.probe,
              dataset="no/such"), CliRefusal, "could not load dataset"),
@@ -814,6 +856,12 @@ def _train_cases() -> list[Case]:
              lambda ws: train(ws, "--split", "test", "--eval-from-probe", ws.probe,
                               dataset=splits_subset(ws)),
              CliRefusal, "--split 'test' is not the pruned split"),
+        Case("train", "photos of many sizes: a short error, no folder left behind",
+             lambda ws: leaves_nothing(ws, "train", photos(ws), "--eval-dataset", photos(ws),
+                                       "--model", "test_resnet", "--epochs", "1"),
+             CliRefusal, "pass --image_size HxW"),
+        Case("train", "--eval-from-probe of a probe with no held-out split",
+             no_report_split, CliRefusal, "pass --eval-dataset"),
     ]  # fmt: skip
 
 
@@ -841,7 +889,7 @@ def _metric_cases() -> list[Case]:
 
 
 def _source_cases() -> list[Case]:
-    from hf_drop.data.sources import fashion_mnist, load_source
+    from hf_drop.data.sources import fashion_mnist, load_source, sample_rows
 
     def hub_layout(ws):
         folder = ws.new("hub-layout")
@@ -863,6 +911,11 @@ def _source_cases() -> list[Case]:
         loaded = load_source(str(folder))
         assert {k: len(v) for k, v in loaded.items()} == {"train": 4, "test": 2}
 
+    def sorted_sample(_):
+        data = small().sort("label")  # class-sorted: its first 40 rows are one class
+        kept = sample_rows(data, 40, {"method": "stratified", "seed": 0, "label_column": "label"})
+        assert np.bincount(kept["label"][:]).tolist() == [16, 12, 8, 4]
+
     def truncated_idx(ws):
         import shutil
 
@@ -881,6 +934,10 @@ def _source_cases() -> list[Case]:
              "t10k-labels-idx1-ubyte.gz"),
         Case("sources", "a path that is not a dataset", lambda ws: load_source(
             str(ws.user / "notes.txt")), ValueError, "notes.txt"),
+        Case("sources", "--max_train_samples of a class-sorted split keeps every class",
+             sorted_sample),
+        Case("sources", "a record of an unknown sampling", lambda ws: sample_rows(
+            small(), 10, {"method": "by-hand"}), ValueError, "unknown sampling"),
     ]  # fmt: skip
 
 

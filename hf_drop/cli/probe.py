@@ -6,10 +6,13 @@ import shlex
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from ..io.logs import get_logger
 from ..probe.config import ProbeConfig
 from .base import BaseCommand, OptionError, local_paths, one_or_many
 
 __all__ = ["Probe", "ProbeDataArguments"]
+
+logger = get_logger(__name__)
 
 
 @dataclass(kw_only=True)
@@ -39,10 +42,19 @@ class ProbeDataArguments:
         },
     )
     max_train_samples: int | None = field(
-        default=None, metadata={"help": "train on the first N rows of --split only", "metavar": "N"}
+        default=None,
+        metadata={
+            "help": "train on N rows of --split only: a sample with its class proportions, "
+            "drawn with --seed (recorded, so prune rebuilds the same rows)",
+            "metavar": "N",
+        },
     )
     val_split: str | None = field(
-        default=None, metadata={"help": "use this split (or slice) of the dataset as validation"}
+        default=None,
+        metadata={
+            "help": "use this split (or slice) of the dataset as validation (default: its "
+            "'validation' split if it has one, else --val-from-test 0.5)"
+        },
     )
     val_from_test: float | None = field(
         default=None,
@@ -56,8 +68,16 @@ class ProbeDataArguments:
         default=None,
         metadata={"help": "carve a fraction F of each class out of --split", "metavar": "F"},
     )
-    test_split: str = field(default="test", metadata={"help": "split for --val-from-test"})
-    split_seed: int = field(default=0, metadata={"help": "seed of carved splits"})
+    test_split: str = field(
+        default="test",
+        metadata={
+            "help": "split for --val-from-test; otherwise the held-out split that hf-drop train "
+            "--eval-from-probe evaluates on"
+        },
+    )
+    split_seed: int = field(
+        default=0, metadata={"help": "seed of the validation rows carved out of a split"}
+    )
     output: str = field(
         metadata={
             "help": "result folder: new or empty, or an unfinished run of this probe (resumed)"
@@ -104,7 +124,6 @@ class Probe(BaseCommand):
         return strings
 
     def run(self) -> None:
-        from ..data.sources import first_rows, load_source, select_split
         from ..probe import run_probe
 
         args = self.args
@@ -115,19 +134,7 @@ class Probe(BaseCommand):
             isinstance(count, bool) or not isinstance(count, int) or count < 1
         ):
             raise ValueError(f"--max_train_samples must be a positive int, got {count!r}")
-        data = load_source(args.dataset, args.dataset_config_name, args.revision)
-        train = first_rows(
-            select_split(data, args.split, "--split"), args.max_train_samples, "--max_train_samples"
-        )
-        source = {
-            "name": args.dataset,
-            "config": args.dataset_config_name,
-            "split": args.split,
-            "revision": args.revision,
-            "command": shlex.join(["hf-drop", *self.argv]),
-        }
-        if args.max_train_samples is not None:  # reloaded the same way: prune, the card's command
-            source["max_train_samples"] = args.max_train_samples
+        data, train, source = self._training_data(config)
         val, train, splits = self._validation(data, train, config, source)
         result = run_probe(
             train,
@@ -147,14 +154,57 @@ class Probe(BaseCommand):
         )
         print(f"probe result in {result.folder}\nclass errors: {errors}")
 
+    def _training_data(self, config: ProbeConfig):
+        """The dataset, the training rows (--split, --max_train_samples) and the record of
+        where they came from, enough to load the same rows again (hf-drop prune)."""
+        from ..data.sources import (
+            load_source,
+            local_source,
+            missing_classes,
+            sample_rows,
+            select_split,
+            stratified_sampling,
+        )
+
+        args = self.args
+        data = load_source(args.dataset, args.dataset_config_name, args.revision)
+        train = select_split(data, args.split, "--split")
+        dropped = missing_classes(data, args.split, train, config.label_column)
+        if dropped:  # the user's explicit slice: kept, but not silently
+            logger.warning(
+                f"--split {args.split} holds no row of {len(dropped)} class(es) of the split it "
+                f"slices ({', '.join(dropped[:5])}{', ...' if len(dropped) > 5 else ''}): is "
+                "the split sorted by class? --max_train_samples N samples every class instead"
+            )
+        source = {
+            **local_source(args.dataset),  # with its absolute path: prune from anywhere
+            "config": args.dataset_config_name,
+            "split": args.split,
+            "revision": args.revision,
+            "command": shlex.join(["hf-drop", *self.argv]),
+        }
+        if args.max_train_samples is not None:  # reloaded the same way: prune, the card's command
+            sampling = stratified_sampling(config.seed, config.label_column)
+            total = len(train)
+            train = sample_rows(train, args.max_train_samples, sampling)
+            source |= {"max_train_samples": args.max_train_samples, "sampling": sampling}
+            logger.info(
+                f"training on {len(train)} of the {total} rows of {args.split}: a sample with "
+                f"their class proportions (--max_train_samples, --seed {config.seed})"
+            )
+        return data, train, source
+
     def _validation(self, data, train, config: ProbeConfig, source: dict):
         """The validation rows, the training rows (less a carved validation split) and the
-        record of the splits."""
+        record of the splits: which rows validate, how they were chosen, which split is left
+        for reporting (``hf-drop train --eval-from-probe``)."""
         from ..data.sources import select_split
         from ..data.splits import stratified_indices
 
         args = self.args
+        chosen_by = "given"
         if args.val_split is None and args.val_from_test is None and args.val_fraction is None:
+            chosen_by = "default"
             if "validation" in data:
                 args.val_split = "validation"
             elif _has_split(data, args.test_split):
@@ -164,33 +214,63 @@ class Probe(BaseCommand):
                     f"{args.dataset} has no validation or {args.test_split!r} split "
                     f"({list(data)}): pass --val-split, --val-from-test or --val-fraction"
                 )
+        # The held-out split the probe never sees, for reporting (unless it validates on it).
+        report = args.test_split if _has_split(data, args.test_split) else None
+        if report is not None and _same_split(args.split, report):
+            report = None  # trained on: not held out
         if args.val_split is not None:
-            return (
-                select_split(data, args.val_split, "--val-split"),
-                train,
-                {"val_split": args.val_split},
-            )
-        if args.val_from_test is not None:
+            val = select_split(data, args.val_split, "--val-split")
+            if report is not None and _same_split(args.val_split, report):
+                report = None
+            splits = {"val_split": args.val_split, "report_split": report}
+            how = f"split {args.val_split!r} of the dataset"
+            if chosen_by == "default":
+                how += " (the dataset has one; --val-split, --val-from-test or --val-fraction "
+                how += "choose another)"
+        elif args.val_from_test is not None:
             test = select_split(data, args.test_split, "--test-split")
             chosen, rest = stratified_indices(
                 test, args.val_from_test, seed=args.split_seed, label_column=config.label_column
             )
             splits = {
                 "val_split": args.test_split,
+                "report_split": args.test_split,
                 "val_indices": chosen.tolist(),
                 "report_indices": rest.tolist(),
             }
-            return test.select(chosen), train, splits
-        chosen, rest = stratified_indices(
-            train, args.val_fraction, seed=args.split_seed, label_column=config.label_column
+            val, report = test.select(chosen), args.test_split
+            how = (
+                f"{len(chosen)} rows, a fraction {args.val_from_test} of each class of split "
+                f"{args.test_split!r} (--split-seed {args.split_seed}); its other {len(rest)} "
+                "rows are left for reporting"
+            )
+            if chosen_by == "default":
+                how += " (the paper's protocol: the dataset has no 'validation' split)"
+        else:
+            chosen, rest = stratified_indices(
+                train, args.val_fraction, seed=args.split_seed, label_column=config.label_column
+            )
+            source["train_indices"] = "splits.json"
+            splits = {
+                "val_split": args.split,
+                "report_split": report,
+                "val_indices": chosen.tolist(),
+                "train_indices": rest.tolist(),
+            }
+            val, train = train.select(chosen), train.select(rest)
+            how = (
+                f"{len(chosen)} rows, a fraction {args.val_fraction} of each class carved out of "
+                f"the training rows of {args.split!r} (--split-seed {args.split_seed})"
+            )
+        protocol = (
+            "val_split"
+            if args.val_split is not None
+            else ("val_from_test" if args.val_from_test is not None else "val_fraction")
         )
-        source["train_indices"] = "splits.json"
-        splits = {
-            "val_split": args.split,
-            "val_indices": chosen.tolist(),
-            "train_indices": rest.tolist(),
-        }
-        return train.select(chosen), train.select(rest), splits
+        splits |= {"protocol": protocol, "chosen_by": chosen_by, "val_rows": len(val)}
+        source["validation"] = {k: v for k, v in splits.items() if not k.endswith("_indices")}
+        logger.info(f"validating on {how}")
+        return val, train, splits
 
 
 def _has_split(data, spec: str) -> bool:
@@ -201,3 +281,11 @@ def _has_split(data, spec: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _same_split(a: str, b: str) -> bool:
+    """Whether two split specs share a split name (``test`` and ``test[:50%]`` do)."""
+    import re
+
+    names = [set(re.findall(r"([A-Za-z_][\w-]*)(?:\[|$|\+)", spec)) for spec in (a, b)]
+    return bool(names[0] & names[1])

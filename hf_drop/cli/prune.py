@@ -210,7 +210,8 @@ class Prune(BaseCommand):
                     + (", with its own support" if given[0] == "class_support" else "")
                 )
             result = ProbeResult.load(args.probe)
-            inputs = [args.probe, *local_paths(args.dataset or result.source.get("name"))]
+            recorded = [result.source.get("name"), result.source.get("path")]
+            inputs = [args.probe, *local_paths(*([args.dataset] if args.dataset else recorded))]
             prepare_output(
                 args.output, "subset", overwrite=args.overwrite, inputs=inputs, what="--output"
             )
@@ -356,7 +357,16 @@ def probe_training_data(result, dataset: str | None = None):
     from ..data.sources import source_rows
 
     # Its split (a slice kept as given) and max_train_samples, as the probe cut them.
-    train = source_rows(result.source, dataset)
+    try:
+        train = source_rows(result.source, dataset)
+    except (FileNotFoundError, ValueError) as error:
+        if dataset is not None:
+            raise
+        name = result.source.get("name")
+        raise ValueError(
+            f"cannot load the dataset the probe in {result.folder} trained on, {name!r}: "
+            f"{error}. Pass --dataset PATH, the probe's dataset as it is reachable from here"
+        ) from error
     if result.source.get("train_indices"):  # the probe carved its validation rows out of this split
         train = train.select(result.splits()["train_indices"])
     return train

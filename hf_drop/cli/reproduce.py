@@ -174,6 +174,7 @@ def probe_command(source: Mapping[str, Any], probe: Mapping[str, Any]) -> str:
             return command
         data = parsed.options[ProbeDataArguments]
         data = dataclasses.replace(data, dataset=portable_name(data.dataset), output=PROBE_FOLDER)
+        data = _first_rows_as_slice(data, source)
         return join(command_line("probe", [data, parsed.options[ProbeConfig]]))
     data = ProbeDataArguments(
         dataset=source.get("name") or "DATASET",
@@ -183,10 +184,23 @@ def probe_command(source: Mapping[str, Any], probe: Mapping[str, Any]) -> str:
         max_train_samples=source.get("max_train_samples"),
         output=PROBE_FOLDER,
     )
+    data = _first_rows_as_slice(data, source)
     settings = ProbeConfig.from_dict(config)
     settings.model = portable_name(settings.model)
     # Every setting, not only those off their defaults: a later default changes nothing.
     return join(command_line("probe", [data, settings], explicit=True))
+
+
+def _first_rows_as_slice(data, source: Mapping[str, Any]):
+    """A probe recorded before ``--max_train_samples`` sampled by class trained on the first N
+    rows: today's spelling of those rows is the slice ``SPLIT[:N]`` (a split that is already a
+    slice keeps its option: the identity check refuses the rows if they differ)."""
+    count = source.get("max_train_samples")
+    if count is None or source.get("sampling") is not None or data.max_train_samples is None:
+        return data
+    if "[" in data.split or "+" in data.split:
+        return data
+    return dataclasses.replace(data, split=f"{data.split}[:{count}]", max_train_samples=None)
 
 
 def _parse(command: type, text: str):

@@ -8,10 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from ..io.logs import get_logger
 from ..train.config import TrainConfig
 from .base import BaseCommand, local_paths, one_or_many
 
 __all__ = ["Train", "TrainDataArguments"]
+
+logger = get_logger(__name__)
 
 _EPILOG = """\
 Any transformers.TrainingArguments field is accepted as well, as --<field> with underscores or
@@ -37,14 +40,33 @@ class TrainDataArguments:
         metadata={"help": "training data: a pruned subset folder, or any dataset name or path"}
     )
     split: str = field(default="train", metadata={"help": "training split (or slice)"})
-    eval_dataset: str | None = field(
-        default=None, metadata={"help": "evaluation data (name or path)"}
+    max_train_samples: int | None = field(
+        default=None,
+        metadata={
+            "help": "train on N rows of --split only: a sample with its class proportions, "
+            "drawn with --seed (not with a pruned subset: prune it smaller instead)",
+            "metavar": "N",
+        },
     )
-    eval_split: str = field(default="test", metadata={"help": "evaluation split (or slice)"})
+    eval_dataset: str | None = field(
+        default=None,
+        metadata={
+            "help": "evaluation data: a dataset name or path (or --eval-from-probe)",
+            "metavar": "DATASET",
+        },
+    )
+    eval_split: str = field(
+        default="test",
+        metadata={
+            "help": "with --eval-dataset: the split (or slice, e.g. 'test[:1000]') the model is "
+            "judged on"
+        },
+    )
     eval_from_probe: str | None = field(
         default=None,
         metadata={
-            "help": "evaluate on the probe's reported split (the rows it did not validate on)",
+            "help": "evaluate on the held-out split a probe recorded: the rows of the test split "
+            "it did not validate on, or the split it left untouched",
             "metavar": "DIR",
         },
     )
@@ -122,15 +144,17 @@ class Train(BaseCommand):
         prepare_output(
             args.output, "train", overwrite=args.overwrite, inputs=inputs, what="--output"
         )
+        config: TrainConfig = self.options[TrainConfig]
         train, provenance = self._training_data()
+        train, train_source = self._sample(train, provenance, config)
         density = args.density
         if density is None:
             density = provenance["params"]["density"] if provenance else 1.0
-        config: TrainConfig = self.options[TrainConfig]
         config.group_column = one_or_many(config.group_column)
+        eval_rows, eval_source = self._evaluation_data()
         metrics = train_and_evaluate(
             train,
-            self._evaluation_data(),
+            eval_rows,
             config,
             args.output,
             training_args=self.training_args,
@@ -138,6 +162,8 @@ class Train(BaseCommand):
             provenance=provenance,
             dataset_name=str(args.dataset),
             reproduce=_subset_commands(provenance),
+            train_source=train_source,
+            eval_source=eval_source,
             overwrite=args.overwrite,
             inputs=inputs,
         )
@@ -185,29 +211,89 @@ class Train(BaseCommand):
             )
         return train, provenance
 
+    def _sample(self, train, provenance: dict | None, config: TrainConfig):
+        """--max_train_samples: a seeded sample of the training rows by class, and what the
+        training data is (for metrics.json)."""
+        from ..data.sources import local_source, sample_rows, stratified_sampling
+
+        args = self.args
+        described: dict = {**local_source(args.dataset), "split": args.split}
+        count = args.max_train_samples
+        if count is None:
+            return train, described
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"--max_train_samples must be a positive int, got {count!r}")
+        if provenance is not None:
+            raise ValueError(
+                f"--max_train_samples with --dataset {args.dataset}, a pruned subset: its rows "
+                "are what was chosen (a sample of them would train at another density); prune "
+                "it again with a smaller --density instead"
+            )
+        sampling = stratified_sampling(config.seed, config.label_column)
+        sampled = sample_rows(train, count, sampling)
+        logger.info(
+            f"training on {len(sampled)} of the {len(train)} rows of {args.split}: a sample "
+            f"with their class proportions (--max_train_samples, --seed {config.seed})"
+        )
+        return sampled, described | {"max_train_samples": count, "sampling": sampling}
+
     def _evaluation_data(self):
-        """--eval-dataset's split, or the probe's reported split (--eval-from-probe)."""
-        from ..data.sources import load_source, select_split
+        """--eval-dataset's split, or the probe's reported split (--eval-from-probe), and what
+        they are (name, split, rows: for metrics.json and the model card)."""
+        from ..data.sources import load_source, local_source, select_split
 
         args = self.args
         if args.eval_from_probe:
-            from ..probe import ProbeResult
-
-            result = ProbeResult.load(args.eval_from_probe)
-            splits = result.splits()
-            if "report_indices" not in splits:
-                raise ValueError(
-                    f"{args.eval_from_probe} has no reported split (it was not run with "
-                    "--val-from-test); pass --eval-dataset"
-                )
-            source = result.source
-            data = load_source(source["name"], source.get("config"), source.get("revision"))
-            return select_split(data, splits["val_split"], "the probe's split").select(
-                splits["report_indices"]
-            )
+            return _probe_report_split(args.eval_from_probe)
         if args.eval_dataset:
-            return select_split(load_source(args.eval_dataset), args.eval_split, "--eval-split")
+            rows = select_split(load_source(args.eval_dataset), args.eval_split, "--eval-split")
+            return rows, {**local_source(args.eval_dataset), "split": args.eval_split}
         raise ValueError("pass --eval-dataset or --eval-from-probe")
+
+
+def _probe_report_split(folder: str):
+    """The rows a probe left for reporting, and their description: the part of the test split
+    it did not validate on (--val-from-test), or the held-out split it never saw."""
+    from ..data.sources import load_source, recorded_dataset, select_split
+    from ..probe import ProbeResult
+
+    result = ProbeResult.load(folder)
+    splits, source = result.splits(), result.source
+    report = splits.get("report_split") if "protocol" in splits else _legacy_report(splits)
+    validated = splits.get("val_split") or "its validation split"
+    no_report = (
+        f"the probe in {folder} validated on {validated!r} and its dataset has no other "
+        "held-out split for reporting (--test-split at probe time): pass --eval-dataset "
+        "(and --eval-split)"
+    )
+    if report is None:
+        raise ValueError(no_report)
+    try:
+        name = recorded_dataset(source, f"the probe's dataset (in {folder})")
+        data = load_source(name, source.get("config"), source.get("revision"))
+    except (FileNotFoundError, ValueError) as error:
+        raise ValueError(
+            f"{error}: pass --eval-dataset PATH (and --eval-split) to evaluate on it"
+        ) from error
+    try:
+        rows = select_split(data, report, "the probe's reported split")
+    except ValueError as error:
+        raise ValueError(f"{no_report} ({error})") from None
+    described = {"name": source.get("name"), "split": report, "from_probe": str(folder)}
+    if source.get("path"):
+        described["path"] = source["path"]
+    if "report_indices" in splits:
+        rows = rows.select(splits["report_indices"])
+        described["rows_of_split"] = "report_indices (the probe's splits.json)"
+    return rows, described
+
+
+def _legacy_report(splits: dict) -> str | None:
+    """The reported split of a probe recorded before splits.json said it: the test split's other
+    half (--val-from-test), else ``test`` where it validated on another split."""
+    if "report_indices" in splits:
+        return splits["val_split"]
+    return None if "test" in (splits.get("val_split") or "") else "test"
 
 
 def _subset_commands(provenance: dict | None) -> list[str] | None:

@@ -12,6 +12,7 @@ import os
 import struct
 import zlib
 from pathlib import Path
+from typing import Any
 
 import datasets
 import numpy as np
@@ -27,8 +28,13 @@ __all__ = [
     "fashion_mnist",
     "first_rows",
     "load_source",
+    "local_source",
+    "missing_classes",
+    "recorded_dataset",
+    "sample_rows",
     "select_split",
     "source_rows",
+    "stratified_sampling",
 ]
 
 # Debian's dataset-fashion-mnist package puts the original IDX files here.
@@ -67,6 +73,34 @@ def load_source(
     return loaded
 
 
+BUILTIN_SOURCES = ("fashion_mnist", "digits")
+
+
+def local_source(name: str) -> dict[str, str]:
+    """What a record keeps of a dataset ``name``: ``{"name": name}``, and for a local path its
+    absolute ``path`` too, so that the record resolves from any working directory."""
+    if name not in BUILTIN_SOURCES and Path(name).exists():
+        return {"name": name, "path": os.path.abspath(name)}
+    return {"name": name}
+
+
+def recorded_dataset(source: dict[str, Any], what: str = "the recorded dataset") -> str:
+    """The dataset a ``source`` record names, as this process can load it: its name (built-in,
+    a path that exists from here, a Hub id), else the absolute ``path`` recorded with it. A local
+    dataset found under neither is a :class:`FileNotFoundError` that says where it was looked
+    for (the caller adds which option gives it)."""
+    name = str(source.get("name") or "")
+    path = source.get("path")
+    if name in BUILTIN_SOURCES or (name and Path(name).exists()) or not path:
+        return name
+    if Path(path).exists():
+        return str(path)
+    raise FileNotFoundError(
+        f"{what} {name!r} is a local path that is not found from {os.getcwd()}, nor where it "
+        f"was recorded ({path}): it was moved, deleted or is on another machine"
+    )
+
+
 def select_split(data: datasets.DatasetDict, spec: str, what: str = "--split") -> datasets.Dataset:
     """The split ``spec`` of ``data``: a name (``train``), or a slice in ``datasets``' split syntax
     (``train[:1000]``, ``train[10%:20%]``, ``train[:50%]+test``), cut from the loaded splits,
@@ -88,7 +122,9 @@ def select_split(data: datasets.DatasetDict, spec: str, what: str = "--split") -
 
 
 def first_rows(dataset: datasets.Dataset, count: int | None, what: str) -> datasets.Dataset:
-    """The first ``count`` rows of ``dataset`` (all if ``None`` or more than it has)."""
+    """The first ``count`` rows of ``dataset`` (all if ``None`` or more than it has): how
+    ``max_train_samples`` was read before hf-drop sampled by class (records without a
+    ``sampling``)."""
     if count is None:
         return dataset
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
@@ -96,15 +132,83 @@ def first_rows(dataset: datasets.Dataset, count: int | None, what: str) -> datas
     return dataset.select(range(min(count, len(dataset))))
 
 
+def sample_rows(
+    dataset: datasets.Dataset,
+    count: int | None,
+    sampling: dict[str, Any] | None,
+    what: str = "--max_train_samples",
+) -> datasets.Dataset:
+    """``count`` rows of ``dataset`` as ``sampling`` says (the record
+    :func:`stratified_sampling` makes): a seeded sample with the class proportions of
+    ``dataset``; without a ``sampling`` (a record written before it existed), its first
+    ``count`` rows, as they were then. An unknown method is refused, never guessed."""
+    if count is None:
+        return dataset
+    if sampling is None:
+        return first_rows(dataset, count, what)
+    if not isinstance(sampling, dict) or sampling.get("method") != "stratified":
+        raise ValueError(
+            f"{what}: unknown sampling {sampling!r} (this hf-drop knows 'stratified'): the "
+            "record was written by a newer hf-drop; upgrade it to rebuild these rows"
+        )
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"{what} must be a positive int, got {count!r}")
+    seed = sampling.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(
+            f"{what}: the sampling record {sampling!r} has no seed (an int >= 0): the record is "
+            "damaged or was edited; these rows cannot be rebuilt"
+        )
+    from .splits import stratified_sample
+
+    label_column = sampling.get("label_column", "label")
+    rows = stratified_sample(dataset, count, label_column=label_column, seed=seed)
+    return dataset if len(rows) == len(dataset) else dataset.select(rows)
+
+
+def stratified_sampling(seed: int, label_column: str) -> dict[str, Any]:
+    """The record of a ``--max_train_samples`` sample, as :func:`sample_rows` reads it."""
+    return {"method": "stratified", "seed": seed, "label_column": label_column}
+
+
+def missing_classes(
+    data: datasets.DatasetDict, spec: str, rows: datasets.Dataset, label_column: str
+) -> list[str]:
+    """The classes of the splits that ``spec`` slices (``train[:50%]``) that the slice ``rows``
+    lacks: a slice of a class-sorted split drops whole classes. Empty for a whole split, or a
+    label column that is not a ``ClassLabel``."""
+    if spec in data or "[" not in spec:
+        return []
+    from .columns import read_labels
+
+    feature = rows.features.get(label_column)
+    if not isinstance(feature, datasets.ClassLabel):
+        return []
+    try:
+        parts = datasets.ReadInstruction.from_spec(spec).to_absolute(
+            {name: len(split) for name, split in data.items()}
+        )
+    except (ValueError, AssertionError):
+        return []
+    present = set(np.unique(read_labels(rows, label_column).ids).tolist())
+    full: set[int] = set()
+    for name in {part.splitname for part in parts}:
+        full |= set(np.unique(read_labels(data[name], label_column).ids).tolist())
+    return [feature.int2str(k) for k in sorted(full - present)]
+
+
 def source_rows(source: dict, dataset: str | None = None) -> datasets.Dataset:
     """The rows a recorded ``source`` names, loaded again: its dataset (or ``dataset``), split
-    (a slice kept as given) and ``max_train_samples``."""
+    (a slice kept as given) and ``max_train_samples`` (as its ``sampling`` says)."""
     # The recorded revision with the recorded name (not with another dataset given instead).
     revision = source.get("revision") if dataset in (None, source.get("name")) else None
-    data = load_source(dataset or source.get("name") or "", source.get("config"), revision)
+    name = dataset or recorded_dataset(source)
+    data = load_source(name, source.get("config"), revision)
     split = source.get("split") or "train"
     rows = select_split(data, split, "the recorded split")
-    return first_rows(rows, source.get("max_train_samples"), "max_train_samples")
+    return sample_rows(
+        rows, source.get("max_train_samples"), source.get("sampling"), "max_train_samples"
+    )
 
 
 def fashion_mnist(

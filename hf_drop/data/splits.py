@@ -10,7 +10,7 @@ from ..core.quotas import proportional_quotas
 from ..core.selection import random_within_class
 from .columns import read_labels
 
-__all__ = ["stratified_indices"]
+__all__ = ["stratified_indices", "stratified_sample"]
 
 
 def stratified_indices(
@@ -28,3 +28,22 @@ def stratified_indices(
     chosen = random_within_class(labels.ids, counts, seed=seed)
     rest = np.setdiff1d(np.arange(len(dataset)), chosen, assume_unique=True)
     return chosen, rest
+
+
+def stratified_sample(
+    dataset: datasets.Dataset, count: int, *, label_column: str = "label", seed: int = 0
+) -> NDArray[np.int64]:
+    """Row indices (in the dataset's order) of ``count`` rows with the dataset's class
+    proportions: per-class counts by largest remainder (exact total), rows chosen at random
+    within each class by ``seed``. What ``--max_train_samples`` keeps: the first ``count`` rows
+    of a class-sorted split would drop whole classes."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"count must be a positive int, got {count!r}")
+    if count >= len(dataset):
+        return np.arange(len(dataset), dtype=np.int64)
+    labels = read_labels(dataset, label_column)
+    sizes = np.bincount(labels.ids, minlength=len(labels.names))
+    counts = proportional_quotas(sizes, count / len(dataset))
+    if int(counts.sum()) != count:  # the budget of count / n is count; never off, but never silent
+        raise AssertionError(f"stratified sample of {int(counts.sum())} rows, not {count}")
+    return np.sort(random_within_class(labels.ids, counts, seed=seed))

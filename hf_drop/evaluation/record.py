@@ -51,6 +51,10 @@ _NOT_SETTINGS = re.compile(
     r"|prune\.(?:seed|density|class_errors|class_support|source|label_column)"
 )
 
+# Settings that runs recorded before them lack, with the default they then had: a run at the
+# default and an older run are seeds of one experiment, not two settings.
+_ADDED_LATER: dict[str, Any] = {"config.image_size": None}
+
 
 @dataclass(frozen=True)
 class TrainRecord:
@@ -105,6 +109,13 @@ class TrainRecord:
         )
 
     @property
+    def eval_data(self) -> dict[str, Any] | None:
+        """What the model was judged on (``name``, ``split``, ``rows``, ``fingerprint``, ...);
+        ``None`` for a run recorded before metrics.json said it."""
+        described = self.data.get("eval_data")
+        return described if isinstance(described, dict) else None
+
+    @property
     def method(self) -> str:
         """How the training data was chosen: the pruning method, or ``"Full data"``."""
         return (self.provenance or {}).get("method") or "Full data"
@@ -131,6 +142,8 @@ class TrainRecord:
         for prefix, values in groups.items():
             for key, value in values.items():
                 name = f"{prefix}.{key}"
+                if name in _ADDED_LATER and value == _ADDED_LATER[name]:
+                    continue  # as in a run recorded before the field: the same setting
                 if not _NOT_SETTINGS.fullmatch(name):
                     found[name] = json.dumps(value, sort_keys=True, default=str)
         if self.config.get("compute_matched"):

@@ -97,6 +97,7 @@ def drop_block(
             "config": source.get("config"),
             "split": source.get("split") or "train",
             "max_train_samples": source.get("max_train_samples"),
+            "sampling": source.get("sampling"),
             "train_indices": source.get("train_indices"),
             "revision": source.get("revision"),
             "fingerprint": source.get("fingerprint"),

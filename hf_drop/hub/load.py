@@ -226,7 +226,7 @@ def _reload_source(expected: dict[str, Any], name: str) -> datasets.Dataset:
             f"the card of {name} names no reloadable source dataset (it was pruned from an "
             f"in-memory dataset): {fix}"
         )
-    from ..data.sources import first_rows, load_source, select_split
+    from ..data.sources import load_source, sample_rows, select_split
 
     try:
         data = load_source(expected["name"], expected.get("config"))
@@ -237,4 +237,10 @@ def _reload_source(expected: dict[str, Any], name: str) -> datasets.Dataset:
         rows = select_split(data, split, f"the source of {name}, {expected['name']}: split")
     except ValueError as error:
         raise ValueError(f"{error}: {fix}") from error
-    return first_rows(rows, expected.get("max_train_samples"), "max_train_samples")
+    # As the probe sampled them: by class with its seed, or (older cards) its first rows.
+    try:
+        return sample_rows(
+            rows, expected.get("max_train_samples"), expected.get("sampling"), "max_train_samples"
+        )
+    except ValueError as error:
+        raise ValueError(f"the source of {name}: {error}; {fix}") from error

@@ -227,7 +227,8 @@ def export_scores(
             pretty_name=pretty_name,
             tags=list(dict.fromkeys(["hf-drop", "data-pruning", "probe-scores", *(tags or [])])),
             drop_probe={
-                "source": record["source"],
+                # Published: without the absolute path a probe keeps of a local dataset.
+                "source": {k: v for k, v in record["source"].items() if k != "path"},
                 "model": record["model"],
                 "config": record["config"],
                 "versions": record["versions"],

@@ -30,6 +30,7 @@ Standard library only: the CLI checks its ``--output`` with this module before l
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -48,9 +49,12 @@ __all__ = [
     "atomic_output",
     "claim",
     "dataset_folders",
+    "missing_folders",
     "output_kind",
     "prepare_output",
     "read_marker",
+    "release_output",
+    "remove_empty",
     "start_output",
 ]
 
@@ -109,7 +113,7 @@ def prepare_output(
     what: str = "output folder",
 ) -> Path:
     """Check that ``folder`` may receive an output of ``kind``; return its real path (symlinks
-    resolved), which is where to write. Nothing is written, except missing parent folders.
+    resolved), which is where to write. Nothing is written.
 
     Refused (:class:`OutputError`): a ``folder`` that is, contains or lies inside one of
     ``inputs`` (what is read: ``None`` entries are skipped); one that exists and is not a
@@ -117,6 +121,8 @@ def prepare_output(
     replace it) or ``resume`` (to go on writing into it) is set; with ``overwrite``, a previous
     output holding anything its marker does not list (a user's file, at any depth); a folder that
     cannot be written. An existing empty folder is fine. ``what`` names the folder in messages (e.g. ``"--output"``).
+    Missing parent folders are not created: the writer creates them (and removes them again
+    if it fails).
     """
     if kind not in KINDS:
         raise ValueError(f"unknown output kind {kind!r}: one of {sorted(KINDS)}")
@@ -168,9 +174,19 @@ def prepare_output(
             )
         return real
 
+    missing = missing_folders(real.parent)
     try:
-        real.parent.mkdir(parents=True, exist_ok=True)
-        _new_partial(real).rmdir()
+        if missing:
+            # Checked without creating them (a refusal, or a failed run, would leave them
+            # behind; and processes checking at once would race to remove them): the nearest
+            # existing folder must take a new one.
+            base = missing[-1].parent
+            if not base.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(base))
+            if not os.access(base, os.W_OK | os.X_OK):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(base))
+        else:
+            _new_partial(real).rmdir()
     except OSError as error:
         raise OutputError(
             f"{label} cannot be created ({error.strerror or error}"
@@ -178,6 +194,27 @@ def prepare_output(
             "written; choose a folder you can write to"
         ) from error
     return real
+
+
+def missing_folders(path: str | os.PathLike) -> list[Path]:
+    """``path`` and those of its parents that do not exist yet, deepest first: what creating
+    ``path`` would create, and what a failed run removes again (:func:`remove_empty`)."""
+    missing = []
+    path = Path(os.path.abspath(path))
+    while not os.path.lexists(path) and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def remove_empty(folders: Iterable[Path]) -> None:
+    """Remove those of ``folders`` (deepest first) that exist and are empty; never anything
+    else (a folder in which something appeared meanwhile stays)."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # absent, or not empty
+            pass
 
 
 def start_output(
@@ -195,7 +232,7 @@ def start_output(
     with :func:`claim`."""
     real = prepare_output(folder, kind, resume=True, inputs=inputs, what=what)
     try:
-        real.mkdir(exist_ok=True)
+        real.mkdir(parents=True, exist_ok=True)
         if read_marker(real) is None:
             _write_marker(real, kind, [])
     except OSError as error:
@@ -204,6 +241,30 @@ def start_output(
             "can write to"
         ) from error
     return real
+
+
+def release_output(folder: str | os.PathLike, kind: str, *, created: Iterable[Path] = ()) -> bool:
+    """Undo :func:`start_output` for a run that failed before it wrote anything: remove the
+    marker and the empty folders in ``folder``, and those of ``created`` (what the run created:
+    ``folder`` and its parents, :func:`missing_folders`) that are then empty; a folder the user
+    made stays, as it was. Nothing happens, and ``False`` is returned, when the folder holds any
+    file but its marker (a checkpoint to resume, a user's file) or is not an output of
+    ``kind``."""
+    real = Path(os.path.realpath(folder))
+    record = read_marker(real)
+    if record is None or record["kind"] != kind or _listed(record):
+        return False
+    try:
+        entries = _entries(real)
+    except OSError:
+        return False
+    if any(not entry.endswith("/") for entry in entries):
+        return False
+    for entry in sorted(entries, key=lambda e: -e.count("/")):  # the deepest folders first
+        (real / entry).rmdir()
+    (real / OUTPUT_MARKER).unlink()
+    remove_empty(created)
+    return True
 
 
 @contextmanager
@@ -226,9 +287,12 @@ def atomic_output(
     """
     inputs = list(inputs)
     real = prepare_output(folder, kind, overwrite=overwrite, inputs=inputs, what=what)
+    created = missing_folders(real.parent)
     try:
+        real.parent.mkdir(parents=True, exist_ok=True)
         tmp = _new_partial(real)
     except OSError as error:
+        remove_empty(created)
         raise OutputError(
             f"{what} {folder}: its parent folder {real.parent} is not writable "
             f"({error.strerror or error}): nothing was written; choose another folder"
@@ -243,6 +307,10 @@ def atomic_output(
         # Checked again: something may have appeared under the name while the output was written.
         prepare_output(folder, kind, overwrite=overwrite, inputs=inputs, what=what)
         _swap(tmp, real, kind)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        remove_empty(created)  # a failed run leaves no folder of its own behind, not even empty
+        raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)

@@ -27,6 +27,7 @@ __all__ = [
     "EpochSampler",
     "ImageBatches",
     "check_image_split",
+    "check_one_size",
     "describe_sizes",
     "image_sizes",
     "loader",
@@ -107,10 +108,42 @@ def _decoded_size(image: Image.Image) -> tuple[int, int]:
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
-def describe_sizes(sizes: dict[tuple, list[int]]) -> str:
-    """``"8x8 (1430 images, e.g. row 0), 16x16 (7 images, e.g. row 12)"``, most common first."""
+def describe_sizes(sizes: dict[tuple, list[int]], most: int = 3) -> str:
+    """``"8x8 (1430 images, e.g. row 0), 16x16 (7 images, e.g. row 12)"``, most common first;
+    beyond the ``most`` commonest, only how many other sizes and images there are (photos may
+    come in thousands of sizes: an error must stay readable)."""
     ordered = sorted(sizes.items(), key=lambda item: -item[1][1])
-    return ", ".join(f"{w}x{h} ({n} images, e.g. row {row})" for (w, h), (row, n) in ordered)
+    shown = [
+        f"{w}x{h} ({n} image{'s' * (n != 1)}, e.g. row {row})"
+        for (w, h), (row, n) in ordered[:most]
+    ]
+    rest = ordered[most:]
+    if rest:
+        images = sum(n for _, (_, n) in rest)
+        shown.append(f"and {len(rest)} other sizes ({images} images)")
+    return ", ".join(shown)
+
+
+def check_one_size(
+    sizes: dict[str, dict[tuple, list[int]]], preprocess: Preprocess, model: str
+) -> None:
+    """Images of several sizes (``{role: image_sizes(...)}``) only with a preprocessing that
+    resizes them to one; else a short error that says to pass ``--image_size``."""
+    if preprocess.image_size is not None:
+        return
+    every = {size for found in sizes.values() for size in found}
+    if len(every) <= 1:
+        return
+    found = "; ".join(f"{role}: {describe_sizes(s)}" for role, s in sizes.items() if s)
+    (width, height), _ = max(
+        ((size, n) for found in sizes.values() for size, (_, n) in found.items()),
+        key=lambda item: item[1],
+    )
+    raise ValueError(
+        f"the images are of {len(every)} sizes ({found}), and model {model!r} keeps each "
+        f"image's own size, so a batch cannot stack them: pass --image_size HxW "
+        f"(image_size= in Python), e.g. --image_size {height}x{width}, to resize them all"
+    )
 
 
 class ImageBatches(torch.utils.data.Dataset):
@@ -146,10 +179,12 @@ class ImageBatches(torch.utils.data.Dataset):
         for row, x in zip(indices, pixels, strict=True):
             first_row.setdefault(tuple(x.shape[-2:]), row)
         if len(first_row) > 1:  # image_sizes scans the headers before training; this, the rest
-            found = ", ".join(f"{w}x{h} (row {row})" for (h, w), row in first_row.items())
+            found = ", ".join(f"{w}x{h} (row {row})" for (h, w), row in list(first_row.items())[:3])
+            more = f" and {len(first_row) - 3} other sizes" if len(first_row) > 3 else ""
             raise ValueError(
-                f"images of different sizes in one batch: {found}; the model keeps each image's "
-                "own size, so a batch cannot stack them: resize the images to one size first"
+                f"images of different sizes in one batch: {found}{more}; the model keeps each "
+                "image's own size, so a batch cannot stack them: pass --image_size HxW "
+                "(image_size= in Python) to resize them all"
             )
         return {
             "pixel_values": torch.stack(pixels),

@@ -7,7 +7,7 @@ last-layer GraNd and k-center coresets).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,13 @@ from torch import nn
 
 from ..io.extras import require
 
-__all__ = ["ImageClassifier", "Preprocess", "build_model", "find_head", "preprocess_for"]
+__all__ = [
+    "ImageClassifier",
+    "Preprocess",
+    "build_model",
+    "find_head",
+    "preprocess_for",
+]
 
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
 
@@ -81,8 +87,13 @@ def build_model(
     model_kwargs: dict[str, Any] | None = None,
     class_names: list[str] | None = None,
     as_transformers: bool = False,
+    image_size: tuple[int, int] | None = None,
 ) -> tuple[ImageClassifier, Preprocess, ModelSpec]:
     """Resolve ``name`` and build a classifier for ``num_classes`` classes.
+
+    ``image_size`` ``(height, width)``: images are resized to it, in place of the size the
+    model's preprocessing would choose (a checkpoint's image processor, a pretrained timm data
+    config; a model from scratch keeps each image's own size).
 
     ``as_transformers`` wraps a timm model in ``TimmWrapperForImageClassification`` so that
     ``classifier.model`` is a ``PreTrainedModel`` for ``transformers.Trainer``.
@@ -92,6 +103,25 @@ def build_model(
     ``pretrained``; ``in_chans`` follows the data), then a Hub checkpoint id (``org/name``, through
     ``AutoModelForImageClassification``; timm repos load as ``TimmWrapperForImageClassification``).
     """
+    classifier, preprocess, spec = _build_model(
+        name, num_classes, image_channels, pretrained, model_kwargs, class_names, as_transformers
+    )
+    if image_size is not None:
+        preprocess = replace(
+            preprocess, image_size=image_size, source=f"{preprocess.source}; size given"
+        )
+    return classifier, preprocess, spec
+
+
+def _build_model(
+    name: str,
+    num_classes: int,
+    image_channels: int,
+    pretrained: bool,
+    model_kwargs: dict[str, Any] | None,
+    class_names: list[str] | None,
+    as_transformers: bool,
+) -> tuple[ImageClassifier, Preprocess, ModelSpec]:
     require("timm", "probe", "build_model")
     import timm
 

@@ -23,7 +23,13 @@ import datasets
 from accelerate import Accelerator
 
 from ..data.columns import check_identity
-from ..io.outputs import dataset_folders, prepare_output, start_output
+from ..io.outputs import (
+    dataset_folders,
+    missing_folders,
+    prepare_output,
+    release_output,
+    start_output,
+)
 from .config import ProbeConfig
 from .recorder import ProbeLabels, ProbeRecorder
 from .result import ProbeResult
@@ -32,6 +38,7 @@ __all__ = [
     "Start",
     "claim_output",
     "existing_result",
+    "release_claim",
     "remove_checkpoints",
     "resume",
     "save_checkpoint",
@@ -57,18 +64,30 @@ def claim_output(
     train: datasets.Dataset,
     val: datasets.Dataset,
     inputs: Iterable[str | os.PathLike | None] = (),
-) -> None:
+) -> list[Path] | None:
     """The output folder, checked, created and marked as a probe run's before any training (an
     unwritable folder fails here). Refused, with nothing written: a non-empty folder that is not a
     probe run's, one of another kind, one that overlaps the datasets' files. A symlink is written
-    through."""
+    through. Returns the folders this created (the output and missing parents: empty if the
+    user's folder was empty), or ``None`` for a run of this probe that resumes, for
+    :func:`release_claim`."""
     inputs = [*inputs, *dataset_folders(train, val)]
     # Every process checks (nothing is written): a refusal stops them all, none waits at the
     # barrier for a main process that has already failed.
-    prepare_output(out, "probe", resume=True, inputs=inputs, what="--output")
+    real = prepare_output(out, "probe", resume=True, inputs=inputs, what="--output")
+    created = None if real.exists() and any(real.iterdir()) else missing_folders(real)
     if accelerator.is_main_process:
         start_output(out, "probe", inputs=inputs)
     accelerator.wait_for_everyone()
+    return created
+
+
+def release_claim(out: Path, accelerator: Accelerator, created: list[Path] | None) -> None:
+    """After a run that failed before its first checkpoint: the output folder as it was before
+    :func:`claim_output` (``created``: what it created), so that no empty folder of hf-drop's is
+    left behind; an unfinished run that resumed stays as it is."""
+    if created is not None and accelerator.is_main_process:
+        release_output(out, "probe", created=created)
 
 
 def existing_result(

@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..modeling.sizes import image_size_text, parse_image_size
+
 __all__ = ["ProbeConfig"]
 
 
@@ -36,6 +38,10 @@ class ProbeConfig:
         grand_chunk: samples per vectorised per-sample-gradient call.
         embeddings: keep penultimate embeddings (float16) of the last epoch, first initialisation.
         augment: padded random crop and horizontal flip while training.
+        image_size: resize every image to this size, ``"HxW"`` (height x width) or one number
+            for a square (an int or an ``(height, width)`` pair is read as well, and stored as
+            ``"HxW"``); default: the size a pretrained model's preprocessing resizes to, else
+            each image's own (they must then all be of one size).
         pretrained: start from pretrained weights (needs the Hub).
         model_kwargs: extra arguments for ``timm.create_model`` or the transformers config.
         class_errors_from: ``"final"`` epoch's validation recall, or the ``"best"`` epoch's (by
@@ -89,6 +95,14 @@ class ProbeConfig:
     augment: bool = field(
         default=False, metadata={"help": "padded random crop and horizontal flip in training"}
     )
+    image_size: str | None = field(
+        default=None,
+        metadata={
+            "help": "resize every image to HxW pixels (or SIZE for a square); default: a "
+            "pretrained model's own input size, else the images' size (all must then be one)",
+            "metavar": "HxW",
+        },
+    )
     pretrained: bool = field(
         default=False, metadata={"help": "start from pretrained weights (needs the Hub)"}
     )
@@ -114,6 +128,8 @@ class ProbeConfig:
     )
 
     def __post_init__(self) -> None:
+        # One spelling ("HxW"), so that a recorded configuration compares equal to a given one.
+        self.image_size = image_size_text(parse_image_size(self.image_size, "image_size"))
         if self.global_batch_size is not None and (
             isinstance(self.global_batch_size, bool)
             or not isinstance(self.global_batch_size, int)

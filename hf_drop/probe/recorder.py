@@ -307,7 +307,7 @@ class ProbeRecorder:
         self,
         out: Path,
         record: dict[str, Any],
-        splits: dict[str, list[int]] | None = None,
+        splits: dict[str, Any] | None = None,
     ) -> list[str]:
         """Write the result folder (:func:`~hf_drop.probe.result.write_result`), by one
         process; returns the warnings it recorded."""

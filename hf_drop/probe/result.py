@@ -8,7 +8,8 @@ Layout::
     probe_config.json    the ProbeConfig, processes, library versions, the machine, the source's
                          fingerprint, row count and label hash (written last: it marks the
                          result complete)
-    splits.json          validation (and reported) row indices, when carved from another split
+    splits.json          the validation split and how it was chosen, the split left for reporting,
+                         and row indices where carved from another split
 """
 
 from __future__ import annotations
@@ -336,7 +337,7 @@ class ProbeResult:
             dataset = dataset.flatten_indices()
         return datasets.concatenate_datasets([dataset, columns], axis=1)
 
-    def splits(self) -> dict[str, list[int]]:
+    def splits(self) -> dict[str, Any]:
         path = self.folder / SPLITS_FILE
         return read_json(path, "the probe's split indices", self._fix) if path.exists() else {}
 
@@ -351,7 +352,7 @@ def write_result(
     class_errors_from: str,
     record: dict[str, Any],
     embeddings: NDArray | None = None,
-    splits: dict[str, list[int]] | None = None,
+    splits: dict[str, Any] | None = None,
     group_names: Sequence[str] | None = None,
 ) -> list[str]:
     """Write a probe result into ``out``: scores, class metrics, splits, then ``probe_config.json``

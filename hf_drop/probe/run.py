@@ -32,12 +32,14 @@ from transformers import get_scheduler
 
 from ..data.columns import Labels, read_groups
 from ..io.logs import get_logger, progress_bars_enabled
-from ..modeling.images import ImageBatches, check_image_split, describe_sizes, image_sizes, loader
+from ..modeling.images import ImageBatches, check_image_split, check_one_size, image_sizes, loader
 from ..modeling.models import build_model
+from ..modeling.sizes import parse_image_size
 from .checkpoints import (
     Start,
     claim_output,
     existing_result,
+    release_claim,
     remove_checkpoints,
     resume,
     save_checkpoint,
@@ -65,7 +67,7 @@ def run_probe(
     output_dir: str | Path,
     *,
     source: dict[str, Any] | None = None,
-    splits: dict[str, list[int]] | None = None,
+    splits: dict[str, Any] | None = None,
     inputs: Iterable[str | os.PathLike | None] = (),
 ) -> ProbeResult:
     """Train ``config.num_inits`` probes on ``train``, judge them on ``val`` after every epoch, and
@@ -83,8 +85,30 @@ def run_probe(
         logger.info(f"{out} already holds this probe's result: nothing to train")
         return result
     plan.batch = _batch(config, len(train), accelerator.num_processes)  # may refuse
-    claim_output(out, accelerator, train, val, inputs)  # refused, or ours, before training
+    created = claim_output(
+        out, accelerator, train, val, inputs
+    )  # refused, or ours, before training
+    try:
+        _probe(accelerator, config, out, plan, train, val, source, splits)
+    except BaseException:
+        # Failed before its first checkpoint (bad sizes, a model that does not build, Ctrl-C):
+        # no folder of hf-drop's is left behind empty; one with a checkpoint stays, to resume.
+        release_claim(out, accelerator, created)
+        raise
+    return ProbeResult.load(out)
 
+
+def _probe(
+    accelerator: Accelerator,
+    config: ProbeConfig,
+    out: Path,
+    plan: _Plan,
+    train: datasets.Dataset,
+    val: datasets.Dataset,
+    source: dict[str, Any] | None,
+    splits: dict[str, Any] | None,
+) -> None:
+    """Every initialisation, trained and recorded; the result written into ``out``."""
     run = _Run(accelerator, config, out, plan, train, val, source, splits)
     recorder = ProbeRecorder(
         plan.labels,
@@ -113,7 +137,6 @@ def run_probe(
         _write_result(run, recorder, spec)
         remove_checkpoints(out)
     accelerator.wait_for_everyone()
-    return ProbeResult.load(out)
 
 
 # --- the state of a run -------------------------------------------------------------------------
@@ -142,7 +165,7 @@ class _Run:
     train: datasets.Dataset
     val: datasets.Dataset
     source: dict[str, Any] | None
-    splits: dict[str, list[int]] | None
+    splits: dict[str, Any] | None
 
 
 # --- one initialisation -------------------------------------------------------------------------
@@ -158,6 +181,7 @@ def _build(run: _Run):
         pretrained=config.pretrained,
         model_kwargs=config.model_kwargs,
         class_names=labels.names,
+        image_size=parse_image_size(config.image_size),
     )
 
 
@@ -167,7 +191,7 @@ def _train_init(run: _Run, recorder: ProbeRecorder, init: int, start: Start):
     accelerator, config, plan = run.accelerator, run.config, run.plan
     set_seed(config.seed + init)
     model, preprocess, spec = _build(run)
-    _check_sizes(plan, preprocess, config.model)  # before any training: a batch must stack
+    check_one_size(plan.sizes, preprocess, config.model)  # before training: a batch must stack
     batch_size = plan.batch["per_process_batch_size"]
     train_loader = loader(
         ImageBatches(
@@ -350,22 +374,6 @@ def _check_inputs(train: datasets.Dataset, val: datasets.Dataset, config: ProbeC
     )
 
 
-def _check_sizes(plan: _Plan, preprocess, model: str) -> None:
-    """Images of several sizes only with a model whose preprocessing resizes them to one."""
-    if preprocess.image_size is not None:
-        return
-    sizes = plan.sizes
-    if len({size for found in sizes.values() for size in found}) > 1:
-        found = "; ".join(f"{role}: {describe_sizes(s)}" for role, s in sizes.items())
-        raise ValueError(
-            f"the images are not all of one size ({found}), and model {model!r} keeps each "
-            "image's own size (its preprocessing does not resize), so a batch cannot stack them: "
-            "resize the images to one size first (e.g. dataset.map with image.resize), or use a "
-            "model whose preprocessing resizes (a --pretrained timm model, a checkpoint with an "
-            "image processor)"
-        )
-
-
 def _batch(config: ProbeConfig, num_rows: int, processes: int) -> dict[str, int]:
     """The effective batch: each process takes ``per_process_batch`` rows per step."""
     per_process = config.per_process_batch(processes)
@@ -427,4 +435,4 @@ def _write_result(run: _Run, recorder: ProbeRecorder, spec) -> None:
     alerts = recorder.write(run.out, record, splits=run.splits)
     for message in alerts:
         # Once: a warning is what the user sees (one line under hf-drop's commands), not a log too.
-        warnings.warn(message, ProbeWarning, stacklevel=3)
+        warnings.warn(message, ProbeWarning, stacklevel=4)  # the caller of run_probe

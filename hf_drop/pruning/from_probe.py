@@ -57,7 +57,7 @@ def _probe_source(result: Any, within: str, strategy_score: str | None) -> dict[
     """The identity that fit() checks, and where the errors and scores came from (no
     machine-local path: the record must mean the same thing on another machine)."""
     source = {key: result.source.get(key) for key in IDENTITY_KEYS}
-    for key in ("config", "split", "max_train_samples", "revision", "train_indices"):
+    for key in ("config", "split", "max_train_samples", "sampling", "revision", "train_indices"):
         source[key] = result.source.get(key)
     source["name"] = portable_name(result.source.get("name"))
     record = result.record

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..io.portable import portable_name
+
 if TYPE_CHECKING:
     from huggingface_hub import ModelCard
 
@@ -28,7 +30,8 @@ def model_card(
     provenance = record.get("provenance") or {}
     if reproduce is None:
         reproduce = provenance.get("reproduce") or (provenance.get("drop") or {}).get("reproduce")
-    name = dataset_name or (provenance.get("source") or {}).get("name")
+    # No local absolute path in a card that may be published: the folder's own name.
+    name = portable_name(dataset_name or (provenance.get("source") or {}).get("name"))
     data = ModelCardData(
         library_name="transformers",
         pipeline_tag="image-classification",
@@ -43,6 +46,7 @@ def model_card(
             "density": record.get("density") or (provenance.get("params") or {}).get("density"),
             "train_rows": record["train_rows"],
             "epochs": record["epochs"],
+            "eval_data": _eval_meta(record),
         },
     )
     sections = [
@@ -54,6 +58,17 @@ def model_card(
         _versions(record),
     ]
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n")
+
+
+def _eval_meta(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The card's YAML of the evaluation data: no local absolute path (the card is published)."""
+    described = record.get("eval_data")
+    if not described:
+        return None
+    keys = ("name", "split", "rows", "fingerprint", "label_hash")
+    meta = {key: described.get(key) for key in keys}
+    meta["name"] = portable_name(meta["name"])
+    return meta
 
 
 def _is_timm(record: dict[str, Any]) -> bool:
@@ -90,6 +105,14 @@ def _training_data(record, provenance, name, reproduce) -> str:
     lines = ["## Training data", ""]
     where = f"`{name}`" if name else "a `datasets.Dataset`"
     lines.append(f"{where}: {record['train_rows']} rows, {len(record['class_names'])} classes.")
+    sampling = (record.get("train_data") or {}).get("sampling")
+    if sampling:
+        split = record["train_data"].get("split")
+        lines[-1] += (
+            f" They are a sample of split `{split}` with its class proportions "
+            f"(`--max_train_samples {record['train_data'].get('max_train_samples')}`, seed "
+            f"{sampling.get('seed')})."
+        )
     if provenance.get("method"):
         params = provenance.get("params") or {}
         kept, rows = provenance.get("num_kept"), provenance.get("num_rows")
@@ -125,7 +148,7 @@ def _evaluation(record, provenance) -> str:
         [
             "## Evaluation",
             "",
-            f"On {record['eval_rows']} held-out images:",
+            f"On {_eval_data(record)}:",
             "",
             f"- accuracy: {record['accuracy']:.4f}",
             f"- worst-class accuracy: {record['worst_class_accuracy']:.4f} "
@@ -136,6 +159,24 @@ def _evaluation(record, provenance) -> str:
             *rows,
         ]
     )
+
+
+def _eval_data(record) -> str:
+    """``1797 held-out images: split `test` of `digits` (fingerprint 0c81...)``, as recorded."""
+    described = record.get("eval_data") or {}
+    where = []
+    if described.get("split"):
+        where.append(f"split `{described['split']}`")
+    if described.get("name"):
+        where.append(f"`{portable_name(described['name'])}`")
+    text = f"{record['eval_rows']} held-out images"
+    if where:
+        text += ": " + " of ".join(where)
+    if described.get("rows_of_split"):
+        text += ", the rows the probe did not validate on"
+    if described.get("fingerprint"):
+        text += f" (fingerprint `{described['fingerprint']}`)"
+    return text
 
 
 def _training(record) -> str:

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..modeling.sizes import image_size_text, parse_image_size
+
 __all__ = ["TrainConfig", "compute_matched_epochs"]
 
 
@@ -80,6 +82,14 @@ class TrainConfig:
     augment: bool = field(
         default=False, metadata={"help": "padded random crop and horizontal flip in training"}
     )
+    image_size: str | None = field(
+        default=None,
+        metadata={
+            "help": "resize every image to HxW pixels (or SIZE for a square); default: a "
+            "pretrained model's own input size, else the images' size (all must then be one)",
+            "metavar": "HxW",
+        },
+    )
     pretrained: bool = field(
         default=False, metadata={"help": "start from pretrained weights (needs the Hub)"}
     )
@@ -105,6 +115,8 @@ class TrainConfig:
     )
 
     def __post_init__(self) -> None:
+        # One spelling ("HxW"), so that a recorded configuration compares equal to a given one.
+        self.image_size = image_size_text(parse_image_size(self.image_size, "image_size"))
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
             raise ValueError(f"epochs must be a positive int, got {self.epochs!r}")
         if self.optimizer not in ("sgd", "trainer"):

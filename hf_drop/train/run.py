@@ -106,6 +106,8 @@ def train_and_evaluate(
     provenance: dict[str, Any] | None = None,
     dataset_name: str | None = None,
     reproduce: Sequence[str] | None = None,
+    train_source: Mapping[str, Any] | None = None,
+    eval_source: Mapping[str, Any] | None = None,
     overwrite: bool = False,
     inputs: Iterable[str | os.PathLike | None] = (),
 ) -> dict[str, Any]:
@@ -117,7 +119,10 @@ def train_and_evaluate(
     the Trainer. ``density`` (the fraction of the full training set that ``train`` is) sets the
     compute-matched schedule; ``provenance`` (e.g. a subset's ``pruning.json``) is recorded with
     the metrics and, with ``dataset_name`` and ``reproduce`` (the commands that rebuild the
-    training data), described in the model card. ``output_dir`` is checked before training (see
+    training data), described in the model card; ``eval_source`` (``name``, ``split``, ...) says
+    what ``eval_dataset`` is, recorded with its row count, fingerprint and content digest as
+    ``eval_data`` in the metrics and the card, and ``train_source`` likewise what ``train`` is
+    (``train_data``: e.g. its ``max_train_samples`` and ``sampling``). ``output_dir`` is checked before training (see
     :mod:`hf_drop.io.outputs`): new, empty, or a previous training run with ``overwrite=True``;
     never overlapping ``inputs`` or the datasets' files. It appears, complete, once done.
     """
@@ -133,6 +138,7 @@ def train_and_evaluate(
     prepare_output(out, "train", overwrite=overwrite, inputs=inputs)
     set_seed(args.seed)
     built = _build(config, data)
+    _check_sizes(train, eval_dataset, built.preprocess, config)  # a batch must stack
     train_rows, eval_rows = _rows(train, eval_dataset, data, built.preprocess, config)
     if built.spec.kind == "timm":
         _describe_timm_preprocessing(built, eval_rows)
@@ -142,6 +148,8 @@ def train_and_evaluate(
         seconds = _fit(trainer, args)
         evaluation = _evaluate(trainer, eval_rows)
         record = _record(trainer, config, data, built, evaluation, seconds, density, provenance)
+        record["train_data"] = _data_record(train, config, train_source)
+        record["eval_data"] = _data_record(eval_dataset, config, eval_source)
         record["training_args"]["output_dir"] = str(out / CHECKPOINTS_DIR)
         if config.save_model:
             _save_model(trainer, stage / MODEL_DIR, record, dataset_name, reproduce)
@@ -159,6 +167,7 @@ def _build(config: TrainConfig, data: _Data) -> _Model:
     """The model, once: a timm model inside TimmWrapperForImageClassification, or a transformers
     model with its checkpoint's image processor (if it has one)."""
     from ..modeling.models import build_model
+    from ..modeling.sizes import parse_image_size
 
     classifier, preprocess, spec = build_model(
         config.model,
@@ -168,9 +177,29 @@ def _build(config: TrainConfig, data: _Data) -> _Model:
         model_kwargs=config.model_kwargs,
         class_names=data.names,
         as_transformers=True,
+        image_size=parse_image_size(config.image_size),
     )
     processor = _image_processor(spec.name) if spec.kind == "transformers" else None
+    if processor is not None and config.image_size is not None:
+        # Saved with the model: it must prepare images as they were trained, at image_size.
+        height, width = preprocess.image_size or (0, 0)
+        processor.size = {"height": height, "width": width}
+        if getattr(processor, "do_center_crop", False):
+            processor.do_center_crop = False
     return _Model(classifier.model, preprocess, spec, processor)
+
+
+def _check_sizes(train, eval_dataset, preprocess: Preprocess, config: TrainConfig) -> None:
+    """Images of several sizes only if the preprocessing resizes them (``image_size``)."""
+    from ..modeling.images import check_one_size, image_sizes
+
+    if preprocess.image_size is not None:
+        return
+    sizes = {
+        role: image_sizes(split, role, config.image_column)
+        for role, split in (("training dataset", train), ("evaluation dataset", eval_dataset))
+    }
+    check_one_size(sizes, preprocess, config.model)
 
 
 def _image_processor(name: str) -> Any | None:
@@ -334,6 +363,24 @@ def _record(
         "versions": versions("torch", "transformers", "accelerate", "datasets", "timm", "numpy"),
         "machine": machine(),
         "provenance": provenance,
+    }
+
+
+def _data_record(
+    dataset: datasets.Dataset, config: TrainConfig, described: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """What the model was trained or judged on: the caller's description (name, split, ...) and
+    what identifies the rows (count, fingerprint, label hash and content digest)."""
+    from ..data.columns import dataset_identity
+
+    identity = dataset_identity(dataset, config.label_column)
+    return {
+        "name": None,
+        "split": None,
+        **dict(described or {}),
+        "rows": len(dataset),
+        "fingerprint": dataset._fingerprint,
+        **{key: identity[key] for key in ("label_column", "label_hash", "content")},
     }
 
 
