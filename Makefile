@@ -31,7 +31,7 @@ test: $(STAMP) $(FASHION_MNIST)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto  # one worker per core (pytest-xdist)
 
 # The tests that take under about 5 s each (no probe, training, accelerate or real Fashion-MNIST):
 # under a minute, no data to install.

@@ -9,6 +9,10 @@ import os
 # Set before datasets (and huggingface_hub) are imported: they read these once, at import.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# Under pytest -n (pytest-xdist), one torch thread per worker (and per child process): workers
+# share the cores, and small models gain nothing from more threads.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import datasets
 import numpy as np

@@ -82,9 +82,19 @@ def blocks(page: Path) -> list[Block]:
 
 
 ALL = [block for page in PAGES for block in blocks(page) if block.language != "yaml"]
-TESTED_PAGES = [
-    page for page in PAGES if any(b.skip is None for b in blocks(page) if b.language != "yaml")
-]
+
+
+def runnable(page: Path) -> list[str]:
+    """The code a page runs, in order."""
+    return [b.code for b in blocks(page) if b.skip is None and b.language != "yaml"]
+
+
+# A page whose runnable code is exactly an earlier page's (the site's home page is the README)
+# is not run twice: test_a_page_left_out_runs_the_same_code_as_another says it is the same code.
+TESTED_PAGES = []
+for _page in PAGES:
+    if runnable(_page) and all(runnable(_page) != runnable(p) for p in TESTED_PAGES):
+        TESTED_PAGES.append(_page)
 
 
 def shorter(code: str) -> str:
@@ -98,6 +108,13 @@ def test_the_docs_have_code_and_every_skip_says_why():
     assert all(b.skip for b in ALL if b.skip is not None), [b.where for b in ALL if b.skip == ""]
     skipped = [b for b in ALL if b.skip is not None]
     assert len(skipped) <= len(ALL) // 4, "no-test is for the few blocks that cannot run here"
+
+
+def test_a_page_left_out_runs_the_same_code_as_another():
+    left_out = [p for p in PAGES if runnable(p) and p not in TESTED_PAGES]
+    assert [p.name for p in left_out] == ["index.md"]  # the README, as the site's home page
+    for page in left_out:
+        assert any(runnable(page) == runnable(p) for p in TESTED_PAGES)
 
 
 @pytest.mark.parametrize("block", [b for b in ALL if b.language == "python"], ids=lambda b: b.where)
