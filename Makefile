@@ -36,7 +36,7 @@ test: $(STAMP) $(FASHION_MNIST)
 # The tests that take under about 5 s each (no probe, training, accelerate or real Fashion-MNIST):
 # under a minute, no data to install.
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -m "not slow" -n auto
 
 # ruff before each commit (.pre-commit-config.yaml; the hooks run the venv's ruff)
 hooks: $(STAMP)

@@ -23,6 +23,9 @@ from PIL import Image as PILImage
 # CI replays the same examples on every run (a red CI is then reproducible); locally hypothesis
 # keeps exploring new ones.
 settings.register_profile("ci", derandomize=True, print_blob=True)
+# make test-fast (-m "not slow"): a quick check, fewer examples per property (the full suite
+# keeps hypothesis' 100).
+settings.register_profile("fast", max_examples=20)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
@@ -96,3 +99,17 @@ def digits_probe(tmp_path_factory):
     before = tree_digest(folder)
     yield folder
     assert tree_digest(folder) == before, f"a test wrote into the shared probe {folder}"
+
+
+def pytest_configure(config):
+    if config.getoption("markexpr") == "not slow" and not os.environ.get("CI"):
+        settings.load_profile("fast")
+
+
+def pytest_ignore_collect(collection_path, config):
+    """Under ``-m "not slow"`` (make test-fast), a module marked slow as a whole is not even
+    imported: importing the Trainer alone takes seconds."""
+    if config.getoption("markexpr") != "not slow" or collection_path.suffix != ".py":
+        return None
+    text = collection_path.read_text() if collection_path.name.startswith("test_") else ""
+    return True if "\npytestmark = pytest.mark.slow" in text else None

@@ -106,6 +106,7 @@ def saved_dataset(tmp_path) -> Path:
     return folder
 
 
+@pytest.mark.slow  # a second interpreter on the core install: about 6 s
 def test_the_core_install_prunes_exports_and_runs_hf_drop_prune_without_torch(
     core_env, saved_dataset, tmp_path
 ):
