@@ -164,6 +164,9 @@ def run_shape(name: str, out: Path, seeds: int = SEEDS) -> pd.DataFrame:
     out.mkdir(parents=True, exist_ok=True)
     train, val, reported, val_rows, report_rows = build(shape)
     sizes = np.bincount(np.array(train["label"][:]), minlength=10).tolist()
+    # The probe first: a sweep refused (its probe does not reproduce the recorded one) leaves
+    # the recorded shape.json as it was.
+    probe = probe_of(shape, name, train, val, val_rows, report_rows, out)
     (out / "shape.json").write_text(
         json.dumps(
             {
@@ -184,7 +187,6 @@ def run_shape(name: str, out: Path, seeds: int = SEEDS) -> pd.DataFrame:
         )
         + "\n"
     )
-    probe = probe_of(shape, name, train, val, val_rows, report_rows, out)
     plan = make_plan(METHODS, DENSITIES, seeds)
     results = run_plan(plan, METHODS, probe, train, reported, shape.final, out)
     runs = results.assign(run=results["method"] + "/" + results["seed"].astype(str))

@@ -204,5 +204,7 @@ def test_the_shapes_sweep_extends_recorded_runs_only_on_the_same_probe(tmp_path,
     metrics = json.loads((out / "probe" / "class_metrics.json").read_text())
     metrics["classes"][0]["mistakes"] += 1
     (out / "probe" / "class_metrics.json").write_text(json.dumps(metrics))
+    recorded = (out / "shape.json").read_text()
     with pytest.raises(SystemExit, match="other mistakes per class"):
         shapes.run_shape("digits", out, seeds=3)
+    assert (out / "shape.json").read_text() == recorded  # a refused sweep changes no record
