@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hf_drop.core import quotas as Q
-from hf_drop.core.uncertainty import beta_posterior, fit_beta_prior
+from hf_drop.core import rules as R
+from hf_drop.core.uncertainty import shrink_errors
 
 RESULTS = Path(__file__).parent / "results"
 OUT = RESULTS / "cheap_probe.jsonl"
@@ -34,9 +34,9 @@ DRAWS = 1000
 
 def default_quotas(sizes, mistakes, support, density) -> np.ndarray:
     """hf-drop's default rule, as DRoPFilter computes it from a probe."""
-    prior = fit_beta_prior(mistakes, support)
-    used = beta_posterior(mistakes, support, prior.mean, prior.strength)
-    return Q.drop_quotas(sizes, used, density, floor=0.5)
+    used, _ = shrink_errors(mistakes / support, support)
+    names = [str(k) for k in range(len(sizes))]
+    return R.DRoP().counts(R.QuotaInputs(sizes, density, used, 0, names))
 
 
 def moved(quotas: np.ndarray, reference: np.ndarray) -> float:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hf_drop.core import quotas as Q
+from hf_drop.core import rules as R
 from hf_drop.core.uncertainty import (
     MAX_PRIOR_STRENGTH,
     MIN_PRIOR_STRENGTH,
@@ -57,7 +57,8 @@ def main() -> None:
                 "unweighted": old,
             }.items():
                 used = beta_posterior(mistakes, support, mean, strength)
-                quotas[name] = Q.drop_quotas(sizes, used, density, floor=0.5)
+                names = [str(k) for k in range(len(sizes))]
+                quotas[name] = R.DRoP().counts(R.QuotaInputs(sizes, density, used, 0, names))
             budget = int(quotas["weighted"].sum())
             moved = np.abs(quotas["weighted"] - quotas["unweighted"]).sum() / 2 / budget
             rows.append({

@@ -66,14 +66,20 @@ def undecodable() -> datasets.Dataset:
     return image_dataset(labels, images=images, extra={"el2n": np.linspace(0, 1, len(labels))})
 
 
-def free_port() -> int:
-    """A TCP port free now, for ``accelerate launch --main_process_port``: tests run in parallel
-    (pytest -n) would otherwise meet on torch.distributed's default port 29500."""
+def launch_two(*args: str) -> list[str]:
+    """``accelerate launch`` of ``args`` on 2 CPU processes (with ``ACCELERATE_USE_CPU=1`` in
+    the environment), on a TCP port free now: tests run in parallel (pytest -n) would otherwise
+    meet on torch.distributed's default port 29500."""
     import socket
+    import sys
+    from pathlib import Path
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port = sock.getsockname()[1]
+    accelerate = str(Path(sys.executable).with_name("accelerate"))
+    return [accelerate, "launch", "--multi_gpu", "--num_processes", "2",
+            "--main_process_port", str(port), *args]  # fmt: skip
 
 
 def tree_digest(folder) -> str:

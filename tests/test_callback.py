@@ -24,7 +24,6 @@ from hf_drop.probe.run import ProbeWarning
 
 pytestmark = pytest.mark.slow  # each test trains with Trainer
 
-ACCELERATE = str(Path(sys.executable).with_name("accelerate"))
 # Odd sizes: with 2 processes, the last training and evaluation batches are padded.
 TRAIN_ROWS, EVAL_ROWS, BATCH = 301, 101, 8
 
@@ -147,21 +146,11 @@ def test_a_trainer_run_writes_the_probe_result(subsets, tmp_path):
 
 
 def test_two_processes_record_what_one_records(subsets, frozen, tmp_path):
-    from conftest import free_port
+    from conftest import launch_two
 
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
     two = subprocess.run(
-        [
-            ACCELERATE,
-            "launch",
-            "--multi_gpu",
-            "--num_processes",
-            "2",
-            "--main_process_port",
-            str(free_port()),
-            __file__,
-            str(tmp_path),
-        ],
+        launch_two(__file__, str(tmp_path)),
         env=env,
         capture_output=True,
         text=True,

@@ -5,17 +5,15 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import free_port
+from conftest import launch_two
 
 from hf_drop.probe import ProbeResult
 
 pytestmark = pytest.mark.slow  # accelerate launch, probes in child processes
 
-ACCELERATE = str(Path(sys.executable).with_name("accelerate"))
 # No BatchNorm in test_vit: a sample's output does not depend on the rest of its batch, so with
 # lr=0 one process and two must agree exactly. 437 digits: the last batch needs padding.
 FROZEN = ["probe", "--dataset", "digits", "--max_train_samples", "437", "--model", "test_vit",
@@ -31,22 +29,7 @@ def run(command, **kwargs):
 def test_two_processes_record_the_same_scores_as_one(tmp_path):
     one = run([sys.executable, "-m", "hf_drop", *FROZEN, "--output", str(tmp_path / "one")])
     assert one.returncode == 0, one.stderr[-3000:]
-    two = run(
-        [
-            ACCELERATE,
-            "launch",
-            "--multi_gpu",
-            "--num_processes",
-            "2",
-            "--main_process_port",
-            str(free_port()),
-            "-m",
-            "hf_drop",
-            *FROZEN,
-            "--output",
-            str(tmp_path / "two"),
-        ]
-    )
+    two = run(launch_two("-m", "hf_drop", *FROZEN, "--output", str(tmp_path / "two")))
     assert two.returncode == 0, two.stderr[-3000:]
     a, b = ProbeResult.load(tmp_path / "one"), ProbeResult.load(tmp_path / "two")
     assert (a.record["processes"], b.record["processes"]) == (1, 2)

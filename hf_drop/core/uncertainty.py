@@ -36,6 +36,7 @@ __all__ = [
     "class_errors_from_predictions",
     "empirical_bayes_prior",
     "fit_beta_prior",
+    "shrink_errors",
     "wilson_interval",
 ]
 
@@ -195,6 +196,25 @@ def fit_beta_prior(mistakes: ArrayLike, support: ArrayLike) -> BetaPrior:
         return pooled("the classes' errors differ barely more than validation noise")
     why = f"each error moves towards {p:.3g} by {strength:.3g} / ({strength:.3g} + its support)"
     return BetaPrior(p, float(strength), "shrunk", why)
+
+
+def shrink_errors(
+    errors: ArrayLike, support: ArrayLike
+) -> tuple[NDArray[np.float64], BetaPrior | None]:
+    """Each error replaced by its posterior mean under the prior fitted across the classes whose
+    error and support are known (:func:`fit_beta_prior`, :func:`beta_posterior`); the others
+    stay as they are. Returns the errors and the prior (None where fewer than two classes have a
+    known support: nothing to fit). What ``DRoPFilter`` does with ``shrink=True``."""
+    errors = np.asarray(errors, dtype=np.float64)
+    support = np.asarray(support, dtype=np.float64)
+    known = ~np.isnan(support) & (support > 0) & ~np.isnan(errors)
+    if known.sum() < 2:
+        return errors, None
+    mistakes = errors[known] * support[known]
+    prior = fit_beta_prior(mistakes, support[known])
+    shrunk = errors.copy()
+    shrunk[known] = beta_posterior(mistakes, support[known], prior.mean, prior.strength)
+    return shrunk, prior
 
 
 def empirical_bayes_prior(mistakes: ArrayLike, support: ArrayLike) -> tuple[float, float]:

@@ -134,7 +134,7 @@ def class_numbers(
     support = _support(spec, names, column, combinations)
     used, prior = errors, None
     if spec.quota.needs_errors and spec.quota.shrinks_errors:
-        used, prior = _shrunk(errors, support)
+        used, prior = U.shrink_errors(errors, support)
     if quotas is None:
         inputs = R.QuotaInputs(
             sizes=sizes,
@@ -273,21 +273,6 @@ def _per_unit(
         values = getattr(given, field)
         given = {n: v for n, v in zip(given.names, values, strict=True) if n in names}
     return per_class(given, names, name=name, column=column, check=check, field=field)
-
-
-def _shrunk(
-    errors: NDArray[np.float64], support: NDArray[np.float64]
-) -> tuple[NDArray[np.float64], U.BetaPrior | None]:
-    """Errors shrunk by an empirical-Bayes Beta posterior where the support is known, and the
-    prior (None where fewer than two classes have a known support: nothing to fit)."""
-    known = ~np.isnan(support) & (support > 0) & ~np.isnan(errors)
-    if known.sum() < 2:
-        return errors, None
-    mistakes = errors[known] * support[known]
-    prior = U.fit_beta_prior(mistakes, support[known])
-    shrunk = errors.copy()
-    shrunk[known] = U.beta_posterior(mistakes, support[known], prior.mean, prior.strength)
-    return shrunk, prior
 
 
 def _selection_counts(
