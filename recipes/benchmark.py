@@ -20,6 +20,7 @@ import csv
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from hf_drop.data.splits import stratified_indices
 from hf_drop.evaluation.plots import plot_kept_fraction
 from hf_drop.evaluation.report import plot_runs, summarize
 from hf_drop.probe import ProbeConfig, run_probe
+from hf_drop.pruning.rows import indices_hash
 from hf_drop.train import TrainConfig, compute_matched_epochs, train_and_evaluate
 
 # Every method, as DRoPFilter.from_probe arguments; all come from the same probe run.
@@ -130,6 +132,8 @@ COLUMNS = [
     "prune_seconds",
     "train_seconds",
     "seconds",
+    "subset_hash",
+    "same_subset_as",
 ]
 
 
@@ -196,7 +200,7 @@ def make_plan(methods, densities: tuple[float, ...], seeds: int) -> list[tuple[s
 
 def run_plan(
     plan: list[tuple[str, float, int]],
-    methods: dict[str, dict],
+    methods: dict[str, dict | Callable[[float, int], DRoPFilter]],
     probe,
     train,
     reported,
@@ -204,9 +208,17 @@ def run_plan(
     out: Path,
 ) -> pd.DataFrame:
     """Train and judge every (method, density, seed) of ``plan`` not yet in ``out/results.csv``;
-    each finished run appends its row, so a restarted run resumes. Returns every row."""
+    each finished run appends its row, so a restarted run resumes. Returns every row.
+
+    A method is ``DRoPFilter.from_probe`` arguments, or a function of ``(density, seed)`` that
+    returns an unfitted filter (a filter from another probe, say). Two methods that keep the very
+    same rows at one density and seed train the very same model (same data, same seed), so the
+    second reuses the first's metrics: its row says ``same_subset_as``, and the subset's
+    ``indices_hash`` is in ``subset_hash``.
+    """
     results = out / "results.csv"
-    done = set()
+    done: set[tuple[str, float, int]] = set()
+    trained: dict[tuple[float, int, str], dict] = {}  # (density, seed, subset hash) -> its row
     if results.exists():
         previous = pd.read_csv(results)
         done = {
@@ -215,59 +227,89 @@ def run_plan(
                 previous["method"], previous["density"], previous["seed"], strict=True
             )
         }
+        if "subset_hash" in previous:
+            for row in previous.to_dict("records"):
+                if isinstance(row["subset_hash"], str) and not isinstance(
+                    row.get("same_subset_as"), str
+                ):
+                    key = (float(row["density"]), int(row["seed"]), row["subset_hash"])
+                    trained.setdefault(key, row)
     todo = [run for run in plan if run not in done]
     print(f"{len(plan) - len(todo)} of {len(plan)} runs done; {len(todo)} to go", file=sys.stderr)
     for number, (method, density, seed) in enumerate(todo, 1):
         start = time.perf_counter()
         if method == FULL:
-            subset, provenance = train, None
+            subset, provenance, digest = train, None, None
         else:
-            drop = DRoPFilter.from_probe(probe, density, seed=seed, **methods[method])
+            spec = methods[method]
+            if callable(spec):
+                drop = spec(density, seed)
+            else:
+                drop = DRoPFilter.from_probe(probe, density, seed=seed, **spec)
             subset = drop.fit(train).apply(train)
             provenance = drop.provenance()
+            digest = indices_hash(drop.indices_)
         prune_seconds = time.perf_counter() - start
-        config = replace(final, seed=seed, compute_matched=method != FULL)
-        name = f"{method}-d{density}-s{seed}".replace(" ", "_").replace("+", "_")
-        for char in "()":
-            name = name.replace(char, "")
-        metrics = train_and_evaluate(  # overwrite: a run killed before its row was appended
-            subset,
-            reported,
-            config,
-            out / "runs" / name,
-            density=density,
-            provenance=provenance,
-            overwrite=True,
-        )
-        row = {
-            "method": method,
-            "density": density,
-            "seed": seed,
-            "accuracy": metrics["accuracy"],
-            "worst_class_accuracy": metrics["worst_class_accuracy"],
-            "worst_class": metrics["worst_class"],
-            "class_accuracy_std": metrics["class_accuracy_std"],
-            "class_accuracy": json.dumps(metrics["class_accuracy"]),
-            "train_rows": metrics["train_rows"],
-            "epochs": metrics["epochs"],
-            "prune_seconds": round(prune_seconds, 2),
-            "train_seconds": metrics["train_seconds"],
-            "seconds": round(time.perf_counter() - start, 2),
-        }
+        twin = trained.get((density, seed, digest)) if digest is not None else None
+        if twin is not None:
+            row = {key: twin[key] for key in COLUMNS[3:-2]}
+            row.update(method=method, density=density, seed=seed, same_subset_as=twin["method"])
+            # It trained nothing: its seconds are the pruning's; train_seconds stay its twin's.
+            row.update(prune_seconds=round(prune_seconds, 2), subset_hash=digest)
+            row["seconds"] = round(prune_seconds, 2)
+        else:
+            row = _train_run(method, density, seed, subset, provenance, reported, final, out)
+            row.update(prune_seconds=round(prune_seconds, 2), subset_hash=digest)
+            row["seconds"] = round(time.perf_counter() - start, 2)
+            if digest is not None:
+                trained[(density, seed, digest)] = row
         _append(results, row)
+        same = f", same rows as {twin['method']}" if twin is not None else ""
         print(
             f"[{number}/{len(todo)}] {method} d={density} seed={seed}: acc "
             f"{row['accuracy']:.4f}, worst {row['worst_class']} "
-            f"{row['worst_class_accuracy']:.4f} ({row['seconds']:.0f} s)",
+            f"{row['worst_class_accuracy']:.4f} ({row['seconds']:.0f} s{same})",
             file=sys.stderr,
         )
     return pd.read_csv(results)
 
 
+def _train_run(method, density, seed, subset, provenance, reported, final, out) -> dict:
+    """Train one final model on ``subset`` and judge it on ``reported``: its results row."""
+    config = replace(final, seed=seed, compute_matched=method != FULL)
+    name = f"{method}-d{density}-s{seed}".replace(" ", "_").replace("+", "_")
+    for char in "()":
+        name = name.replace(char, "")
+    metrics = train_and_evaluate(  # overwrite: a run killed before its row was appended
+        subset,
+        reported,
+        config,
+        out / "runs" / name,
+        density=density,
+        provenance=provenance,
+        overwrite=True,
+    )
+    return {
+        "method": method,
+        "density": density,
+        "seed": seed,
+        "accuracy": metrics["accuracy"],
+        "worst_class_accuracy": metrics["worst_class_accuracy"],
+        "worst_class": metrics["worst_class"],
+        "class_accuracy_std": metrics["class_accuracy_std"],
+        "class_accuracy": json.dumps(metrics["class_accuracy"]),
+        "train_rows": metrics["train_rows"],
+        "epochs": metrics["epochs"],
+        "train_seconds": metrics["train_seconds"],
+    }
+
+
 def _append(path: Path, row: dict) -> None:
+    """One row more; a file written before a column existed keeps its own columns."""
     new = not path.exists()
+    columns = COLUMNS if new else next(csv.reader(path.open()))
     with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
         if new:
             writer.writeheader()
         writer.writerow(row)

@@ -176,6 +176,7 @@ def test_the_shapes_sweep_extends_recorded_runs_only_on_the_same_probe(tmp_path,
         "digits",
         ProbeConfig(model="test_resnet", epochs=1, batch_size=64),
         TrainConfig(model="test_resnet", epochs=1, batch_size=64, save_model=False),
+        densities=(0.5,),
     )
     monkeypatch.setattr(shapes, "SHAPES", {"digits": tiny})
     monkeypatch.setattr(
@@ -208,3 +209,50 @@ def test_the_shapes_sweep_extends_recorded_runs_only_on_the_same_probe(tmp_path,
     with pytest.raises(SystemExit, match="other mistakes per class"):
         shapes.run_shape("digits", out, seeds=3)
     assert (out / "shape.json").read_text() == recorded  # a refused sweep changes no record
+
+
+def test_the_shapes_sweep_runs_seed_major_with_a_cheap_probe_and_trains_a_subset_once(
+    tmp_path, monkeypatch
+):
+    """Two tiny digits shapes, seed-major; a cheap probe on half the data gives its own method
+    (the default rule on its class errors); a rule that keeps the very same rows as another at
+    one density and seed is not trained again: its row names its twin and has the twin's
+    metrics."""
+    import shapes
+
+    from hf_drop.probe import ProbeConfig
+    from hf_drop.train import TrainConfig
+
+    tiny = shapes.Shape(
+        "digits",
+        ProbeConfig(model="test_resnet", epochs=1, batch_size=64),
+        TrainConfig(model="test_resnet", epochs=1, batch_size=64, save_model=False),
+        densities=(0.5,),
+        cheap_fraction=0.5,
+    )
+    methods = {m: shapes.METHODS[m] for m in ["Random+Proportional", shapes.DEFAULT]}
+    methods["Proportional, again"] = {"quota": "proportional"}
+    monkeypatch.setattr(shapes, "METHODS", methods)
+    monkeypatch.setattr(shapes, "CHOSEN_ON", (0,))
+    two = {"a": tiny, "b": tiny}
+    shapes.run_shapes(two, tmp_path, seeds=2)
+    for name in two:
+        results = pd.read_csv(tmp_path / name / "results.csv")
+        # seed-major: every run of seed 0 before any of seed 1
+        assert results.seed.tolist() == sorted(results.seed.tolist())
+        assert set(results.method) == {*methods, shapes.CHEAP, shapes.FULL}
+        record = json.loads((tmp_path / name / "shape.json").read_text())
+        assert record["cheap_probe"]["rows"] == round(0.5 * sum(record["class_sizes"]))
+        assert record["methods"][shapes.CHEAP] == "cheap_probe"
+        cheap = json.loads((tmp_path / name / "probe_cheap" / "class_metrics.json").read_text())
+        assert sum(c["train_size"] for c in cheap["classes"]) == record["cheap_probe"]["rows"]
+        again = results[results.method == "Proportional, again"].set_index("seed")
+        first = results[results.method == "Random+Proportional"].set_index("seed")
+        assert (again.same_subset_as == "Random+Proportional").all()
+        assert again.subset_hash.equals(first.subset_hash)
+        assert again.accuracy.equals(first.accuracy)
+        assert first.same_subset_as.isna().all()
+        assert not list((tmp_path / name / "runs").glob("Proportional*again*"))
+    table = shapes.comparisons(tmp_path, two)
+    assert shapes.CHEAP in set(table.method)
+    assert "| rule | d=0.5 |" in shapes.comparison_text(table)
