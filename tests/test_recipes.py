@@ -256,3 +256,77 @@ def test_the_shapes_sweep_runs_seed_major_with_a_cheap_probe_and_trains_a_subset
     table = shapes.comparisons(tmp_path, two)
     assert shapes.CHEAP in set(table.method)
     assert "| rule | d=0.5 |" in shapes.comparison_text(table)
+
+
+def _tiny_cifar(folder: Path, label_column: str, classes: int) -> Path:
+    """A CIFAR-shaped DatasetDict on disk: 32x32 RGB images in ``img``, labels in
+    ``label_column`` (and a ``coarse_label`` beside CIFAR-100's ``fine_label``); each class a
+    colour plus noise, so that even one epoch learns something."""
+    import datasets
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+
+    def split(per_class: int) -> datasets.Dataset:
+        labels = np.repeat(np.arange(classes), per_class)
+        colours = rng.integers(0, 256, size=(classes, 3))
+        images = [
+            Image.fromarray(
+                np.clip(colours[k] + rng.normal(0, 30, (32, 32, 3)), 0, 255).astype(np.uint8)
+            )
+            for k in labels
+        ]
+        columns = {"img": images, label_column: labels.tolist()}
+        features = {
+            "img": datasets.Image(),
+            label_column: datasets.ClassLabel(names=[f"c{k}" for k in range(classes)]),
+        }
+        if label_column == "fine_label":
+            columns["coarse_label"] = (labels % 2).tolist()
+            features["coarse_label"] = datasets.ClassLabel(names=["a", "b"])
+        return datasets.Dataset.from_dict(columns, features=datasets.Features(features))
+
+    datasets.DatasetDict({"train": split(6), "test": split(4)}).save_to_disk(folder)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("preset", "model", "label_column", "classes", "weight_decay"),
+    [
+        ("cifar10", "vgg16_bn_cifar", "label", 10, 1e-4),
+        ("cifar100", "vgg19_bn_cifar", "fine_label", 20, 5e-4),
+    ],
+)
+def test_the_paper_cifar_presets_dry_run_on_tiny_data(
+    tmp_path, preset, model, label_column, classes, weight_decay
+):
+    """The paper's CIFAR settings run end to end from a local folder (one epoch, one seed): the
+    recorded preset is the authors' protocol, validation is the first half of each test class,
+    pruned runs get the compute-matched epochs, and the model is the CIFAR VGG (a linear head on
+    512 channels, not timm's ImageNet ConvMlp)."""
+    data = _tiny_cifar(tmp_path / "data", label_column, classes)
+    out = tmp_path / "run"
+    benchmark.main(["--preset", preset, "--dataset", str(data), "--output", str(out),
+                    "--epochs", "1", "--probe-epochs", "1", "--seeds", "1", "--densities", "0.5",
+                    "--methods", "Random", "Random+DRoP (robust)"])  # fmt: skip
+    record = json.loads((out / "preset.json").read_text())
+    final, probe = record["final"], record["probe"]
+    assert final["model"] == probe["model"] == model
+    assert (final["lr"], final["momentum"], final["weight_decay"]) == (0.1, 0.9, weight_decay)
+    assert (final["lr_milestones"], final["lr_gamma"]) == ([0.5, 0.75], 0.2)
+    assert final["augment"] and not probe["augment"] and final["batch_size"] == 128
+    assert (probe["epochs"], probe["lr"], probe["schedule"]) == (1, 0.1, "constant")
+    assert probe["class_errors_from"] == "best" and record["validation"] == "first"
+    assert final["label_column"] == probe["label_column"] == label_column
+    results = pd.read_csv(out / "results.csv")
+    assert sorted(results.method) == sorted([benchmark.FULL, "Random", "Random+DRoP (robust)"])
+    pruned = results[results.method != benchmark.FULL]
+    assert (pruned.epochs == 2).all()  # round((0.5 + 0.5 * 0.5) * 1 / 0.5)
+    assert (pruned.train_rows == 3 * classes).all()
+    # Validation: the first two of each class's four test images; the last two are reported.
+    metrics = json.loads((out / "probe" / "class_metrics.json").read_text())
+    assert {c["support"] for c in metrics["classes"]} == {2}
+    splits = json.loads((out / "probe" / "splits.json").read_text())
+    assert splits["val_indices"][:4] == [0, 1, 4, 5]
+    probe_model = json.loads((out / "probe" / "probe_config.json").read_text())["model"]
+    assert probe_model["name"] == model and probe_model["kind"] == "timm"

@@ -153,3 +153,25 @@ def test_collate_refuses_images_of_different_shapes():
 def test_the_transform_pickles_for_dataloader_workers(built):
     transform = image_transform(built[1], augment=True)
     assert pickle.loads(pickle.dumps(transform)) == transform
+
+
+def test_the_cifar_vgg_is_the_papers_network():
+    """VGG-16/19 with bias-free 3x3 convolutions, batch norm (momentum 0.01) and one linear layer
+    from 512 channels: 14.7M and 20.1M parameters (counted by hand: 9 c_in c_out per convolution, 2 c per batch norm, 512 k + k for the head), against 138M for timm's ImageNet vgg16_bn."""
+    import timm
+    import torch
+
+    for name, classes, params in (
+        ("vgg16_bn_cifar", 10, 14_724_042),
+        ("vgg19_bn_cifar", 100, 20_081_188),
+    ):
+        built = build_model(name, num_classes=classes, image_channels=3)[0]
+        assert sum(p.numel() for p in built.parameters()) == params
+        assert built.head.in_features == 512 and built.head.out_features == classes
+        convs = [m for m in built.modules() if isinstance(m, torch.nn.Conv2d)]
+        assert len(convs) == int(name[3:5]) - 3 and all(c.bias is None for c in convs)
+        norms = [m for m in built.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        assert {m.momentum for m in norms} == {0.01}
+        assert built(torch.zeros(2, 3, 32, 32)).shape == (2, classes)
+    with pytest.raises(ValueError, match="no pretrained weights"):
+        timm.create_model("vgg16_bn_cifar", pretrained=True)

@@ -125,6 +125,8 @@ def _build_model(
     require("timm", "probe", "build_model")
     import timm
 
+    from . import cifar  # noqa: F401  (registers the paper's CIFAR VGGs with timm)
+
     kwargs = dict(model_kwargs or {})
     tried = []
     path = Path(name)
