@@ -330,3 +330,27 @@ def test_the_paper_cifar_presets_dry_run_on_tiny_data(
     assert splits["val_indices"][:4] == [0, 1, 4, 5]
     probe_model = json.loads((out / "probe" / "probe_config.json").read_text())["model"]
     assert probe_model["name"] == model and probe_model["kind"] == "timm"
+
+
+def test_the_paper_cifar_benchmark_runs_under_accelerate_with_two_processes(tmp_path):
+    """``accelerate launch`` of the recipe on 2 CPU processes: one results row per run (written
+    by the main process only), the probe records 2 processes, and the report is written once."""
+    import os
+    import subprocess
+
+    from conftest import launch_two
+
+    data = _tiny_cifar(tmp_path / "data", "label", 10)
+    out = tmp_path / "run"
+    command = launch_two(str(ROOT / "recipes" / "benchmark.py"), "--preset", "cifar10",
+                         "--dataset", str(data), "--output", str(out), "--epochs", "1",
+                         "--probe-epochs", "1", "--seeds", "1", "--densities", "0.5",
+                         "--methods", "Random")  # fmt: skip
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = pd.read_csv(out / "results.csv")
+    assert results.method.tolist() == [benchmark.FULL, "Random"]
+    assert json.loads((out / "probe" / "probe_config.json").read_text())["processes"] == 2
+    assert done.stderr.count("[1/2] Full data") == 1
+    assert (out / "results.md").exists() and (out / "accuracy.png").exists()
