@@ -6,7 +6,7 @@ batch norm (momentum 0.01) and ReLU, then, on the 1x1 map a 32x32 image leaves a
 poolings, a single linear layer from the 512 channels to the classes; Xavier-normal weights
 (gain sqrt 2), zero biases.
 timm's own ``vgg16_bn`` is the ImageNet network, whose head is a 7x7 ``ConvMlp`` of 4,096
-channels (about 100M more parameters, and a 1x1 map padded to 7x7): another model.
+channels (about 120M more parameters, and a 1x1 map padded to 7x7): another model.
 
 Importing this module registers both names with timm, so every model option (``ProbeConfig``,
 ``TrainConfig``, ``hf-drop probe --model``) takes them; :func:`hf_drop.modeling.build_model`
