@@ -1,0 +1,365 @@
+"""DRoP while you train: every epoch trains on a fresh sample of the training set whose class
+counts follow the class errors of the last evaluation (Algorithm 1 of Vysogorets et al., ICLR
+2025, with hf-drop's robust default), inside any ``transformers.Trainer``::
+
+    drop = DynamicDRoPCallback(train, density=0.5)
+    trainer = Trainer(model=model, args=args, train_dataset=rows, eval_dataset=val_rows, ...)
+    drop.attach(trainer)      # its sampler, its callback, per-class errors from each evaluation
+    trainer.train()
+
+Each epoch keeps ``budget(N, density)`` rows: the first epoch in the data's own proportions (no
+error is known yet), then the quota rule's counts from the errors of the evaluation after the
+previous epoch (shrunk by their support, as ``DRoPFilter`` does), random within each class,
+seeded by ``(seed, epoch)`` so that every process of an ``accelerate launch`` draws the same
+rows. The last ``anneal`` share of the epochs goes back to the data's own proportions.
+
+Why every epoch has one length: the Trainer plans its learning-rate schedule, its step-based
+logging and saving, and where a resumed run starts, from the length of an epoch. Annealing on
+the full data (as InfoBatch does) would change that length; here it restores the class
+proportions instead, at the same cost.
+
+Per epoch, the quotas, kept rows, errors and sample-passes go to the Trainer's logs
+(``drop/...``), to ``dynamic_drop.json`` in every checkpoint (a resumed run reads it back) and
+in ``output_dir`` at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+from numpy.typing import NDArray
+from torch.utils.data import Sampler
+from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from ..core import rules as R
+from ..core.quotas import budget, proportional_quotas
+from ..core.selection import global_random, random_within_class
+from ..core.uncertainty import shrink_errors
+from ..data.columns import read_labels
+from ..io.logs import is_main_process
+
+__all__ = ["RECORD_FILE", "DynamicDRoPCallback", "DynamicDRoPSampler"]
+
+RECORD_FILE = "dynamic_drop.json"
+
+
+class DynamicDRoPSampler(Sampler[int]):
+    """The rows of the current epoch, in a seeded order: ``plan(epoch, counts)`` sets them (per
+    class counts, or None for a class-blind sample of the same size). The same on every process,
+    given the same seed, epoch and counts."""
+
+    def __init__(self, labels: NDArray[np.int64], size: int, seed: int) -> None:
+        self.labels = labels
+        self.size = size
+        self.seed = seed
+        self.rows: NDArray[np.int64] = np.arange(0)
+
+    def plan(self, epoch: int, counts: NDArray[np.int64] | None) -> NDArray[np.int64]:
+        """Choose epoch ``epoch``'s rows (shuffled); returns them."""
+        rng = np.random.default_rng([self.seed, epoch])
+        if counts is None:
+            chosen = global_random(len(self.labels), self.size, seed=rng)
+        else:
+            chosen = random_within_class(self.labels, counts, seed=rng)
+        self.rows = rng.permutation(chosen)
+        return self.rows
+
+    def __iter__(self):
+        return iter(self.rows.tolist())
+
+    def __len__(self) -> int:
+        return self.size
+
+
+class DynamicDRoPCallback(TrainerCallback):
+    """Dynamic DRoP for a ``transformers.Trainer``: :meth:`attach` it to the Trainer.
+
+    Args:
+        train_dataset: the Trainer's training rows, as a ``datasets.Dataset`` with a label
+            column (the Trainer may train on a transformed view of it, row for row).
+        density: fraction of the training set each epoch trains on, in (0, 1].
+        quota: the class-count rule (:mod:`hf_drop.core.rules`: object, name or spec):
+            ``"drop"`` (robust DRoP, default), ``"drop_paper"``, ``"proportional"``,
+            ``"uniform"``, or ``"global"`` (a class-blind random sample: the Random baseline).
+        label_column: the label column of ``train_dataset``.
+        anneal: the share of the last epochs trained on the data's own class proportions.
+        min_per_class: every class keeps at least this many rows per epoch.
+        seed: seed of every epoch's sample.
+    """
+
+    def __init__(
+        self,
+        train_dataset: datasets.Dataset,
+        density: float,
+        *,
+        quota: Any = "drop",
+        label_column: str = "label",
+        anneal: float = 0.125,
+        min_per_class: int = 1,
+        seed: int = 0,
+    ) -> None:
+        if isinstance(train_dataset, datasets.IterableDataset):
+            raise TypeError(
+                "train_dataset is an IterableDataset: dynamic DRoP samples rows by class every "
+                "epoch and needs a map-style datasets.Dataset (prune a stream with DRoPFilter)"
+            )
+        if not isinstance(train_dataset, datasets.Dataset):
+            raise TypeError(f"train_dataset must be a datasets.Dataset, got {type(train_dataset)}")
+        if isinstance(density, bool) or not 0.0 < float(density) <= 1.0:
+            raise ValueError(f"density must lie in (0, 1], got {density!r}")
+        if isinstance(anneal, bool) or not 0.0 <= float(anneal) < 1.0:
+            raise ValueError(f"anneal must lie in [0, 1), got {anneal!r}")
+        labels = read_labels(train_dataset, label_column)
+        self.labels = labels.ids
+        self.class_names = list(labels.names)
+        self.sizes = np.bincount(self.labels, minlength=len(self.class_names))
+        self.density = float(density)
+        self.rule = R.quota_rule(quota)
+        if self.rule.from_selection:
+            raise ValueError(f"quota={self.rule.name!r} needs a score: use drop, drop_paper, "
+                             "proportional, uniform or global")  # fmt: skip
+        self.anneal = float(anneal)
+        self.min_per_class = int(min_per_class)
+        self.seed = int(seed)
+        self.size = budget(len(self.labels), self.density)
+        self.sampler = DynamicDRoPSampler(self.labels, self.size, self.seed)
+        self.history: list[dict[str, Any]] = []  # one entry per epoch planned
+        self._errors: dict[str, Any] | None = None  # the last evaluation's, for the next epoch
+        self._fresh = False  # an evaluation went through compute_metrics since the last one
+        self._steps_per_epoch = 0
+        self._epochs = 0
+
+    # -- wiring ------------------------------------------------------------------------------
+
+    def attach(self, trainer: Trainer) -> Trainer:
+        """Make ``trainer`` sample through this callback: its training sampler, this callback,
+        and per-class errors read from every evaluation (its own ``compute_metrics`` still
+        runs). Refuses a trainer without an evaluation set or with another training set size."""
+        if trainer.eval_dataset is None:
+            raise ValueError(
+                "dynamic DRoP needs an evaluation set (eval_dataset): its class errors set each "
+                "epoch's quotas"
+            )
+        if isinstance(trainer.eval_dataset, dict):
+            raise ValueError("dynamic DRoP reads one evaluation set; got a dict of several")
+        rows = trainer.train_dataset
+        if rows is None or not hasattr(rows, "__len__") or len(rows) != len(self.labels):
+            length = len(rows) if rows is not None and hasattr(rows, "__len__") else None
+            raise ValueError(
+                f"the trainer's train_dataset has {length} rows, but the callback was built on "
+                f"{len(self.labels)}: give it the very rows the trainer trains on"
+            )
+        trainer._get_train_sampler = lambda *args, **kwargs: self.sampler  # type: ignore[method-assign]
+        trainer.compute_metrics = self.compute_metrics(trainer.compute_metrics)
+        # First in line: its log entries reach the reporters (printer, tensorboard, ...) after it.
+        trainer.callback_handler.callbacks.insert(0, self)
+        return trainer
+
+    def compute_metrics(
+        self, inner: Callable[[Any], dict[str, float]] | None = None
+    ) -> Callable[[Any], dict[str, float]]:
+        """A ``compute_metrics`` that records each class's mistakes and support on the
+        evaluation set, then returns ``inner``'s metrics (or none)."""
+
+        def compute(prediction: Any) -> dict[str, float]:
+            outputs = prediction.predictions
+            outputs = np.asarray(outputs[0] if isinstance(outputs, tuple) else outputs)
+            labels = prediction.label_ids
+            labels = np.asarray(labels[0] if isinstance(labels, tuple) else labels)
+            predicted = np.argmax(outputs, axis=-1) if outputs.ndim == 2 else outputs
+            k = len(self.class_names)
+            if labels.size and (labels.min() < 0 or labels.max() >= k):
+                raise ValueError(
+                    f"the evaluation labels run from {labels.min()} to {labels.max()}, but the "
+                    f"training set has {k} classes: label both with the same class ids"
+                )
+            support = np.bincount(labels, minlength=k)[:k]
+            mistakes = np.bincount(labels[predicted != labels], minlength=k)[:k]
+            missing = [
+                self.class_names[c] for c in np.flatnonzero((support == 0) & (self.sizes > 0))
+            ]
+            if missing:
+                raise ValueError(
+                    f"the evaluation set has no row of class(es) {missing}, which the training "
+                    "set has: dynamic DRoP cannot measure their error; use an evaluation set "
+                    "with every class"
+                )
+            self._errors = {"mistakes": mistakes.tolist(), "support": support.tolist()}
+            self._fresh = True
+            return dict(inner(prediction)) if inner is not None else {}
+
+        return compute
+
+    # -- the Trainer's events ----------------------------------------------------------------
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState,
+                       control: TrainerControl, **kwargs: Any) -> None:  # fmt: skip
+        if args.max_steps > 0:
+            raise ValueError("dynamic DRoP plans by epochs: set num_train_epochs, not max_steps")
+        if args.num_train_epochs != int(args.num_train_epochs):
+            raise ValueError(f"num_train_epochs must be whole, got {args.num_train_epochs}")
+        self._epochs = int(args.num_train_epochs)
+        self._steps_per_epoch = math.ceil(state.max_steps / self._epochs)
+        loader = kwargs.get("train_dataloader")
+        if loader is not None and _sampler_of(loader) is not self.sampler:
+            raise ValueError(
+                "the Trainer does not sample through this callback: call "
+                "DynamicDRoPCallback.attach(trainer) instead of passing it in callbacks="
+            )
+        if state.global_step > 0:
+            self._resume(Path(str(args.output_dir)) / f"checkpoint-{state.global_step}")
+
+    def on_epoch_begin(self, args: TrainingArguments, state: TrainerState,
+                       control: TrainerControl, **kwargs: Any) -> None:  # fmt: skip
+        epoch = state.global_step // self._steps_per_epoch
+        planned = {entry["epoch"]: entry for entry in self.history}
+        if epoch in planned:  # a resumed epoch: the very rows it began with
+            counts = planned[epoch]["quotas"]
+            self.sampler.plan(epoch, None if counts is None else np.asarray(counts))
+            return
+        entry = self._plan(epoch)
+        self.history.append(entry)
+
+    def on_epoch_end(self, args: TrainingArguments, state: TrainerState,
+                     control: TrainerControl, **kwargs: Any) -> None:  # fmt: skip
+        control.should_evaluate = True  # the next epoch's quotas need this epoch's errors
+
+    def on_evaluate(self, args: TrainingArguments, state: TrainerState,
+                    control: TrainerControl, **kwargs: Any) -> None:  # fmt: skip
+        if not self._fresh:
+            raise RuntimeError(
+                "the evaluation gave no class errors: attach the callback with "
+                "DynamicDRoPCallback.attach(trainer), which wraps compute_metrics"
+            )
+        self._fresh = False
+        if self.history and self._errors is not None:
+            self.history[-1]["errors_after"] = dict(self._errors)
+
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+               logs: dict[str, float] | None = None, **kwargs: Any) -> None:  # fmt: skip
+        if logs is None or not self.history or "loss" not in logs:
+            return  # the training logs only (not the evaluation's)
+        last = self.history[-1]
+        ours = {
+            "drop/kept": float(last["kept"]),
+            "drop/sample_passes": float(last["sample_passes"]),
+        }
+        logs.update(ours)  # first in the handler: every reporter after it sees them
+        if state.log_history and state.log_history[-1].get("step") == state.global_step:
+            state.log_history[-1].update(ours)  # the Trainer stored its copy before this event
+
+    def on_save(self, args: TrainingArguments, state: TrainerState,
+                control: TrainerControl, **kwargs: Any) -> None:  # fmt: skip
+        folder = Path(str(args.output_dir)) / f"checkpoint-{state.global_step}"
+        if is_main_process() and folder.is_dir():
+            self._write(folder / RECORD_FILE)
+
+    def on_train_end(self, args: TrainingArguments, state: TrainerState,
+                     control: TrainerControl, **kwargs: Any) -> None:  # fmt: skip
+        if is_main_process():
+            Path(str(args.output_dir)).mkdir(parents=True, exist_ok=True)
+            self._write(Path(str(args.output_dir)) / RECORD_FILE)
+
+    # -- the plan ------------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """What a record needs to say how the epochs were sampled."""
+        return {
+            "density": self.density,
+            "quota": self.rule.spec(full=True),
+            "anneal": self.anneal,
+            "min_per_class": self.min_per_class,
+            "seed": self.seed,
+            "rows_per_epoch": self.size,
+            "train_rows": len(self.labels),
+        }
+
+    def record(self) -> dict[str, Any]:
+        """The settings and every epoch's plan: quotas, kept rows, errors, sample-passes."""
+        passes = sum(e["kept"] for e in self.history)
+        return {
+            "format_version": 1,
+            "settings": self.settings,
+            "class_names": self.class_names,
+            "epochs": self.history,
+            "sample_passes": passes,
+            "full_data_sample_passes": len(self.labels) * len(self.history),
+        }
+
+    def _plan(self, epoch: int) -> dict[str, Any]:
+        """Epoch ``epoch``'s counts (None: class-blind), chosen rows and its history entry."""
+        annealed = epoch >= self._epochs - round(self.anneal * self._epochs)
+        errors = self._errors
+        counts: NDArray[np.int64] | None
+        if self.rule.class_blind:
+            counts, why = None, "class-blind random sample"
+        elif annealed:
+            counts, why = self._proportional(), "annealing: the data's own proportions"
+        elif not self.rule.needs_errors:
+            counts, why = self._counts(None), self.rule.name
+        elif errors is None:
+            counts, why = self._proportional(), "no evaluation yet: the data's own proportions"
+        else:
+            counts, why = self._counts(errors), f"{self.rule.name} on the last evaluation"
+        rows = self.sampler.plan(epoch, counts)
+        before = self.history[-1]["sample_passes"] if self.history else 0
+        return {
+            "epoch": epoch,
+            "quotas": None if counts is None else [int(c) for c in counts],
+            "kept": len(rows),
+            "why": why,
+            "errors_before": None if errors is None else dict(errors),
+            "sample_passes": before + len(rows),
+        }
+
+    def _proportional(self) -> NDArray[np.int64]:
+        return proportional_quotas(self.sizes, self.density, min_per_class=self.min_per_class)
+
+    def _counts(self, errors: dict[str, Any] | None) -> NDArray[np.int64]:
+        used = None
+        if errors is not None:
+            support = np.asarray(errors["support"], dtype=np.float64)
+            raw = np.asarray(errors["mistakes"], dtype=np.float64) / np.maximum(support, 1)
+            used = shrink_errors(raw, support)[0] if self.rule.shrinks_errors else raw
+        inputs = R.QuotaInputs(self.sizes, self.density, used, self.min_per_class, self.class_names)
+        counts = np.asarray(self.rule.counts(inputs), dtype=np.int64)
+        assert counts.sum() == self.size, (counts.sum(), self.size)
+        return counts
+
+    def _write(self, path: Path) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.record(), indent=1) + "\n")
+        tmp.replace(path)  # complete or absent
+
+    def _resume(self, checkpoint: Path) -> None:
+        path = checkpoint / RECORD_FILE
+        if not path.exists():
+            raise FileNotFoundError(
+                f"resuming at step {checkpoint.name.split('-')[-1]}, but {path} does not exist: "
+                "resume from a checkpoint that dynamic DRoP saved, in this output_dir"
+            )
+        record = json.loads(path.read_text())
+        if record["settings"] != self.settings:
+            raise ValueError(
+                f"{path} was written with other settings ({record['settings']}) than this "
+                f"callback's ({self.settings}): resume with the same ones"
+            )
+        self.history = record["epochs"]
+        last = self.history[-1] if self.history else {}
+        self._errors = last.get("errors_after")
+
+
+def _sampler_of(loader: Any) -> Any:
+    """The sampler under a DataLoader, through accelerate's shard wrappers."""
+    batches = getattr(loader, "batch_sampler", None)
+    while batches is not None and not hasattr(batches, "sampler"):
+        batches = getattr(batches, "batch_sampler", None)
+    sampler = getattr(batches, "sampler", None) if batches is not None else None
+    return sampler if sampler is not None else getattr(loader, "sampler", None)
