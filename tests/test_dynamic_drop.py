@@ -276,3 +276,41 @@ def test_two_processes_train_on_the_same_rows_of_each_epoch(tmp_path):
         assert len(both) == size  # together, every row of the epoch
         assert np.bincount(labels[sorted(both)], minlength=10).tolist() == entry["quotas"]
     assert json.loads((out / "dynamic_drop.json").read_text())["epochs"] == one["history"]
+
+
+def test_hf_drop_train_with_dynamic_drop_records_every_epoch(tmp_path, capsys):
+    """``hf-drop train --dynamic_drop``: the epochs follow the steering split (one slice of the
+    test split), the model is judged on the other slice, and metrics.json and the card say so."""
+    from hf_drop.cli import main
+
+    out = tmp_path / "run"
+    main(["train", "--dataset", "digits", "--model", "test_resnet", "--epochs", "3",
+          "--batch-size", "64", "--eval-dataset", "digits", "--eval-split", "test[:180]",
+          "--dynamic_drop", "0.5", "--dynamic_eval_split", "test[180:]",
+          "--dynamic_anneal", "0.34", "--output", str(out)])  # fmt: skip
+    metrics = json.loads((out / "metrics.json").read_text())
+    plan = metrics["dynamic_drop"]
+    assert [e["epoch"] for e in plan["epochs"]] == [0, 1, 2]
+    assert plan["settings"]["density"] == 0.5 and plan["settings"]["quota"].startswith("drop(")
+    rows = metrics["train_rows"]
+    assert all(e["kept"] == budget(rows, 0.5) for e in plan["epochs"])
+    assert plan["sample_passes"] == 3 * budget(rows, 0.5)
+    assert plan["epochs"][1]["errors_before"] is not None  # steered by the epoch before
+    steered = sum(plan["epochs"][1]["errors_before"]["support"])
+    assert metrics["steer_data"]["split"] == "test[180:]" and metrics["steer_data"]["rows"] == steered
+    assert metrics["eval_data"]["split"] == "test[:180]" and metrics["eval_rows"] == 180
+    assert "annealing" in plan["epochs"][2]["why"]
+    card = (out / "model" / "README.md").read_text()
+    assert "dynamic DRoP: every epoch trained on" in card and "50% fewer than full data" in card
+    # refusals: no steering split, the steering split is the judged one, compute_matched
+    for extra, message in (
+        ([], "--dynamic_eval_split"),
+        (["--dynamic_eval_split", "test[:180]"], "the steering split is the evaluation split"),
+        (["--dynamic_eval_split", "test[180:]", "--compute-matched"], "compute_matched"),
+    ):
+        with pytest.raises(SystemExit):
+            main(["train", "--dataset", "digits", "--model", "test_resnet", "--epochs", "1",
+                  "--eval-dataset", "digits", "--eval-split", "test[:180]", "--dynamic_drop",
+                  "0.5", *extra, "--output", str(tmp_path / "refused")])  # fmt: skip
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "refused").exists()

@@ -70,6 +70,15 @@ class TrainDataArguments:
             "metavar": "DIR",
         },
     )
+    dynamic_eval_split: str | None = field(
+        default=None,
+        metadata={
+            "help": "with --dynamic_drop: the split (or slice, e.g. 'test[5000:]') of "
+            "--eval-dataset whose class errors choose each epoch's rows; never the one the model "
+            "is judged on",
+            "metavar": "SPLIT",
+        },
+    )
     density: float | None = field(
         default=None,
         metadata={"help": "density of the training set (default: from its pruning.json, else 1)"},
@@ -152,6 +161,7 @@ class Train(BaseCommand):
             density = provenance["params"]["density"] if provenance else 1.0
         config.group_column = one_or_many(config.group_column)
         eval_rows, eval_source = self._evaluation_data()
+        steer_rows, steer_source = self._steering_data(config)
         metrics = train_and_evaluate(
             train,
             eval_rows,
@@ -166,6 +176,8 @@ class Train(BaseCommand):
             eval_source=eval_source,
             overwrite=args.overwrite,
             inputs=inputs,
+            steer_dataset=steer_rows,
+            steer_source=steer_source,
         )
         from accelerate import PartialState
 
@@ -236,6 +248,25 @@ class Train(BaseCommand):
             f"with their class proportions (--max_train_samples, --seed {config.seed})"
         )
         return sampled, described | {"max_train_samples": count, "sampling": sampling}
+
+    def _steering_data(self, config: TrainConfig):
+        """--dynamic_eval_split of --eval-dataset (with --dynamic_drop), and what it is."""
+        from ..data.sources import load_source, local_source, select_split
+
+        args = self.args
+        if config.dynamic_drop is None:
+            if args.dynamic_eval_split is not None:
+                raise ValueError("--dynamic_eval_split is only read with --dynamic_drop")
+            return None, None
+        if args.dynamic_eval_split is None or args.eval_dataset is None:
+            raise ValueError(
+                "--dynamic_drop needs --eval-dataset and --dynamic_eval_split: the split whose "
+                "class errors choose each epoch's rows, apart from --eval-split (e.g. "
+                "--eval-split 'test[:5000]' --dynamic_eval_split 'test[5000:]')"
+            )
+        source = load_source(args.eval_dataset)
+        rows = select_split(source, args.dynamic_eval_split, "--dynamic_eval_split")
+        return rows, {**local_source(args.eval_dataset), "split": args.dynamic_eval_split}
 
     def _evaluation_data(self):
         """--eval-dataset's split, or the probe's reported split (--eval-from-probe), and what

@@ -202,10 +202,30 @@ def _training(record) -> str:
             f"- images: {p['channels']} channel(s), {size}, normalised with mean "
             f"{list(p['mean'])} and std {list(p['std'])}",
             f"- {record['train_seconds']} s of training",
+            *_dynamic_lines(record),
             "",
             "Every TrainingArguments field used is in the run's `metrics.json` (`training_args`).",
         ]
     )
+
+
+def _dynamic_lines(record) -> list[str]:
+    """DRoP while training (``dynamic_drop``): how each epoch sampled, and what it cost."""
+    plan = record.get("dynamic_drop")
+    if not plan:
+        return []
+    s = plan["settings"]
+    steer = record.get("steer_data") or {}
+    where = " ".join(str(v) for v in (steer.get("name"), steer.get("split")) if v) or "its split"
+    saved = 1 - plan["sample_passes"] / plan["full_data_sample_passes"]
+    return [
+        f"- dynamic DRoP: every epoch trained on {s['rows_per_epoch']} of the {s['train_rows']} "
+        f"rows (density {s['density']}), class counts by `{s['quota']}` from the class errors on "
+        f"{where} after the epoch before; the last {s['anneal']:.0%} of the epochs in the data's "
+        f"own proportions; seed {s['seed']}. {plan['sample_passes']} sample-passes, "
+        f"{saved:.0%} fewer than full data. Every epoch's quotas are in `metrics.json` "
+        "(`dynamic_drop`)."
+    ]
 
 
 def _usage(record) -> str:

@@ -113,6 +113,29 @@ class TrainConfig:
             "metavar": "COLUMN",
         },
     )
+    dynamic_drop: float | None = field(
+        default=None,
+        metadata={
+            "help": "DRoP while training: each epoch trains on this fraction of the rows, its "
+            "class counts set by the class errors on the steering split of the epoch before "
+            "(hf_drop.train.dynamic)",
+            "metavar": "DENSITY",
+        },
+    )
+    dynamic_quota: str = field(
+        default="drop",
+        metadata={
+            "help": "with dynamic_drop: the class-count rule (drop, drop_paper, proportional, "
+            "uniform; global: a class-blind random sample)"
+        },
+    )
+    dynamic_anneal: float = field(
+        default=0.125,
+        metadata={
+            "help": "with dynamic_drop: the share of the last epochs that sample in the data's "
+            "own class proportions"
+        },
+    )
 
     def __post_init__(self) -> None:
         # One spelling ("HxW"), so that a recorded configuration compares equal to a given one.
@@ -121,6 +144,12 @@ class TrainConfig:
             raise ValueError(f"epochs must be a positive int, got {self.epochs!r}")
         if self.optimizer not in ("sgd", "trainer"):
             raise ValueError(f"optimizer must be 'sgd' or 'trainer', got {self.optimizer!r}")
+        if self.dynamic_drop is not None and self.compute_matched:
+            raise ValueError(
+                "dynamic_drop and compute_matched: a dynamic run trains every epoch on "
+                "dynamic_drop of the rows for `epochs` epochs; compute-matching is for a pruned "
+                "subset trained as a whole"
+            )
 
     def epochs_at(self, density: float | None) -> int:
         """The epochs to train: ``epochs``, or with ``compute_matched`` those matched to

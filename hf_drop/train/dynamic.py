@@ -132,6 +132,7 @@ class DynamicDRoPCallback(TrainerCallback):
         self.history: list[dict[str, Any]] = []  # one entry per epoch planned
         self._errors: dict[str, Any] | None = None  # the last evaluation's, for the next epoch
         self._fresh = False  # an evaluation went through compute_metrics since the last one
+        self._training = False
         self._steps_per_epoch = 0
         self._epochs = 0
 
@@ -168,6 +169,8 @@ class DynamicDRoPCallback(TrainerCallback):
         evaluation set, then returns ``inner``'s metrics (or none)."""
 
         def compute(prediction: Any) -> dict[str, float]:
+            if not self._training:  # a prediction after training: nothing to steer
+                return dict(inner(prediction)) if inner is not None else {}
             outputs = prediction.predictions
             outputs = np.asarray(outputs[0] if isinstance(outputs, tuple) else outputs)
             labels = prediction.label_ids
@@ -205,6 +208,7 @@ class DynamicDRoPCallback(TrainerCallback):
         if args.num_train_epochs != int(args.num_train_epochs):
             raise ValueError(f"num_train_epochs must be whole, got {args.num_train_epochs}")
         self._epochs = int(args.num_train_epochs)
+        self._training = True
         self._steps_per_epoch = math.ceil(state.max_steps / self._epochs)
         loader = kwargs.get("train_dataloader")
         if loader is not None and _sampler_of(loader) is not self.sampler:
@@ -262,6 +266,7 @@ class DynamicDRoPCallback(TrainerCallback):
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState,
                      control: TrainerControl, **kwargs: Any) -> None:  # fmt: skip
+        self._training = False
         if is_main_process():
             Path(str(args.output_dir)).mkdir(parents=True, exist_ok=True)
             self._write(Path(str(args.output_dir)) / RECORD_FILE)

@@ -110,6 +110,8 @@ def train_and_evaluate(
     eval_source: Mapping[str, Any] | None = None,
     overwrite: bool = False,
     inputs: Iterable[str | os.PathLike | None] = (),
+    steer_dataset: datasets.Dataset | None = None,
+    steer_source: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train on ``train``, evaluate on ``eval_dataset``, write ``metrics.json`` (and ``model/``)
     into ``output_dir`` and return the metrics.
@@ -125,10 +127,16 @@ def train_and_evaluate(
     (``train_data``: e.g. its ``max_train_samples`` and ``sampling``). ``output_dir`` is checked before training (see
     :mod:`hf_drop.io.outputs`): new, empty, or a previous training run with ``overwrite=True``;
     never overlapping ``inputs`` or the datasets' files. It appears, complete, once done.
+
+    With ``config.dynamic_drop`` (:mod:`hf_drop.train.dynamic`), every epoch trains on that
+    fraction of ``train``, chosen from the class errors on ``steer_dataset`` (described by
+    ``steer_source``), which must not be ``eval_dataset``: the model is judged on rows that chose
+    nothing. The epochs' plan is recorded as ``dynamic_drop`` in the metrics.
     """
     from transformers import set_seed
 
     data = _check_inputs(train, eval_dataset, config)
+    dynamic = _dynamic(train, eval_dataset, steer_dataset, config, data)
     out = Path(output_dir)
     # Everything that can be refused is, before a model is built or anything is written.
     args = training_arguments(
@@ -142,14 +150,27 @@ def train_and_evaluate(
     train_rows, eval_rows = _rows(train, eval_dataset, data, built.preprocess, config)
     if built.spec.kind == "timm":
         _describe_timm_preprocessing(built, eval_rows)
+    steer_rows = None
+    if dynamic is not None:
+        from ..modeling.images import ImageBatches
+
+        steer_ids = read_labels(steer_dataset, config.label_column).ids
+        steer_rows = ImageBatches(steer_dataset, config.image_column, steer_ids, built.preprocess)
     with _staging(out, overwrite, inputs) as stage:
         args = dataclasses.replace(args, output_dir=str(stage / CHECKPOINTS_DIR))
-        trainer = _trainer(built, args, config, data, train_rows, eval_rows, callbacks)
+        trainer = _trainer(
+            built, args, config, data, train_rows, steer_rows or eval_rows, callbacks
+        )
+        if dynamic is not None:
+            dynamic.attach(trainer)
         seconds = _fit(trainer, args)
         evaluation = _evaluate(trainer, eval_rows)
         record = _record(trainer, config, data, built, evaluation, seconds, density, provenance)
         record["train_data"] = _data_record(train, config, train_source)
         record["eval_data"] = _data_record(eval_dataset, config, eval_source)
+        if dynamic is not None:
+            record["dynamic_drop"] = dynamic.record()
+            record["steer_data"] = _data_record(steer_dataset, config, steer_source)
         record["training_args"]["output_dir"] = str(out / CHECKPOINTS_DIR)
         if config.save_model:
             _save_model(trainer, stage / MODEL_DIR, record, dataset_name, reproduce)
@@ -441,6 +462,43 @@ def _group_accuracy_record(predictions, references, groups: Labels) -> dict[str,
         "group_accuracy": by_group,
         "group_support": np.bincount(groups.ids, minlength=len(groups.names)).tolist(),
     }
+
+
+def _dynamic(train, eval_dataset, steer_dataset, config: TrainConfig, data: _Data):
+    """The dynamic DRoP callback of ``config.dynamic_drop`` (None without), its data checked."""
+    if config.dynamic_drop is None:
+        if steer_dataset is not None:
+            raise ValueError("steer_dataset is only read with TrainConfig.dynamic_drop")
+        return None
+    from ..modeling.images import check_image_split
+    from .dynamic import DynamicDRoPCallback
+
+    if steer_dataset is None:
+        raise ValueError(
+            "dynamic_drop needs a steering split (steer_dataset; --dynamic_eval_split): the "
+            "rows whose class errors choose each epoch's sample, apart from the evaluation data"
+        )
+    if steer_dataset._fingerprint == eval_dataset._fingerprint:
+        raise ValueError(
+            "the steering split is the evaluation split: the model would be judged on the rows "
+            "that chose its training data; steer on another split (e.g. a validation split, or "
+            "another slice of the test split)"
+        )
+    check_image_split(steer_dataset, "steering dataset", config.image_column)
+    names = read_labels(steer_dataset, config.label_column).names
+    if names != data.names:
+        raise ValueError(
+            f"the steering dataset's classes {names[:12]} differ from the training dataset's "
+            f"{data.names[:12]}: both must use the same ClassLabel names"
+        )
+    return DynamicDRoPCallback(
+        train,
+        config.dynamic_drop,
+        quota=config.dynamic_quota,
+        label_column=config.label_column,
+        anneal=config.dynamic_anneal,
+        seed=config.seed,
+    )
 
 
 def _check_inputs(train: datasets.Dataset, eval_dataset: datasets.Dataset, config: TrainConfig):
