@@ -354,3 +354,39 @@ def test_the_paper_cifar_benchmark_runs_under_accelerate_with_two_processes(tmp_
     assert json.loads((out / "probe" / "probe_config.json").read_text())["processes"] == 2
     assert done.stderr.count("[1/2] Full data") == 1
     assert (out / "results.md").exists() and (out / "accuracy.png").exists()
+
+
+def test_the_dynamic_drop_recipe_compares_with_the_long_sweep(tmp_path, monkeypatch):
+    """A tiny digits stand-in for the long regime: dynamic DRoP and dynamic Random per density,
+    full data and static DRoP (its probe's cost added) read from the sweep's results, a verdict
+    with intervals against full data, and the plot."""
+    import dynamic_drop
+    import shapes
+
+    from hf_drop.probe import ProbeConfig
+    from hf_drop.train import TrainConfig
+
+    tiny = shapes.Shape(
+        "digits",
+        ProbeConfig(model="test_resnet", epochs=1, batch_size=64),
+        TrainConfig(model="test_resnet", epochs=2, batch_size=64, save_model=False),
+        densities=(0.5,),
+        methods=("Random", shapes.DEFAULT),
+    )
+    monkeypatch.setattr(shapes, "CHOSEN_ON", (0,))
+    monkeypatch.setattr(dynamic_drop, "LONG", {"digits": tiny})
+    monkeypatch.setattr(dynamic_drop, "SHAPES", ("digits",))
+    monkeypatch.setattr(dynamic_drop, "DENSITIES", (0.5,))
+    monkeypatch.setattr(dynamic_drop, "LONG_RESULTS", tmp_path / "long")
+    shapes.run_shapes({"digits": tiny}, tmp_path / "long", seeds=2)
+    out = tmp_path / "dynamic"
+    dynamic_drop.main(["--output", str(out), "--seeds", "2"])
+    results = pd.read_csv(out / "results.csv")
+    assert len(results) == 2 * 2 and set(results.method) == set(dynamic_drop.METHODS)
+    n = 1437
+    assert (results.sample_passes == 2 * budget(n, 0.5)).all()  # 2 epochs of half the rows
+    text = (out / "verdict.md").read_text()
+    assert "| digits | Static DRoP (probe + pruned) | 0.5 | 2 |" in text
+    assert "| digits | Full data | 1.0 | 2 | 1.00 |" in text
+    assert "Dynamic DRoP d=0.5 | | worst_class_accuracy" in text
+    assert (out / "dynamic_drop.png").read_bytes()[:4] == b"\x89PNG"
