@@ -73,7 +73,7 @@ PUBLIC = [
     ("hf_drop.core.uncertainty", "class errors with their support and intervals"),
     ("hf_drop.probe", "the probe: run it, read it, or make a Trainer run one"),
     ("hf_drop.pruning.artifacts", "a subset saved with its record"),
-    ("hf_drop.train", "training and judging with transformers.Trainer"),
+    ("hf_drop.train", "training and judging with transformers.Trainer; DRoP while you train"),
     ("hf_drop.evaluation.metrics", "the class-wise accuracy metric"),
     ("hf_drop.modeling.transforms", "the image path, for your own Trainer script"),
     ("hf_drop.hub", "export, push, load_pruned"),

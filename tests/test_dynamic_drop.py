@@ -137,6 +137,13 @@ def test_each_epoch_trains_on_the_quotas_of_the_last_evaluation(tmp_path):
     assert record["settings"]["quota"] == R.DRoP().spec(full=True)
     logged = [log for log in trainer.state.log_history if "drop/kept" in log]
     assert logged and logged[-1]["drop/sample_passes"] == 4 * size
+    # the last evaluation's errors as a static subset: what DRoPFilter gives on them
+    static = drop.static_filter().fit(train)
+    last = history[-1]["errors_after"]
+    support = np.asarray(last["support"], dtype=float)
+    used = shrink_errors(np.asarray(last["mistakes"]) / support, support)[0]
+    expected = R.DRoP().counts(R.QuotaInputs(sizes, 0.5, used, 1, [str(k) for k in range(10)]))
+    assert static.quotas_.tolist() == expected.tolist() and len(static.apply(train)) == size
 
 
 @pytest.mark.parametrize("quota", ["global", "proportional", "uniform"])
@@ -297,7 +304,9 @@ def test_hf_drop_train_with_dynamic_drop_records_every_epoch(tmp_path, capsys):
     assert plan["sample_passes"] == 3 * budget(rows, 0.5)
     assert plan["epochs"][1]["errors_before"] is not None  # steered by the epoch before
     steered = sum(plan["epochs"][1]["errors_before"]["support"])
-    assert metrics["steer_data"]["split"] == "test[180:]" and metrics["steer_data"]["rows"] == steered
+    assert (
+        metrics["steer_data"]["split"] == "test[180:]" and metrics["steer_data"]["rows"] == steered
+    )
     assert metrics["eval_data"]["split"] == "test[:180]" and metrics["eval_rows"] == 180
     assert "annealing" in plan["epochs"][2]["why"]
     card = (out / "model" / "README.md").read_text()

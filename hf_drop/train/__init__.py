@@ -4,6 +4,7 @@ class, and save it with a model card.
     config      TrainConfig, compute_matched_epochs
     arguments   the TrainingArguments of a run: hf-drop's settings, the caller's over them
     run         train_and_evaluate: build once, train, evaluate once, save
+    dynamic     DynamicDRoPCallback: DRoP while you train, inside any Trainer
     record      TrainRecord: a run's metrics.json, read back and checked
     card        the saved model's card
 """
@@ -17,6 +18,7 @@ from .config import TrainConfig, compute_matched_epochs
 __all__ = [
     "CHECKPOINTS_DIR",
     "METRICS_FILE",
+    "DynamicDRoPCallback",
     "MODEL_DIR",
     "TrainConfig",
     "TrainRecord",
@@ -30,6 +32,7 @@ __all__ = [
 # report) does not.
 _LAZY = {
     "CHECKPOINTS_DIR": ".run",
+    "DynamicDRoPCallback": ".dynamic",
     "MODEL_DIR": ".run",
     "model_inputs": ".run",
     "train_and_evaluate": ".run",

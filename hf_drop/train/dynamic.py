@@ -20,7 +20,8 @@ proportions instead, at the same cost.
 
 Per epoch, the quotas, kept rows, errors and sample-passes go to the Trainer's logs
 (``drop/...``), to ``dynamic_drop.json`` in every checkpoint (a resumed run reads it back) and
-in ``output_dir`` at the end.
+in ``output_dir`` at the end. :meth:`DynamicDRoPCallback.static_filter` turns the last
+evaluation's errors into a ``DRoPFilter``: the static subset they give.
 """
 
 from __future__ import annotations
@@ -285,6 +286,25 @@ class DynamicDRoPCallback(TrainerCallback):
             "rows_per_epoch": self.size,
             "train_rows": len(self.labels),
         }
+
+    def static_filter(self) -> Any:
+        """A ``DRoPFilter`` (unfitted) with this run's rule, density and seed, on the class errors
+        of the last evaluation: the static subset those errors give, to ``fit``, ``apply`` and
+        export with its card like any other (``hf_drop.hub.export``)."""
+        from ..pruning.filter import DRoPFilter
+
+        errors = self._errors
+        if errors is None:
+            raise ValueError("no evaluation yet: train first (the filter needs class errors)")
+        support = np.asarray(errors["support"], dtype=np.float64)
+        return DRoPFilter(
+            self.density,
+            class_errors=np.asarray(errors["mistakes"]) / np.maximum(support, 1),
+            class_support=support,
+            quota=self.rule,
+            min_per_class=self.min_per_class,
+            seed=self.seed,
+        )
 
     def record(self) -> dict[str, Any]:
         """The settings and every epoch's plan: quotas, kept rows, errors, sample-passes."""
