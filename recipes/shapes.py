@@ -265,14 +265,17 @@ def run_shape(name: str, out: Path, seeds: int = SEEDS, shape: Shape | None = No
     return results
 
 
-def run_shapes(shapes: dict[str, Shape], root: Path, seeds: int) -> None:
+def run_shapes(
+    shapes: dict[str, Shape], root: Path, seeds: int, only: list[int] | None = None
+) -> None:
     """Every shape, seed-major: all shapes' seed 0, then seed 1, ... so a sweep stopped early
-    leaves every shape with the same seeds."""
+    leaves every shape with the same seeds. ``only``: these seeds alone (two processes can then
+    share a shape's seeds, each appending its own runs)."""
     prepared = {}
     for name, shape in shapes.items():
         print(f"=== shape {name}: probe", file=sys.stderr)
         prepared[name] = prepare(name, shape, root / name, seeds)
-    for seed in range(seeds):
+    for seed in range(seeds) if only is None else only:
         for name, (train, reported, probe, methods) in prepared.items():
             print(f"=== shape {name}, seed {seed}", file=sys.stderr)
             shape = shapes[name]
@@ -526,6 +529,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shapes", nargs="*", help="a subset of the regime's shapes")
     parser.add_argument("--verdict", action="store_true", help="only write verdict.md")
     parser.add_argument("--seeds", type=int, default=SEEDS, help="seeds 0..N-1 of every run")
+    parser.add_argument("--only-seeds", type=int, nargs="+", help="run these of the seeds alone")
     args = parser.parse_args(argv)
     shapes = REGIMES[args.regime]
     unknown = sorted(set(args.shapes or ()) - set(shapes))
@@ -534,7 +538,8 @@ def main(argv: list[str] | None = None) -> None:
             f"--shapes: {unknown} are not shapes of --regime {args.regime}: {list(shapes)}"
         )
     if not args.verdict:
-        run_shapes({n: shapes[n] for n in args.shapes or shapes}, args.output, args.seeds)
+        chosen = {n: shapes[n] for n in args.shapes or shapes}
+        run_shapes(chosen, args.output, args.seeds, args.only_seeds)
     table = comparisons(args.output, shapes)
     table.to_csv(args.output / "comparisons.csv", index=False)
     text = verdict(args.output, shapes) + "\n" + comparison_text(table)
