@@ -137,6 +137,13 @@ def main() -> None:
     OUT.write_text("".join(json.dumps(r) + "\n" for r in rows + cheap))
 
 
+def _steps(folder: Path) -> int:
+    """A probe's optimizer steps: steps per epoch x epochs x initialisations."""
+    record = json.loads((folder / "probe_config.json").read_text())
+    config = record["config"]
+    return record["batch"]["steps_per_epoch"] * config["epochs"] * config["num_inits"]
+
+
 def cheap_probes(rng: np.random.Generator) -> list[dict]:
     """The quotas of each long-regime shape's cheap probe against its full probe's."""
     rows = []
@@ -153,10 +160,7 @@ def cheap_probes(rng: np.random.Generator) -> list[dict]:
         support = np.array([c["support"] for c in full], dtype=float)
         mistakes = np.array([c["mistakes"] for c in full], dtype=float)
         cheap_mistakes = np.array([c["mistakes"] for c in cheap], dtype=float)
-        steps = [
-            json.loads((folder / "probe_config.json").read_text())["batch"]["steps_per_epoch"]
-            for folder in (path.parent, full_dir)
-        ]
+        steps = [_steps(folder) for folder in (path.parent, full_dir)]
         for density in DENSITIES:
             reference = default_quotas(sizes, mistakes, support, density)
             noise = [
