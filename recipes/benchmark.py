@@ -195,6 +195,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--probe-epochs", type=int, help="epochs of the probe")
     parser.add_argument("--seeds", type=int, help="seeds 0..N-1 of every run")
     parser.add_argument("--densities", type=float, nargs="+", help="densities to prune to")
+    parser.add_argument(
+        "--recorded-probe", action="store_true",
+        help="the class errors of the probe recorded in OUTPUT/probe (its class_metrics.json), "
+        "not a probe trained again: for rules that need nothing else (random within classes)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     preset = _override(PRESETS[args.preset], args)
     methods = args.methods or preset.methods
@@ -214,31 +219,49 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             "validation": preset.validation,
             "methods": {m: METHODS[m] for m in methods},
         }
-        (out / "preset.json").write_text(json.dumps(record, indent=1) + "\n")
+        path = out / "preset.json"
+        if path.exists():  # runs added to recorded ones: the same preset, more methods
+            before = json.loads(path.read_text())
+            now = json.loads(json.dumps(record))  # tuples as JSON has them: lists
+            differs = [k for k in now if k != "methods" and not _same(before.get(k), now[k])]
+            if differs:
+                raise SystemExit(f"{path} records another {differs}: use another --output")
+            record["methods"] = {**before["methods"], **record["methods"]}
+        path.write_text(json.dumps(record, indent=1) + "\n")
 
     # The probe, and the two halves of the test split.
     data = load_source(preset.dataset)
     train, test = data["train"], data["test"]
     val_rows, report_rows = validation_halves(test, preset)
-    probe = run_probe(
-        train,
-        test.select(val_rows),
-        preset.probe,
-        out / "probe",
-        source={"name": preset.dataset, "split": "train"},
-        splits={
-            "val_split": "test",
-            "val_indices": val_rows.tolist(),
-            "report_indices": report_rows.tolist(),
-        },
-    )
     reported = test.select(report_rows)
+    if args.recorded_probe:
+        probe, specs = None, recorded_probe_methods(out / "probe", methods, val_rows)
+    else:
+        probe = run_probe(
+            train,
+            test.select(val_rows),
+            preset.probe,
+            out / "probe",
+            source={"name": preset.dataset, "split": "train"},
+            splits={
+                "val_split": "test",
+                "val_indices": val_rows.tolist(),
+                "report_indices": report_rows.tolist(),
+            },
+        )
+        specs = METHODS
 
     plan = make_plan(methods, preset.densities, preset.seeds)
-    results = run_plan(plan, METHODS, probe, train, reported, preset.final, out)
+    results = run_plan(plan, specs, probe, train, reported, preset.final, out)
     if not is_main_process():
         return results
-    table = _outputs(results, probe, train, preset, out)
+    lowest = min(preset.densities)
+    if probe is None:
+        shown = recorded_probe_methods(out / "probe", ["Random+DRoP (robust)"], val_rows)
+        drop = shown["Random+DRoP (robust)"](lowest, 0)
+    else:
+        drop = DRoPFilter.from_probe(probe, lowest)
+    table = _outputs(results, drop.fit(train), lowest, out)
     print(table.to_string(float_format=lambda v: f"{v:.4f}", na_rep="-"))
     return table
 
@@ -256,6 +279,37 @@ def _override(preset: Preset, args: argparse.Namespace) -> Preset:
     if args.densities is not None:
         preset = replace(preset, densities=tuple(args.densities))
     return preset
+
+
+def _same(recorded, now) -> bool:
+    """A recorded setting is the same as ``now``; a key it lacks is a setting added since, whose
+    default is what the recorded run did (the validation halves were random until "first")."""
+    if recorded is None:
+        return now in (None, "random")
+    if isinstance(recorded, dict) and isinstance(now, dict):
+        return all(key not in recorded or _same(recorded[key], now[key]) for key in now)
+    return recorded == now
+
+
+def recorded_probe_methods(folder: Path, methods: list[str], val_rows: np.ndarray) -> dict:
+    """Each method as a filter on the class errors a recorded probe measured (its scores are
+    not kept with the results, and a probe trained again would make other mistakes)."""
+    needs = [m for m in methods if {"within", "strategy_score"} & set(METHODS[m])]
+    if needs:
+        raise SystemExit(f"--recorded-probe: {needs} need the probe's scores; run the probe")
+    splits = json.loads((folder / "splits.json").read_text())
+    if splits["val_indices"] != val_rows.tolist():
+        raise SystemExit(f"--recorded-probe: {folder} validated on other rows than the preset's")
+    classes = json.loads((folder / "class_metrics.json").read_text())["classes"]
+    support = np.array([c["support"] for c in classes], dtype=np.float64)
+    errors = np.array([c["mistakes"] for c in classes]) / support
+
+    def method(spec: dict) -> Callable[[float, int], DRoPFilter]:
+        return lambda density, seed: DRoPFilter(
+            density, class_errors=errors, class_support=support, seed=seed, **spec
+        )
+
+    return {m: method(METHODS[m]) for m in methods}
 
 
 def validation_halves(test, preset: Preset) -> tuple[np.ndarray, np.ndarray]:
@@ -404,7 +458,7 @@ def _append(path: Path, row: dict) -> None:
         writer.writerow(row)
 
 
-def _outputs(results: pd.DataFrame, probe, train, preset: Preset, out: Path) -> pd.DataFrame:
+def _outputs(results: pd.DataFrame, drop: DRoPFilter, lowest: float, out: Path) -> pd.DataFrame:
     runs = results.assign(run=results["method"] + "/" + results["seed"].astype(str))
     plot_runs(runs, out / "accuracy.png")
     table = summarize(runs)
@@ -420,8 +474,6 @@ def _outputs(results: pd.DataFrame, probe, train, preset: Preset, out: Path) -> 
             f"{row['accuracy']:.4f}{sd} | {row['worst_class_accuracy']:.4f}{wsd} |"
         )
     (out / "results.md").write_text("\n".join(lines) + "\n")
-    lowest = min(preset.densities)
-    drop = DRoPFilter.from_probe(probe, lowest).fit(train)
     plot_kept_fraction(
         drop.report(),
         out / "drop_quotas.png",

@@ -19,6 +19,7 @@ import prune_speed  # noqa: E402
 
 from hf_drop.core.quotas import budget  # noqa: E402
 from hf_drop.data.columns import read_groups  # noqa: E402
+from hf_drop.pruning.rows import indices_hash  # noqa: E402
 
 pytestmark = pytest.mark.slow  # the recipes: probes and training
 
@@ -52,10 +53,11 @@ def test_main_job_probes_prunes_trains_and_compares(tmp_path):
 
 def test_benchmark_runs_every_method_and_resumes(tmp_path, capsys):
     table = benchmark.main(["--preset", "digits", "--output", str(tmp_path)])
+    preset = benchmark.PRESETS["digits"].methods
     methods = set(table.index.get_level_values("method"))
-    assert methods == {*benchmark.METHODS, benchmark.FULL}
+    assert methods == {*preset, benchmark.FULL}
     results = pd.read_csv(tmp_path / "results.csv")
-    assert len(results) == len(benchmark.METHODS) + 1
+    assert len(results) == len(preset) + 1
     assert set(results.columns) == set(benchmark.COLUMNS)
     assert (results.loc[results["method"] != "Full data", "train_rows"] == 719).all()
     per_class = json.loads(results["class_accuracy"].iloc[0])
@@ -66,9 +68,34 @@ def test_benchmark_runs_every_method_and_resumes(tmp_path, capsys):
     # Restarted, it skips every finished run.
     capsys.readouterr()
     benchmark.main(["--preset", "digits", "--output", str(tmp_path)])
-    runs = len(benchmark.METHODS) + 1
+    runs = len(preset) + 1
     assert f"{runs} of {runs} runs done; 0 to go" in capsys.readouterr().err
     assert len(pd.read_csv(tmp_path / "results.csv")) == len(results)
+    # More rules on the recorded probe's class errors, its scores gone (as committed results
+    # keep it): the rows are added, the preset records every method, the subsets are the ones
+    # from_probe gives.
+    import shutil
+
+    from hf_drop import DRoPFilter
+    from hf_drop.data.sources import load_source
+    from hf_drop.probe import ProbeResult
+
+    probe = ProbeResult.load(tmp_path / "probe")
+    train = load_source("digits")["train"]
+    from_probe = DRoPFilter.from_probe(probe, 0.5, quota="uniform").fit(train)
+    shutil.rmtree(tmp_path / "probe" / "scores")
+    benchmark.main(["--preset", "digits", "--output", str(tmp_path), "--recorded-probe",
+                    "--methods", "Random+Uniform"])  # fmt: skip
+    again = pd.read_csv(tmp_path / "results.csv")
+    assert len(again) == len(results) + 1 and again.method.iloc[-1] == "Random+Uniform"
+    assert again.subset_hash.iloc[-1] == indices_hash(from_probe.indices_)
+    recorded = json.loads((tmp_path / "preset.json").read_text())["methods"]
+    assert set(recorded) == {*preset, "Random+Uniform"}
+    with pytest.raises(SystemExit, match="need the probe's scores"):
+        benchmark.main(["--preset", "digits", "--output", str(tmp_path), "--recorded-probe",
+                        "--methods", "EL2N"])  # fmt: skip
+    with pytest.raises(SystemExit, match="records another"):
+        benchmark.main(["--preset", "digits", "--output", str(tmp_path), "--epochs", "3"])
 
 
 def test_logreg_study_writes_its_subset_plot_and_results(tmp_path):
