@@ -205,6 +205,9 @@ def test_every_setting_that_cannot_work_is_refused(tmp_path):
             DynamicDRoPCallback(train, density)
     with pytest.raises(ValueError, match="anneal"):
         DynamicDRoPCallback(train, 0.5, anneal=1.0)
+    for bad in (-1, 0.5, True):
+        with pytest.raises(ValueError, match="min_per_class"):
+            DynamicDRoPCallback(train, 0.5, min_per_class=bad)
     with pytest.raises(ValueError, match="needs a score"):
         DynamicDRoPCallback(train, 0.5, quota="strategy")
     with pytest.raises(ValueError, match="label_column"):

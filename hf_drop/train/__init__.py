@@ -18,8 +18,8 @@ from .config import TrainConfig, compute_matched_epochs
 __all__ = [
     "CHECKPOINTS_DIR",
     "METRICS_FILE",
-    "DynamicDRoPCallback",
     "MODEL_DIR",
+    "DynamicDRoPCallback",
     "TrainConfig",
     "TrainRecord",
     "compute_matched_epochs",

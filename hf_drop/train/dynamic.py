@@ -116,6 +116,10 @@ class DynamicDRoPCallback(TrainerCallback):
             raise ValueError(f"density must lie in (0, 1], got {density!r}")
         if isinstance(anneal, bool) or not 0.0 <= float(anneal) < 1.0:
             raise ValueError(f"anneal must lie in [0, 1), got {anneal!r}")
+        if isinstance(min_per_class, bool) or not isinstance(min_per_class, int | np.integer):
+            raise ValueError(f"min_per_class must be an int >= 0, got {min_per_class!r}")
+        if min_per_class < 0:
+            raise ValueError(f"min_per_class must be an int >= 0, got {min_per_class!r}")
         labels = read_labels(train_dataset, label_column)
         self.labels = labels.ids
         self.class_names = list(labels.names)
