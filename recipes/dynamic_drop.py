@@ -8,7 +8,10 @@ training sets, model, 4 epochs, seeds and reported halves), each epoch of a dyna
   (the half that the probe of the static runs validates on; the other half is reported);
 * ``Dynamic Random``: a class-blind random sample every epoch (the baseline without classes);
 
-both with the last quarter of the epochs (1 of 4) in the data's own proportions. Beside them, from
+both with the last quarter of the epochs (1 of 4) in the data's own proportions; and
+``Dynamic DRoP (smoothed)``: each class's error averaged over the evaluations (smoothing 0.5),
+no annealing (the first two runs showed the quotas swinging from epoch to epoch, and the
+annealed last epoch undoing the rebalancing). Beside them, from
 the long sweep (``benchmarks/results/shapes_long``, same data, model and seeds): full-data
 training, and static DRoP with its whole cost (an 8-epoch probe on all rows, then the
 compute-matched pruned training).
@@ -43,8 +46,14 @@ from hf_drop.train import train_and_evaluate
 SHAPES = ("fmnist", "fmnist_lt10")
 DENSITIES = (0.5, 0.7)
 SEEDS = 3
-METHODS = {"Dynamic DRoP": "drop", "Dynamic Random": "global"}
-ANNEAL = 0.25
+# TrainConfig settings of each method.
+METHODS = {
+    "Dynamic DRoP": {"dynamic_quota": "drop", "dynamic_anneal": 0.25},
+    "Dynamic Random": {"dynamic_quota": "global", "dynamic_anneal": 0.25},
+    "Dynamic DRoP (smoothed)": {
+        "dynamic_quota": "drop", "dynamic_anneal": 0.0, "dynamic_smoothing": 0.5,
+    },
+}  # fmt: skip
 LONG_RESULTS = Path(__file__).parents[1] / "benchmarks" / "results" / "shapes_long"
 COLUMNS = ["shape", "method", "density", "seed", "accuracy", "worst_class_accuracy",
            "worst_class", "class_accuracy", "sample_passes", "train_seconds"]  # fmt: skip
@@ -62,15 +71,18 @@ def run(out: Path, seeds: int) -> pd.DataFrame:
             shape = LONG[name]
             train = reported = steer = None
             for density in DENSITIES:
-                for method, quota in METHODS.items():
+                for method, settings in METHODS.items():
                     if (name, method, density, seed) in done:
                         continue
                     if train is None:
                         train, steer, reported, _, _ = build(shape)
                     config = replace(
                         shape.final, seed=seed, compute_matched=False, dynamic_drop=density,
-                        dynamic_quota=quota, dynamic_anneal=ANNEAL,
+                        **settings,
                     )  # fmt: skip
+                    quota = settings["dynamic_quota"] + (
+                        "-smoothed" if settings.get("dynamic_smoothing") else ""
+                    )
                     start = time.perf_counter()
                     metrics = train_and_evaluate(
                         train, reported, config, out / "runs" / f"{name}-{quota}-d{density}-s{seed}",

@@ -326,3 +326,22 @@ def test_hf_drop_train_with_dynamic_drop_records_every_epoch(tmp_path, capsys):
                   "0.5", *extra, "--output", str(tmp_path / "refused")])  # fmt: skip
         assert message in capsys.readouterr().err
         assert not (tmp_path / "refused").exists()
+
+
+def test_smoothing_averages_each_class_error_over_the_evaluations(tmp_path):
+    """smoothing s: the quotas of epoch t use s * (the error before) + (1 - s) * the last one."""
+    train, val = digits_rows()
+    drop = DynamicDRoPCallback(train, 0.5, anneal=0.0, smoothing=0.5)
+    drop.attach(trainer_for(tmp_path, train, val, epochs=3)).train()
+    first, second = drop.history[1]["errors_before"], drop.history[2]["errors_before"]
+    raw = [np.asarray(e["mistakes"]) / np.asarray(e["support"]) for e in (first, second)]
+    np.testing.assert_allclose(first["smoothed"], raw[0])  # nothing before the first
+    np.testing.assert_allclose(second["smoothed"], 0.5 * raw[0] + 0.5 * raw[1])
+    sizes = np.bincount(np.asarray(train["label"]), minlength=10)
+    support = np.asarray(second["support"], dtype=float)
+    used = shrink_errors(np.asarray(second["smoothed"]), support)[0]
+    expected = R.DRoP().counts(R.QuotaInputs(sizes, 0.5, used, 1, [str(k) for k in range(10)]))
+    assert drop.history[2]["quotas"] == expected.tolist()
+    assert json.loads((tmp_path / RECORD_FILE).read_text())["settings"]["smoothing"] == 0.5
+    with pytest.raises(ValueError, match="smoothing"):
+        DynamicDRoPCallback(train, 0.5, smoothing=1.0)

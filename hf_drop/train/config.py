@@ -136,6 +136,13 @@ class TrainConfig:
             "own class proportions"
         },
     )
+    dynamic_smoothing: float = field(
+        default=0.0,
+        metadata={
+            "help": "with dynamic_drop: the weight of the past evaluations in each class's error "
+            "(0: the last evaluation alone)"
+        },
+    )
 
     def __post_init__(self) -> None:
         # One spelling ("HxW"), so that a recorded configuration compares equal to a given one.

@@ -497,6 +497,7 @@ def _dynamic(train, eval_dataset, steer_dataset, config: TrainConfig, data: _Dat
         quota=config.dynamic_quota,
         label_column=config.label_column,
         anneal=config.dynamic_anneal,
+        smoothing=config.dynamic_smoothing,
         seed=config.seed,
     )
 
