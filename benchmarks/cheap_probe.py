@@ -51,6 +51,21 @@ def moved(quotas: np.ndarray, reference: np.ndarray) -> float:
     return float(np.abs(quotas - reference).sum() / 2 / reference.sum())
 
 
+def noise_floor(rng, sizes, mistakes, support, density) -> tuple[np.ndarray, dict]:
+    """The default quotas of ``mistakes``, and how far they move when the mistakes are redrawn
+    as Binomial(support, mistakes / support): the median and 95th percentile of DRAWS draws."""
+    reference = default_quotas(sizes, mistakes, support, density)
+    noise = [
+        moved(default_quotas(sizes, rng.binomial(support.astype(int), mistakes / support),
+                             support, density), reference)
+        for _ in range(DRAWS)
+    ]  # fmt: skip
+    return reference, {
+        "noise_median": round(float(np.median(noise)), 4),
+        "noise_p95": round(float(np.quantile(noise, 0.95)), 4),
+    }
+
+
 # The other cheap probes (--train): name -> (fraction of the training set, epochs).
 VARIANTS = {"probe_2_epochs": (1.0, 2), "probe_half_4_epochs": (0.5, 4)}
 
@@ -109,17 +124,8 @@ def main() -> None:
         by_epoch = np.array([c["recall_by_epoch"][0] for c in classes]).T  # [epoch, class]
         shape = path.parent.parent.name
         for density in DENSITIES:
-            reference = default_quotas(sizes, final, support, density)
-            noise = [
-                moved(default_quotas(sizes, rng.binomial(support.astype(int), final / support),
-                                     support, density), reference)
-                for _ in range(DRAWS)
-            ]  # fmt: skip
-            row = {
-                "shape": shape, "density": density, "epochs": len(by_epoch),
-                "noise_median": round(float(np.median(noise)), 4),
-                "noise_p95": round(float(np.quantile(noise, 0.95)), 4),
-            }  # fmt: skip
+            reference, noise = noise_floor(rng, sizes, final, support, density)
+            row = {"shape": shape, "density": density, "epochs": len(by_epoch), **noise}
             for epoch, recall in enumerate(by_epoch[:-1], 1):
                 mistakes = np.round((1 - recall) * support)
                 row[f"epoch_{epoch}"] = round(moved(
@@ -162,19 +168,12 @@ def cheap_probes(rng: np.random.Generator) -> list[dict]:
         cheap_mistakes = np.array([c["mistakes"] for c in cheap], dtype=float)
         steps = [_steps(folder) for folder in (path.parent, full_dir)]
         for density in DENSITIES:
-            reference = default_quotas(sizes, mistakes, support, density)
-            noise = [
-                moved(default_quotas(sizes, rng.binomial(support.astype(int), mistakes / support),
-                                     support, density), reference)
-                for _ in range(DRAWS)
-            ]  # fmt: skip
+            reference, noise = noise_floor(rng, sizes, mistakes, support, density)
             quotas = default_quotas(sizes, cheap_mistakes, support, density)
             rows.append({
                 "measure": path.parent.name, "shape": f"{path.parent.parent.name} (long)",
                 "density": density, "fraction": sum(c["train_size"] for c in cheap) / sizes.sum(),
-                "cost": steps[0] / steps[1],
-                "noise_median": round(float(np.median(noise)), 4),
-                "noise_p95": round(float(np.quantile(noise, 0.95)), 4),
+                "cost": steps[0] / steps[1], **noise,
                 "cheap_moved": round(moved(quotas, reference), 4),
             })  # fmt: skip
     return rows
