@@ -40,7 +40,7 @@ from hf_drop.data.splits import stratified_indices
 from hf_drop.evaluation.plots import plot_kept_fraction
 from hf_drop.evaluation.report import plot_runs, summarize
 from hf_drop.io.logs import is_main_process
-from hf_drop.probe import ProbeConfig, run_probe
+from hf_drop.probe import ProbeConfig, ProbeResult, run_probe
 from hf_drop.pruning.rows import indices_hash
 from hf_drop.train import TrainConfig, compute_matched_epochs, train_and_evaluate
 
@@ -300,14 +300,12 @@ def recorded_probe_methods(folder: Path, methods: list[str], val_rows: np.ndarra
     splits = json.loads((folder / "splits.json").read_text())
     if splits["val_indices"] != val_rows.tolist():
         raise SystemExit(f"--recorded-probe: {folder} validated on other rows than the preset's")
-    classes = json.loads((folder / "class_metrics.json").read_text())["classes"]
-    support = np.array([c["support"] for c in classes], dtype=np.float64)
-    errors = np.array([c["mistakes"] for c in classes]) / support
+    # Its class metrics alone (ProbeResult.load would want the scores too); older records
+    # without mistakes have them recovered from recall and support.
+    errors = ProbeResult(folder).class_errors_with_support
 
     def method(spec: dict) -> Callable[[float, int], DRoPFilter]:
-        return lambda density, seed: DRoPFilter(
-            density, class_errors=errors, class_support=support, seed=seed, **spec
-        )
+        return lambda density, seed: DRoPFilter(density, class_errors=errors, seed=seed, **spec)
 
     return {m: method(METHODS[m]) for m in methods}
 

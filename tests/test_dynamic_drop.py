@@ -103,7 +103,7 @@ def test_the_sampler_draws_the_quotas_the_same_way_on_every_process():
 
 def test_each_epoch_trains_on_the_quotas_of_the_last_evaluation(tmp_path):
     train, val = digits_rows()
-    drop = DynamicDRoPCallback(train, 0.5, anneal=0.25)
+    drop = DynamicDRoPCallback(train, 0.5, anneal=0.25, smoothing=0.0)
     trainer = drop.attach(trainer_for(tmp_path / "out", train, val, epochs=4))
     trainer.train()
     size = budget(len(train), 0.5)
@@ -150,7 +150,7 @@ def test_each_epoch_trains_on_the_quotas_of_the_last_evaluation(tmp_path):
 def test_the_baselines_sample_without_errors(tmp_path, quota):
     """Random dynamic (class-blind), proportional and uniform: the same harness, no error used."""
     train, val = digits_rows()
-    drop = DynamicDRoPCallback(train, 0.3, quota=quota, anneal=0.0)
+    drop = DynamicDRoPCallback(train, 0.3, quota=quota)
     drop.attach(trainer_for(tmp_path, train, val, epochs=2)).train()
     sizes = np.bincount(np.asarray(train["label"]), minlength=10)
     for entry in drop.history:

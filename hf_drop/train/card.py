@@ -218,13 +218,22 @@ def _dynamic_lines(record) -> list[str]:
     steer = record.get("steer_data") or {}
     where = " ".join(str(v) for v in (steer.get("name"), steer.get("split")) if v) or "its split"
     saved = 1 - plan["sample_passes"] / plan["full_data_sample_passes"]
+    smoothing = s.get("smoothing", 0.0)
+    errors = (
+        f"the class errors on {where}, averaged over the evaluations (smoothing {smoothing})"
+        if smoothing
+        else f"the class errors on {where} after the epoch before"
+    )
+    anneal = (
+        f"; the last {s['anneal']:.0%} of the epochs in the data's own proportions"
+        if s["anneal"]
+        else ""
+    )
     return [
         f"- dynamic DRoP: every epoch trained on {s['rows_per_epoch']} of the {s['train_rows']} "
-        f"rows (density {s['density']}), class counts by `{s['quota']}` from the class errors on "
-        f"{where} after the epoch before; the last {s['anneal']:.0%} of the epochs in the data's "
-        f"own proportions; seed {s['seed']}. {plan['sample_passes']} sample-passes, "
-        f"{saved:.0%} fewer than full data. Every epoch's quotas are in `metrics.json` "
-        "(`dynamic_drop`)."
+        f"rows (density {s['density']}), class counts by `{s['quota']}` from {errors}{anneal}; "
+        f"seed {s['seed']}. {plan['sample_passes']} sample-passes, {saved:.0%} fewer than full "
+        "data. Every epoch's quotas are in `metrics.json` (`dynamic_drop`)."
     ]
 
 

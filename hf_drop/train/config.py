@@ -130,14 +130,14 @@ class TrainConfig:
         },
     )
     dynamic_anneal: float = field(
-        default=0.125,
+        default=0.0,
         metadata={
             "help": "with dynamic_drop: the share of the last epochs that sample in the data's "
             "own class proportions"
         },
     )
     dynamic_smoothing: float = field(
-        default=0.0,
+        default=0.5,
         metadata={
             "help": "with dynamic_drop: the weight of the past evaluations in each class's error "
             "(0: the last evaluation alone)"

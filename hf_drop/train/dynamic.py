@@ -95,9 +95,11 @@ class DynamicDRoPCallback(TrainerCallback):
             ``"drop"`` (robust DRoP, default), ``"drop_paper"``, ``"proportional"``,
             ``"uniform"``, or ``"global"`` (a class-blind random sample: the Random baseline).
         label_column: the label column of ``train_dataset``.
-        anneal: the share of the last epochs trained on the data's own class proportions.
+        anneal: the share of the last epochs trained on the data's own class proportions
+            (default 0: measured, annealing undid the rebalancing; see the evidence page).
         smoothing: the weight of the past in each class's error, in [0, 1): the quotas use
-            ``e_t = smoothing * e_(t-1) + (1 - smoothing) * error_t``; 0: the last evaluation.
+            ``e_t = smoothing * e_(t-1) + (1 - smoothing) * error_t``; 0: the last evaluation
+            alone (default 0.5: measured, it ended the swings of the quotas).
         min_per_class: every class keeps at least this many rows per epoch.
         seed: seed of every epoch's sample.
     """
@@ -109,8 +111,8 @@ class DynamicDRoPCallback(TrainerCallback):
         *,
         quota: Any = "drop",
         label_column: str = "label",
-        anneal: float = 0.125,
-        smoothing: float = 0.0,
+        anneal: float = 0.0,
+        smoothing: float = 0.5,
         min_per_class: int = 1,
         seed: int = 0,
     ) -> None:
