@@ -1,5 +1,5 @@
 """DRoP while you train: every epoch trains on a fresh sample of the training set whose class
-counts follow the class errors of the last evaluation (Algorithm 1 of Vysogorets et al., ICLR
+counts follow the class errors of the evaluations so far (Algorithm 1 of Vysogorets et al., ICLR
 2025, with hf-drop's robust default), inside any ``transformers.Trainer``::
 
     drop = DynamicDRoPCallback(train, density=0.5)
@@ -8,16 +8,17 @@ counts follow the class errors of the last evaluation (Algorithm 1 of Vysogorets
     trainer.train()
 
 Each epoch keeps ``budget(N, density)`` rows: the first epoch in the data's own proportions (no
-error is known yet), then the quota rule's counts from the errors of the evaluation after the
-previous epoch (shrunk by their support, as ``DRoPFilter`` does), random within each class,
-seeded by ``(seed, epoch)`` so that every process of an ``accelerate launch`` draws the same
-rows. The last ``anneal`` share of the epochs goes back to the data's own proportions.
+error is known yet), then the quota rule's counts from the errors of the evaluations after the
+previous epochs, smoothed and shrunk by their support (as ``DRoPFilter`` does), random within
+each class, seeded by ``(seed, epoch)`` so that every process of an ``accelerate launch`` draws
+the same rows. Optionally, the last ``anneal`` share of the epochs goes back to the data's own
+proportions.
 
 Why the errors are smoothed: a model's class bias follows the class proportions of the epoch it
 last trained on, so the errors right after a DRoP epoch understate the classes it favoured and
-overstate the others; quotas from them alone swing from epoch to epoch (measured: Shirt 719 rows,
-then 204, then back). ``smoothing`` averages each class's error over the evaluations so far,
-weighing the older ones by ``smoothing`` per epoch of age.
+overstate the others; quotas from them alone swing from epoch to epoch (measured: Shirt 719
+rows in one epoch, 204 in the next). ``smoothing`` averages each class's error over the
+evaluations so far, weighing the older ones by ``smoothing`` per epoch of age.
 
 Why every epoch has one length: the Trainer plans its learning-rate schedule, its step-based
 logging and saving, and where a resumed run starts, from the length of an epoch. Annealing on
