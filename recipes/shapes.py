@@ -299,7 +299,8 @@ def verdict(root: Path, shapes: dict[str, Shape] | None = None) -> str:
             continue
         results = pd.read_csv(path)
         densities = shape.densities
-        methods = list(dict.fromkeys([*METHODS, *results["method"]]))
+        ran = set(results["method"])
+        methods = list(dict.fromkeys(m for m in [*METHODS, *results["method"]] if m in ran))
         # The mean accuracy of the three worst classes: where the worst class is never learned
         # (a 40-image tail class), it still tells the rules apart.
         results["bottom3"] = [
