@@ -117,7 +117,7 @@ class TrainConfig:
         default=None,
         metadata={
             "help": "DRoP while training: each epoch trains on this fraction of the rows, its "
-            "class counts set by the class errors on the steering split of the epoch before "
+            "class counts set by the class errors on the steering split of the epochs before "
             "(hf_drop.train.dynamic)",
             "metavar": "DENSITY",
         },
