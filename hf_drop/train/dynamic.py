@@ -48,9 +48,10 @@ from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState,
 from ..core import rules as R
 from ..core.quotas import budget, proportional_quotas
 from ..core.selection import global_random, random_within_class
-from ..core.uncertainty import shrink_errors
+from ..core.uncertainty import class_errors_from_predictions, shrink_errors
 from ..data.columns import read_labels
 from ..io.logs import is_main_process
+from ..io.outputs import atomic_file
 
 __all__ = ["RECORD_FILE", "DynamicDRoPCallback", "DynamicDRoPSampler"]
 
@@ -195,15 +196,13 @@ class DynamicDRoPCallback(TrainerCallback):
             outputs = np.asarray(outputs[0] if isinstance(outputs, tuple) else outputs)
             labels = prediction.label_ids
             labels = np.asarray(labels[0] if isinstance(labels, tuple) else labels)
-            predicted = np.argmax(outputs, axis=-1) if outputs.ndim == 2 else outputs
+            # Logits (argmax) or class ids, checked against the training set's classes.
             k = len(self.class_names)
-            if labels.size and (labels.min() < 0 or labels.max() >= k):
-                raise ValueError(
-                    f"the evaluation labels run from {labels.min()} to {labels.max()}, but the "
-                    f"training set has {k} classes: label both with the same class ids"
-                )
-            support = np.bincount(labels, minlength=k)[:k]
-            mistakes = np.bincount(labels[predicted != labels], minlength=k)[:k]
+            if outputs.ndim == 2:
+                measured = class_errors_from_predictions(labels, logits=outputs, num_classes=k)
+            else:
+                measured = class_errors_from_predictions(labels, outputs, num_classes=k)
+            support, mistakes = measured.support, measured.mistakes
             missing = [
                 self.class_names[c] for c in np.flatnonzero((support == 0) & (self.sizes > 0))
             ]
@@ -387,9 +386,9 @@ class DynamicDRoPCallback(TrainerCallback):
         return counts
 
     def _write(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.record(), indent=1) + "\n")
-        tmp.replace(path)  # complete or absent
+        # Complete or absent; each save replaces the record this callback wrote before.
+        with atomic_file(path, overwrite=True, what="dynamic DRoP record") as tmp:
+            tmp.write_text(json.dumps(self.record(), indent=1) + "\n")
 
     def _resume(self, checkpoint: Path) -> None:
         path = checkpoint / RECORD_FILE
