@@ -136,7 +136,7 @@ def train_and_evaluate(
     from transformers import set_seed
 
     data = _check_inputs(train, eval_dataset, config)
-    dynamic = _dynamic(train, eval_dataset, steer_dataset, config, data)
+    dynamic, steer_ids = _dynamic(train, eval_dataset, steer_dataset, config, data)
     out = Path(output_dir)
     # Everything that can be refused is, before a model is built or anything is written.
     args = training_arguments(
@@ -154,7 +154,6 @@ def train_and_evaluate(
     if dynamic is not None:
         from ..modeling.images import ImageBatches
 
-        steer_ids = read_labels(steer_dataset, config.label_column).ids
         steer_rows = ImageBatches(steer_dataset, config.image_column, steer_ids, built.preprocess)
     with _staging(out, overwrite, inputs) as stage:
         args = dataclasses.replace(args, output_dir=str(stage / CHECKPOINTS_DIR))
@@ -465,12 +464,12 @@ def _group_accuracy_record(predictions, references, groups: Labels) -> dict[str,
 
 
 def _dynamic(train, eval_dataset, steer_dataset, config: TrainConfig, data: _Data):
-    """The dynamic DRoP callback of ``config.dynamic_drop`` (None without), its data checked."""
+    """The dynamic DRoP callback of ``config.dynamic_drop`` and the steering split's class ids,
+    its data checked (None, None without)."""
     if config.dynamic_drop is None:
         if steer_dataset is not None:
             raise ValueError("steer_dataset is only read with TrainConfig.dynamic_drop")
-        return None
-    from ..modeling.images import check_image_split
+        return None, None
     from .dynamic import DynamicDRoPCallback
 
     if steer_dataset is None:
@@ -484,14 +483,8 @@ def _dynamic(train, eval_dataset, steer_dataset, config: TrainConfig, data: _Dat
             "that chose its training data; steer on another split (e.g. a validation split, or "
             "another slice of the test split)"
         )
-    check_image_split(steer_dataset, "steering dataset", config.image_column)
-    names = read_labels(steer_dataset, config.label_column).names
-    if names != data.names:
-        raise ValueError(
-            f"the steering dataset's classes {names[:12]} differ from the training dataset's "
-            f"{data.names[:12]}: both must use the same ClassLabel names"
-        )
-    return DynamicDRoPCallback(
+    steer_ids = _class_ids_like(steer_dataset, "steering dataset", data.names, config)
+    callback = DynamicDRoPCallback(
         train,
         config.dynamic_drop,
         quota=config.dynamic_quota,
@@ -500,6 +493,7 @@ def _dynamic(train, eval_dataset, steer_dataset, config: TrainConfig, data: _Dat
         smoothing=config.dynamic_smoothing,
         seed=config.seed,
     )
+    return callback, steer_ids
 
 
 def _check_inputs(train: datasets.Dataset, eval_dataset: datasets.Dataset, config: TrainConfig):
@@ -507,15 +501,26 @@ def _check_inputs(train: datasets.Dataset, eval_dataset: datasets.Dataset, confi
     from ..modeling.images import check_image_split
 
     channels = check_image_split(train, "training dataset", config.image_column)
-    check_image_split(eval_dataset, "evaluation dataset", config.image_column)
     labels = read_labels(train, config.label_column)
-    eval_labels = read_labels(eval_dataset, config.label_column)
-    if eval_labels.names != labels.names:
-        raise ValueError(
-            f"the evaluation dataset's classes {eval_labels.names[:12]} differ from the training "
-            f"dataset's {labels.names[:12]}: both must use the same ClassLabel names"
-        )
+    eval_ids = _class_ids_like(eval_dataset, "evaluation dataset", labels.names, config)
     groups = None
     if config.group_column is not None:
         groups = read_groups(eval_dataset, config.group_column)
-    return _Data(labels.ids, eval_labels.ids, labels.names, channels, groups)
+    return _Data(labels.ids, eval_ids, labels.names, channels, groups)
+
+
+def _class_ids_like(
+    dataset: datasets.Dataset, role: str, names: list[str], config: TrainConfig
+) -> NDArray[np.int64]:
+    """The class ids of a split judged beside the training set (``role`` names it): an image
+    split whose classes are the training set's, by name."""
+    from ..modeling.images import check_image_split
+
+    check_image_split(dataset, role, config.image_column)
+    labels = read_labels(dataset, config.label_column)
+    if labels.names != names:
+        raise ValueError(
+            f"the {role}'s classes {labels.names[:12]} differ from the training dataset's "
+            f"{names[:12]}: both must use the same ClassLabel names"
+        )
+    return labels.ids
