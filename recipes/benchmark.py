@@ -398,7 +398,7 @@ def run_plan(
             if digest is not None:
                 trained[(density, seed, digest)] = row
         if is_main_process():
-            _append(results, row)
+            append_row(results, row)
         PartialState().wait_for_everyone()  # every process then reads the same results
         same = f", same rows as {twin['method']}" if twin is not None else ""
         _say(
@@ -445,10 +445,13 @@ def _say(text: str) -> None:
         print(text, file=sys.stderr)
 
 
-def _append(path: Path, row: dict) -> None:
-    """One row more; a file written before a column existed keeps its own columns."""
+def append_row(path: Path, row: dict, columns: list[str] = COLUMNS) -> None:
+    """One row more of a results CSV (its header first, ``columns``); a file written before a
+    column existed keeps its own columns."""
     new = not path.exists()
-    columns = COLUMNS if new else next(csv.reader(path.open()))
+    if not new:
+        with path.open(newline="") as f:
+            columns = next(csv.reader(f))
     with path.open("a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
         if new:

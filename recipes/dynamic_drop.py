@@ -25,7 +25,6 @@ summarise, with paired bootstrap intervals against full data.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
@@ -37,7 +36,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from benchmark import FULL
+from benchmark import FULL, append_row
 from shapes import DEFAULT, LONG, build
 
 from hf_drop.evaluation.intervals import paired_bootstrap
@@ -97,20 +96,11 @@ def run(out: Path, seeds: int) -> pd.DataFrame:
                         "sample_passes": metrics["dynamic_drop"]["sample_passes"],
                         "train_seconds": metrics["train_seconds"],
                     }  # fmt: skip
-                    _append(results, row)
+                    append_row(results, row, COLUMNS)
                     print(f"{name} {method} d={density} seed={seed}: acc {row['accuracy']:.4f}, "
                           f"worst {row['worst_class']} {row['worst_class_accuracy']:.4f} "
                           f"({time.perf_counter() - start:.0f} s)", file=sys.stderr)  # fmt: skip
     return pd.read_csv(results)
-
-
-def _append(path: Path, row: dict) -> None:
-    new = not path.exists()
-    with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
 
 
 def with_long_sweep(results: pd.DataFrame, seeds: int) -> pd.DataFrame:
