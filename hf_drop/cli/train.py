@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,7 +252,7 @@ class Train(BaseCommand):
 
     def _steering_data(self, config: TrainConfig):
         """--dynamic_eval_split of --eval-dataset (with --dynamic_drop), and what it is."""
-        from ..data.sources import load_source, local_source, select_split
+        from ..data.sources import local_source, select_split
 
         args = self.args
         if config.dynamic_drop is None:
@@ -264,20 +265,26 @@ class Train(BaseCommand):
                 "class errors choose each epoch's rows, apart from --eval-split (e.g. "
                 "--eval-split 'test[:5000]' --dynamic_eval_split 'test[5000:]')"
             )
-        source = load_source(args.eval_dataset)
-        rows = select_split(source, args.dynamic_eval_split, "--dynamic_eval_split")
+        rows = select_split(self._eval_splits, args.dynamic_eval_split, "--dynamic_eval_split")
         return rows, {**local_source(args.eval_dataset), "split": args.dynamic_eval_split}
+
+    @functools.cached_property
+    def _eval_splits(self):
+        """--eval-dataset, loaded once for the judged and the steering split."""
+        from ..data.sources import load_source
+
+        return load_source(self.args.eval_dataset)
 
     def _evaluation_data(self):
         """--eval-dataset's split, or the probe's reported split (--eval-from-probe), and what
         they are (name, split, rows: for metrics.json and the model card)."""
-        from ..data.sources import load_source, local_source, select_split
+        from ..data.sources import local_source, select_split
 
         args = self.args
         if args.eval_from_probe:
             return _probe_report_split(args.eval_from_probe)
         if args.eval_dataset:
-            rows = select_split(load_source(args.eval_dataset), args.eval_split, "--eval-split")
+            rows = select_split(self._eval_splits, args.eval_split, "--eval-split")
             return rows, {**local_source(args.eval_dataset), "split": args.eval_split}
         raise ValueError("pass --eval-dataset or --eval-from-probe")
 
