@@ -291,10 +291,14 @@ def _same(recorded, now) -> bool:
     return recorded == now
 
 
-def recorded_probe_methods(folder: Path, methods: list[str], val_rows: np.ndarray) -> dict:
-    """Each method as a filter on the class errors a recorded probe measured (its scores are
-    not kept with the results, and a probe trained again would make other mistakes)."""
-    needs = [m for m in methods if {"within", "strategy_score"} & set(METHODS[m])]
+def recorded_probe_methods(
+    folder: Path, methods: list[str], val_rows: np.ndarray, catalogue: dict | None = None
+) -> dict:
+    """Each method (a name in ``catalogue``, default METHODS) as a filter on the class errors a
+    recorded probe measured (its scores are not kept with the results, and a probe trained
+    again, on another machine or library build, makes other mistakes)."""
+    catalogue = METHODS if catalogue is None else catalogue
+    needs = [m for m in methods if needs_scores(catalogue[m])]
     if needs:
         raise SystemExit(f"--recorded-probe: {needs} need the probe's scores; run the probe")
     splits = json.loads((folder / "splits.json").read_text())
@@ -307,7 +311,12 @@ def recorded_probe_methods(folder: Path, methods: list[str], val_rows: np.ndarra
     def method(spec: dict) -> Callable[[float, int], DRoPFilter]:
         return lambda density, seed: DRoPFilter(density, class_errors=errors, seed=seed, **spec)
 
-    return {m: method(METHODS[m]) for m in methods}
+    return {m: method(catalogue[m]) for m in methods}
+
+
+def needs_scores(spec: dict) -> bool:
+    """Whether a method's ``from_probe`` arguments use the probe's per-sample scores."""
+    return bool({"within", "strategy_score"} & set(spec))
 
 
 def validation_halves(test, preset: Preset) -> tuple[np.ndarray, np.ndarray]:

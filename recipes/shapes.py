@@ -36,14 +36,14 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from benchmark import FULL, make_plan, run_plan
+from benchmark import FULL, make_plan, needs_scores, recorded_probe_methods, run_plan
 
 from hf_drop import DRoPFilter
 from hf_drop.data.sources import digits_splits, fashion_mnist
 from hf_drop.data.splits import stratified_indices, stratified_sample
 from hf_drop.evaluation.intervals import paired_bootstrap
 from hf_drop.evaluation.report import plot_runs
-from hf_drop.probe import ProbeConfig, run_probe
+from hf_drop.probe import ProbeConfig, ProbeResult, run_probe
 from hf_drop.train import TrainConfig
 
 # The rules compared, as DRoPFilter.from_probe arguments.
@@ -59,6 +59,10 @@ METHODS: dict[str, dict] = {
     "Random+Uniform": {"quota": "uniform"},
     "Random+DRoP (floor only)": {"shrink": False},
     "Random+DRoP (shrink only)": {"floor": 0.0},
+    # The default's settings with kept counts (not fractions) proportional to error, as the
+    # authors' released code: on long tails the paper's fractions give a large, mildly hard
+    # class more rows than the hardest small one (issue 19, fmnist_lt50).
+    "Random+DRoP (robust, count)": {"mode": "count"},
 }
 DEFAULT = "Random+DRoP (robust)"
 PAPER = "Random+DRoP (paper)"
@@ -78,6 +82,7 @@ class Shape:
     final: TrainConfig
     per_class: int | None = None  # training images per class before any tail
     imbalance: float | None = None  # head / tail ratio of a long tail
+    order: tuple[int, ...] | None = None  # long-tail order, head to tail (None: LT_ORDER)
     val_per_class: int | None = None  # validation images per class (default: half of test)
     densities: tuple[float, ...] = DENSITIES
     # A second, cheap probe on this stratified fraction of the training set (same epochs): the
@@ -122,6 +127,7 @@ _LONG_METHODS = (
     "Random+DRoP (floor only)",
     "Random+DRoP (shrink only)",
     "Random+StrategyQ (EL2N)",
+    "Random+DRoP (robust, count)",
 )
 _LONG = {
     "probe": _LONG_PROBE,
@@ -130,10 +136,26 @@ _LONG = {
     "cheap_fraction": 0.25,
     "methods": _LONG_METHODS,
 }
+# A shape no rule was chosen on (issue 19: the default tested where it could fail): the hard
+# classes at the tail (ratio 20), where a rule that gives a class rows by its error and its size
+# together starves the hardest small classes. The rules of the done-when test, and the paper's.
+HARD_TAIL = (1, 5, 7, 9, 8, 3, 4, 2, 0, 6)  # Trouser, Sandal, ..., Pullover, T-shirt, Shirt
+CONFIRM_METHODS = (
+    "Random",
+    "Random+Proportional",
+    "Random+Uniform",
+    "Random+DRoP (paper)",
+    "Random+DRoP (robust)",
+    "Random+DRoP (robust, count)",
+)
 LONG = {
     "fmnist": Shape("fashion_mnist", per_class=1200, **_LONG),
     "fmnist_lt10": Shape("fashion_mnist", per_class=2000, imbalance=10, **_LONG),
     "fmnist_lt50": Shape("fashion_mnist", per_class=2000, imbalance=50, **_LONG),
+    "fmnist_lt20_hard": Shape(
+        "fashion_mnist", per_class=2000, imbalance=20, order=HARD_TAIL,
+        **(_LONG | {"methods": CONFIRM_METHODS, "cheap_fraction": None}),
+    ),
 }  # fmt: skip
 REGIMES = {"short": SHORT, "long": LONG}
 SHAPES = SHORT
@@ -148,7 +170,7 @@ def build(shape: Shape):
     if shape.per_class is not None:
         rng = np.random.default_rng(0)
         rows = []
-        for rank, k in enumerate(LT_ORDER):
+        for rank, k in enumerate(shape.order or LT_ORDER):
             size = shape.per_class
             if shape.imbalance is not None:
                 size = round(shape.per_class * shape.imbalance ** (-rank / 9))
@@ -198,27 +220,52 @@ def probe_of(shape: Shape, name: str, train, val, val_rows, report_rows, out: Pa
     return probe
 
 
-def prepare(name: str, shape: Shape, out: Path, seeds: int):
+def prepare(
+    name: str,
+    shape: Shape,
+    out: Path,
+    seeds: int,
+    recorded: bool = False,
+    only_methods: list[str] | None = None,
+):
     """A shape's data, probe(s) and methods; writes ``shape.json``. Returns ``(train, reported,
-    probe, methods)``."""
+    probe, methods)``.
+
+    ``recorded``: the methods that need no per-sample scores, on the class errors of the probes
+    recorded in ``out`` (no probe is trained: one trained again on another machine or library
+    build makes other mistakes, so it could not share the recorded runs' quotas); the methods
+    that need scores are left out, their recorded runs stay. ``only_methods``: these of the
+    shape's methods alone (the others' recorded runs stay)."""
     out.mkdir(parents=True, exist_ok=True)
     train, val, reported, val_rows, report_rows = build(shape)
     sizes = np.bincount(np.array(train["label"][:]), minlength=10).tolist()
-    # The probe first: a sweep refused (its probe does not reproduce the recorded one) leaves
-    # the recorded shape.json as it was.
-    probe = probe_of(shape, name, train, val, val_rows, report_rows, out)
-    methods: dict = {m: METHODS[m] for m in shape.methods or METHODS}
+    names = [m for m in shape.methods or METHODS if only_methods is None or m in only_methods]
+    if recorded:
+        probe = None
+        left_out = [m for m in names if needs_scores(METHODS[m])]
+        if left_out:
+            print(f"{name}: --recorded-probe leaves out {left_out} (scores)", file=sys.stderr)
+        names = [m for m in names if m not in left_out]
+        methods: dict = recorded_probe_methods(out / "probe", names, val_rows, METHODS)
+    else:
+        # The probe first: a sweep refused (its probe does not reproduce the recorded one)
+        # leaves the recorded shape.json as it was.
+        probe = probe_of(shape, name, train, val, val_rows, report_rows, out)
+        methods = {m: METHODS[m] for m in names}
     cheap_rows = None
-    if shape.cheap_fraction is not None:
+    if shape.cheap_fraction is not None and (only_methods is None or CHEAP in only_methods):
         cheap_rows = stratified_sample(train, round(shape.cheap_fraction * len(train)), seed=0)
-        cheap = run_probe(
-            train.select(cheap_rows),
-            val,
-            shape.probe,
-            out / "probe_cheap",
-            source={"name": f"{shape.dataset} ({name}, cheap)", "split": "train"},
-            splits={"val_indices": val_rows.tolist(), "report_indices": report_rows.tolist()},
-        )
+        if recorded:
+            cheap = ProbeResult(out / "probe_cheap")
+        else:
+            cheap = run_probe(
+                train.select(cheap_rows),
+                val,
+                shape.probe,
+                out / "probe_cheap",
+                source={"name": f"{shape.dataset} ({name}, cheap)", "split": "train"},
+                splits={"val_indices": val_rows.tolist(), "report_indices": report_rows.tolist()},
+            )
         # The default rule on the cheap probe's class errors, fitted to the whole training set
         # (the cheap probe saw a part of it: only its class errors are used, not its scores).
         errors = cheap.class_errors_with_support
@@ -239,7 +286,7 @@ def prepare(name: str, shape: Shape, out: Path, seeds: int):
         "shape": name,
         "dataset": shape.dataset,
         "class_sizes": sizes,
-        "lt_order": LT_ORDER if shape.imbalance else None,
+        "lt_order": list(shape.order or LT_ORDER) if shape.imbalance else None,
         "validation_per_class": np.bincount(np.array(val["label"][:])).tolist(),
         "reported_per_class": np.bincount(np.array(reported["label"][:])).tolist(),
         "probe": shape.probe.to_dict(),
@@ -247,7 +294,10 @@ def prepare(name: str, shape: Shape, out: Path, seeds: int):
         "densities": shape.densities,
         "seeds": seeds,
         "default_chosen_on_seeds": CHOSEN_ON,
-        "methods": {m: v if isinstance(v, dict) else "cheap_probe" for m, v in methods.items()},
+        "methods": {
+            m: METHODS[m] if m in METHODS else "cheap_probe"
+            for m in [*(shape.methods or METHODS), *methods]
+        },
         "cheap_probe": cheap_probe,
     }
     (out / "shape.json").write_text(json.dumps(record, indent=1) + "\n")
@@ -266,15 +316,21 @@ def run_shape(name: str, out: Path, seeds: int = SEEDS, shape: Shape | None = No
 
 
 def run_shapes(
-    shapes: dict[str, Shape], root: Path, seeds: int, only: list[int] | None = None
+    shapes: dict[str, Shape],
+    root: Path,
+    seeds: int,
+    only: list[int] | None = None,
+    recorded: bool = False,
+    only_methods: list[str] | None = None,
 ) -> None:
     """Every shape, seed-major: all shapes' seed 0, then seed 1, ... so a sweep stopped early
     leaves every shape with the same seeds. ``only``: these seeds alone (two processes can then
-    share a shape's seeds, each appending its own runs)."""
+    share a shape's seeds, each appending its own runs). ``recorded``, ``only_methods``: see
+    :func:`prepare`."""
     prepared = {}
     for name, shape in shapes.items():
         print(f"=== shape {name}: probe", file=sys.stderr)
-        prepared[name] = prepare(name, shape, root / name, seeds)
+        prepared[name] = prepare(name, shape, root / name, seeds, recorded, only_methods)
     for seed in range(seeds) if only is None else only:
         for name, (train, reported, probe, methods) in prepared.items():
             print(f"=== shape {name}, seed {seed}", file=sys.stderr)
@@ -538,6 +594,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--verdict", action="store_true", help="only write verdict.md")
     parser.add_argument("--seeds", type=int, default=SEEDS, help="seeds 0..N-1 of every run")
     parser.add_argument("--only-seeds", type=int, nargs="+", help="run these of the seeds alone")
+    parser.add_argument("--methods", nargs="+", help="run these of the shapes' methods alone")
+    parser.add_argument(
+        "--recorded-probe", action="store_true",
+        help="add runs on the class errors of the probes recorded in OUTPUT/<shape> (no probe "
+        "trained; the rules that need per-sample scores are left out)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     shapes = REGIMES[args.regime]
     unknown = sorted(set(args.shapes or ()) - set(shapes))
@@ -545,9 +607,14 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(
             f"--shapes: {unknown} are not shapes of --regime {args.regime}: {list(shapes)}"
         )
+    unknown = sorted(set(args.methods or ()) - {*METHODS, CHEAP})
+    if unknown:
+        parser.error(f"--methods: {unknown} are not methods: {[*METHODS, CHEAP]}")
     if not args.verdict:
         chosen = {n: shapes[n] for n in args.shapes or shapes}
-        run_shapes(chosen, args.output, args.seeds, args.only_seeds)
+        run_shapes(
+            chosen, args.output, args.seeds, args.only_seeds, args.recorded_probe, args.methods
+        )
     table = comparisons(args.output, shapes)
     table.to_csv(args.output / "comparisons.csv", index=False)
     text = (

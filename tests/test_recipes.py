@@ -418,3 +418,37 @@ def test_the_dynamic_drop_recipe_compares_with_the_long_sweep(tmp_path, monkeypa
     assert "| digits | Full data | 1.0 | 2 | 1.00 |" in text
     assert "Dynamic DRoP d=0.5 | | worst_class_accuracy" in text
     assert (out / "dynamic_drop.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_shapes_adds_runs_on_the_recorded_probe(tmp_path, capsys):
+    """``--recorded-probe`` adds runs on the class errors a shape's probe recorded, without
+    training a probe again (one trained on another machine makes other mistakes): the subset is
+    the one ``from_probe`` on the full probe keeps; the rules that need scores are left out."""
+    import shapes
+
+    from hf_drop import DRoPFilter
+    from hf_drop.probe import ProbeConfig, ProbeResult
+    from hf_drop.train import TrainConfig
+
+    count = "Random+DRoP (robust, count)"
+    tiny = shapes.Shape(
+        "digits",
+        ProbeConfig(model="test_resnet", epochs=1, batch_size=64),
+        TrainConfig(model="test_resnet", epochs=1, batch_size=64, save_model=False),
+        densities=(0.5,),
+        methods=("Random", "Random+StrategyQ (EL2N)", shapes.DEFAULT, count),
+    )
+    out = tmp_path / "digits"
+    shapes.run_shapes({"digits": tiny}, tmp_path, seeds=1, only_methods=["Random"])
+    probe = ProbeResult.load(out / "probe")
+    train = shapes.build(tiny)[0]
+    expected = DRoPFilter.from_probe(probe, 0.5, seed=0).fit(train).indices_
+    (out / "probe_rerun").mkdir()  # would be a probe trained again: must stay untouched
+    shapes.run_shapes({"digits": tiny}, tmp_path, seeds=1, recorded=True)
+    assert not any((out / "probe_rerun").iterdir())
+    assert "leaves out ['Random+StrategyQ (EL2N)']" in capsys.readouterr().err
+    results = pd.read_csv(out / "results.csv").set_index("method")
+    assert set(results.index) == {shapes.FULL, "Random", shapes.DEFAULT, count}
+    assert results.loc[shapes.DEFAULT, "subset_hash"] == indices_hash(expected)
+    recorded = json.loads((out / "shape.json").read_text())["methods"]
+    assert list(recorded) == list(tiny.methods)  # the record names every method of the shape
