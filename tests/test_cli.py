@@ -124,3 +124,24 @@ def test_train_needs_an_evaluation_set(tmp_path, capsys):
         main(["train", "--dataset", "digits", "--model", "test_resnet", "--epochs", "1",
               "--output", str(tmp_path)])  # fmt: skip
     assert "pass --eval-dataset or --eval-from-probe" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_probe_on_a_fraction_of_the_rows_from_the_command_line(tmp_path, capsys):
+    """``hf-drop probe --data_fraction``: the cost said and recorded; ``hf-drop prune`` keeps
+    rows of the whole training set by its class errors, and refuses to rank them by its
+    partial scores, saying why."""
+    probe = tmp_path / "probe"
+    main(["probe", "--dataset", "digits", "--model", "test_resnet", "--epochs", "1",
+          "--data_fraction", "0.3", "--output", str(probe)])  # fmt: skip
+    assert "trains on 431 of the 1,437 training rows" in capsys.readouterr().err
+    record = json.loads((probe / "probe_config.json").read_text())
+    assert record["config"]["data_fraction"] == 0.3 and record["trained_rows"] == 431
+    main(["prune", "--probe", str(probe), "--density", "0.5", "--output", str(tmp_path / "a")])
+    assert "kept 719 of 1437 rows" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["prune", "--probe", str(probe), "--density", "0.5", "--within", "el2n",
+              "--output", str(tmp_path / "b")])  # fmt: skip
+    assert exit_info.value.code != 0
+    assert "trained on 431 of the 1437 training rows" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()

@@ -349,3 +349,77 @@ def test_a_timm_model_follows_the_data_channels():
 def test_an_unknown_model_lists_what_was_tried():
     with pytest.raises(ValueError, match=r"not a local folder; not a timm architecture.*org/name"):
         build_model("definitely_not_a_model", 10, 1)
+
+
+def test_a_probe_on_a_fraction_of_the_rows_sets_the_quotas_of_all_of_them(digits_data, tmp_path):
+    """``data_fraction``: the probe trains on a stratified sample (its cost), measures class
+    errors on the whole validation split, and prunes the whole training set at random within
+    each class; anything that would rank rows by its partial scores is refused, with why."""
+    from dataclasses import replace
+
+    from hf_drop.core.quotas import budget
+    from hf_drop.probe.run import _sample
+
+    train, val = digits_data["train"], digits_data["test"]
+    config = ProbeConfig(model="test_resnet", epochs=2, batch_size=64, data_fraction=0.25, seed=3)
+    result = run_probe(train, val, config, tmp_path / "cheap", source={"name": "digits"})
+    labels = np.array(train["label"][:])
+    index = np.array(result.scores["index"][:])
+    n = budget(len(train), 0.25)
+    assert len(index) == len(set(index.tolist())) == n == result.record["trained_rows"]
+    assert np.array_equal(np.sort(index), _sample(labels, config))  # the sample, by its seed
+    assert result.scores["label"][:] == labels[index].tolist()
+    sizes, counts = np.bincount(labels), np.bincount(labels[index], minlength=10)
+    assert np.all(np.abs(counts - 0.25 * sizes) < 1)  # the class proportions
+    assert result.record["batch"]["steps_per_epoch"] == -(-n // 64)  # a quarter of the steps
+    assert result.source["num_rows"] == len(train)  # it identifies the set it prunes
+    assert result.data_fraction == 0.25
+    assert int(result.class_errors_with_support.support.sum()) == len(val)
+
+    drop = DRoPFilter.from_probe(result, 0.5, min_per_class=5).fit(train)
+    assert len(drop.indices_) == budget(len(train), 0.5)
+    assert drop.class_errors_.tolist() == pytest.approx(result.class_errors.tolist())
+    refusals = [
+        lambda: DRoPFilter.from_probe(result, 0.5, within="el2n"),
+        lambda: DRoPFilter.from_probe(result, 0.5, strategy_score="forgetting"),
+        lambda: result.add_scores(train),
+        lambda: result.score("aum"),
+    ]
+    for refused in refusals:
+        with pytest.raises(ValueError, match=rf"trained on {n} of the 1437 training rows"):
+            refused()
+    with pytest.raises(ValueError, match="come from another dataset"):
+        DRoPFilter.from_probe(result, 0.5).fit(train.select(np.sort(index)))
+    assert run_probe(train, val, config, tmp_path / "cheap").folder == result.folder
+    with pytest.raises(ValueError, match="another configuration"):
+        run_probe(train, val, replace(config, data_fraction=1.0), tmp_path / "cheap")
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_probes_sample_keeps_the_class_proportions_and_every_class(seed):
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 60, size=rng.integers(2, 12))
+    labels = rng.permutation(np.repeat(np.arange(len(sizes)), sizes))
+    fraction = float(rng.uniform(0.05, 1.0))
+    config = ProbeConfig(model="x", data_fraction=fraction, seed=seed)
+    from hf_drop.core.quotas import budget
+    from hf_drop.probe.run import _sample
+
+    if budget(len(labels), fraction) < len(sizes):
+        with pytest.raises(
+            ValueError, match=r"fewer rows than the .* classes: raise data_fraction"
+        ):
+            _sample(labels, config)
+        return
+    rows = _sample(labels, config)
+    counts = np.bincount(labels[rows], minlength=len(sizes))
+    assert len(rows) == len(np.unique(rows)) == budget(len(labels), fraction)
+    assert np.all(counts >= 1) and np.all(counts <= sizes)
+    assert np.array_equal(rows, _sample(labels, config))  # by its seed
+
+
+def test_data_fraction_is_checked():
+    for bad in (0, 1.5, -0.1, float("nan"), True, "0.5"):
+        with pytest.raises(ValueError, match=r"data_fraction must be a number in \(0, 1\]"):
+            ProbeConfig(model="x", data_fraction=bad)
+    assert ProbeConfig(model="x").data_fraction == 1.0

@@ -46,6 +46,12 @@ class ProbeConfig:
         model_kwargs: extra arguments for ``timm.create_model`` or the transformers config.
         class_errors_from: ``"final"`` epoch's validation recall, or the ``"best"`` epoch's (by
             validation accuracy).
+        data_fraction: train on a sample of this fraction of the training rows, in ``(0, 1]``,
+            stratified by class (every class keeps at least one row) and drawn by ``seed``. The
+            class errors, all that DRoP's quotas need, are measured on the whole validation
+            split as before, at about ``data_fraction`` of the cost; the per-sample scores then
+            cover the sampled rows only, so a filter that ranks rows by a score needs a full
+            probe. The result still identifies the whole training set, which it prunes.
         image_column: the column of the images.
         label_column: the column of the labels.
         num_workers: DataLoader workers.
@@ -114,6 +120,14 @@ class ProbeConfig:
         default="final",
         metadata={"help": "validation recall of the final epoch, or of the best (by accuracy)"},
     )
+    data_fraction: float = field(
+        default=1.0,
+        metadata={
+            "help": "train on a stratified sample of this fraction of the training rows (by "
+            "--seed): class errors, and so DRoP's quotas, at that fraction of the cost; "
+            "per-sample scores then exist for the sample only"
+        },
+    )
     image_column: str = field(default="image", metadata={"help": "column of the images"})
     label_column: str = field(default="label", metadata={"help": "column of the labels"})
     num_workers: int = field(default=0, metadata={"help": "DataLoader workers"})
@@ -163,6 +177,15 @@ class ProbeConfig:
             raise ValueError(
                 f"class_errors_from must be 'final' or 'best', got {self.class_errors_from!r}"
             )
+        if (
+            isinstance(self.data_fraction, bool)
+            or not isinstance(self.data_fraction, (int, float))
+            or not 0 < self.data_fraction <= 1
+        ):
+            raise ValueError(
+                f"data_fraction must be a number in (0, 1], got {self.data_fraction!r}"
+            )
+        self.data_fraction = float(self.data_fraction)
         if self.score_epoch is not None and not 0 <= self.score_epoch < self.epochs:
             raise ValueError(f"score_epoch must lie in [0, {self.epochs}), got {self.score_epoch}")
 

@@ -308,13 +308,16 @@ class ProbeRecorder:
         out: Path,
         record: dict[str, Any],
         splits: dict[str, Any] | None = None,
+        index: NDArray[np.int64] | None = None,
     ) -> list[str]:
         """Write the result folder (:func:`~hf_drop.probe.result.write_result`), by one
-        process; returns the warnings it recorded."""
+        process; returns the warnings it recorded. ``index``: the training set's row of each
+        recorded row (a probe on a sample; default: they are the training set)."""
         return write_result(
             out,
             scores=self.scores(),
             labels=self.labels.train_ids,
+            index=index,
             names=self.labels.names,
             history=self.history,
             class_errors_from=self.class_errors_from,

@@ -244,11 +244,29 @@ class ProbeResult:
         """Every per-sample column: the scores, and the embeddings if recorded."""
         return [c for c in self.scores.column_names if c not in ("index", "label")]
 
+    @property
+    def data_fraction(self) -> float:
+        """The fraction of the training rows the probe trained on (``ProbeConfig``)."""
+        return float(self.record["config"].get("data_fraction", 1.0))
+
+    def _check_every_row(self, what: str) -> None:
+        """A probe on a sample has scores for its rows only: none can rank the whole set."""
+        if self.data_fraction < 1:
+            n = self.record.get("trained_rows", "some")
+            raise ValueError(
+                f"{what}: the probe in {self.folder} trained on {n} of the "
+                f"{self.source['num_rows']} training rows (data_fraction="
+                f"{self.data_fraction:g}), so its per-sample scores cover those rows only and "
+                "cannot rank the whole set. Its class errors are whole: prune at random within "
+                "each class (within='random', no strategy_score), or probe with data_fraction=1"
+            )
+
     def score(self, name: str) -> NDArray:
         """A score column as numpy, in the training set's row order (by the ``index`` column;
         embeddings as a 2-D float16 array)."""
         if name not in self._score_columns:
             raise ValueError(f"no score {name!r} in {self.folder}; it has {self.score_names}")
+        self._check_every_row(f"score {name!r}")
         values = column_to_numpy(self.scores, name)
         return values if self._row_order is None else values[self._row_order]
 
@@ -303,6 +321,7 @@ class ProbeResult:
         A dataset that is itself a selection (an indices mapping) is flattened first, as
         ``Dataset.add_column`` does, which copies its rows once.
         """
+        self._check_every_row("add_scores")
         available = self._score_columns
         names = available if names is None else list(names)
         unknown = [n for n in names if n not in available]
@@ -354,6 +373,7 @@ def write_result(
     embeddings: NDArray | None = None,
     splits: dict[str, Any] | None = None,
     group_names: Sequence[str] | None = None,
+    index: NDArray[np.int64] | None = None,
 ) -> list[str]:
     """Write a probe result into ``out``: scores, class metrics, splits, then ``probe_config.json``
     (``record``) last, whose presence marks a complete result. Returns the warnings recorded.
@@ -362,14 +382,17 @@ def write_result(
     initialisations); ``labels`` the rows' class ids. ``history`` holds, per initialisation, one
     validation entry per epoch: ``accuracy``, per-class ``recall`` and ``support``, and
     ``train_loss``; with ``group_names``, also each group's ``group_support`` and
-    ``group_hits``, from which the group errors are recorded. The one who calls this writes ``out`` (``run_probe``, ``ProbeCallback``): it
-    is used by a single process.
+    ``group_hits``, from which the group errors are recorded. ``index``: each row's position
+    in the training set, where the probe trained on a sample of it (default: row order). The
+    one who calls this writes ``out`` (``run_probe``, ``ProbeCallback``): it is used by a single
+    process.
     """
     out.mkdir(parents=True, exist_ok=True)
     (out / CONFIG_FILE).unlink(missing_ok=True)
     # Built as an Arrow table directly: embeddings go in as one flat float16 buffer.
     features = {"index": datasets.Value("int64"), "label": datasets.ClassLabel(names=list(names))}
-    arrays = [pa.array(np.arange(len(labels))), pa.array(labels)]
+    rows = np.arange(len(labels)) if index is None else np.asarray(index, dtype=np.int64)
+    arrays = [pa.array(rows), pa.array(labels)]
     for name, values in scores.items():
         features[name] = datasets.Value("float32")
         arrays.append(pa.array(np.asarray(values).astype(np.float32)))

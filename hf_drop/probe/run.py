@@ -13,6 +13,7 @@ folder and its checkpoints are :mod:`hf_drop.probe.checkpoints`'.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import warnings
@@ -27,9 +28,12 @@ import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import set_seed
+from numpy.typing import NDArray
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
+from ..core.quotas import proportional_quotas
+from ..core.selection import random_within_class
 from ..data.columns import Labels, read_groups
 from ..io.logs import get_logger, progress_bars_enabled
 from ..modeling.images import ImageBatches, check_image_split, check_one_size, image_sizes, loader
@@ -84,7 +88,7 @@ def run_probe(
         result = existing_result(out, config, plan.labels, train, val)
         logger.info(f"{out} already holds this probe's result: nothing to train")
         return result
-    plan.batch = _batch(config, len(train), accelerator.num_processes)  # may refuse
+    plan.batch = _batch(config, plan.num_trained(len(train)), accelerator.num_processes)
     created = claim_output(
         out, accelerator, train, val, inputs
     )  # refused, or ours, before training
@@ -109,9 +113,10 @@ def _probe(
     splits: dict[str, Any] | None,
 ) -> None:
     """Every initialisation, trained and recorded; the result written into ``out``."""
-    run = _Run(accelerator, config, out, plan, train, val, source, splits)
+    trained = train if plan.rows is None else train.select(plan.rows)
+    run = _Run(accelerator, config, out, plan, trained, val, source, splits)
     recorder = ProbeRecorder(
-        plan.labels,
+        plan.trained_labels,
         epochs=config.epochs,
         score_epoch=config.resolved_score_epoch,
         du_window=config.du_window,
@@ -121,6 +126,7 @@ def _probe(
         groups=plan.val_groups,
     )
     start = resume(accelerator, out, recorder, config, train, val)
+    _log_sample(plan, len(train), config)
     _log_batch(plan.batch, config)
     if start.checkpoint is not None:
         _log_resume(start, config)
@@ -145,13 +151,26 @@ def _probe(
 @dataclass
 class _Plan:
     """Everything checked before training: labels, group ids of the validation rows, channels,
-    image sizes, and (once the process count is known) the effective batch."""
+    image sizes, the training rows of a probe on a sample (``rows``; None: every row), and
+    (once the process count is known) the effective batch."""
 
     labels: ProbeLabels
     val_groups: Labels | None = None
     channels: int = 3
     sizes: dict[str, Any] = field(default_factory=dict)
     batch: dict[str, int] = field(default_factory=dict)
+    rows: NDArray[np.int64] | None = None
+
+    def num_trained(self, num_rows: int) -> int:
+        return num_rows if self.rows is None else len(self.rows)
+
+    @property
+    def trained_labels(self) -> ProbeLabels:
+        """The labels the probe trains on: the sample's class ids, the whole set's identity
+        (what resuming checks, and what the result records: the set it prunes)."""
+        if self.rows is None:
+            return self.labels
+        return dataclasses.replace(self.labels, train_ids=self.labels.train_ids[self.rows])
 
 
 @dataclass
@@ -195,7 +214,11 @@ def _train_init(run: _Run, recorder: ProbeRecorder, init: int, start: Start):
     batch_size = plan.batch["per_process_batch_size"]
     train_loader = loader(
         ImageBatches(
-            run.train, config.image_column, plan.labels.train_ids, preprocess, config.augment
+            run.train,
+            config.image_column,
+            plan.trained_labels.train_ids,
+            preprocess,
+            config.augment,
         ),
         batch_size,
         seed=config.seed + init,
@@ -362,8 +385,10 @@ def _check_inputs(train: datasets.Dataset, val: datasets.Dataset, config: ProbeC
     """Every input problem, as a clear error, before any model is built."""
     channels = check_image_split(train, "train split", config.image_column)
     check_image_split(val, "validation split", config.image_column)
+    labels = ProbeLabels.read(train, val, config.label_column)
     return _Plan(
-        labels=ProbeLabels.read(train, val, config.label_column),
+        labels=labels,
+        rows=_sample(labels.train_ids, config),
         val_groups=None if config.group_column is None else read_groups(val, config.group_column),
         channels=channels,
         # From the image headers: checked against the model's preprocessing once it is built.
@@ -371,6 +396,34 @@ def _check_inputs(train: datasets.Dataset, val: datasets.Dataset, config: ProbeC
             "train split": image_sizes(train, "train split", config.image_column),
             "validation split": image_sizes(val, "validation split", config.image_column),
         },
+    )
+
+
+def _sample(class_ids: NDArray[np.int64], config: ProbeConfig) -> NDArray[np.int64] | None:
+    """The rows a probe on ``config.data_fraction`` of the data trains on (None: all of them):
+    the class proportions (largest remainder), at least one row of every class, random within
+    each class by ``config.seed``."""
+    if config.data_fraction == 1:
+        return None
+    sizes = np.bincount(class_ids)
+    if round(config.data_fraction * len(class_ids)) < np.count_nonzero(sizes):
+        raise ValueError(
+            f"data_fraction={config.data_fraction:g} of {len(class_ids)} training rows is fewer "
+            f"rows than the {np.count_nonzero(sizes)} classes: raise data_fraction"
+        )
+    counts = proportional_quotas(sizes, config.data_fraction, min_per_class=1)
+    return np.sort(random_within_class(class_ids, counts, seed=config.seed))
+
+
+def _log_sample(plan: _Plan, num_rows: int, config: ProbeConfig) -> None:
+    if plan.rows is None:
+        return
+    n = len(plan.rows)
+    logger.info(
+        f"probe: trains on {n:,} of the {num_rows:,} training rows (--data_fraction "
+        f"{config.data_fraction:g}, stratified by class, --seed {config.seed}): "
+        f"{n / num_rows:.0%} of a full probe's steps; its class errors set the quotas of all "
+        f"{num_rows:,} rows, its scores cover the {n:,}"
     )
 
 
@@ -432,7 +485,9 @@ def _write_result(run: _Run, recorder: ProbeRecorder, spec) -> None:
         source=run.source,
         libraries=("torch", "accelerate", "datasets", "timm", "transformers", "numpy"),
     )
-    alerts = recorder.write(run.out, record, splits=run.splits)
+    if run.plan.rows is not None:  # the cost, and which rows trained (scores' index column)
+        record["trained_rows"] = len(run.plan.rows)
+    alerts = recorder.write(run.out, record, splits=run.splits, index=run.plan.rows)
     for message in alerts:
         # Once: a warning is what the user sees (one line under hf-drop's commands), not a log too.
         warnings.warn(message, ProbeWarning, stacklevel=4)  # the caller of run_probe
