@@ -41,6 +41,25 @@ def test_two_processes_record_the_same_scores_as_one(tmp_path):
     assert np.array_equal(a.class_errors, b.class_errors)
 
 
+def test_two_processes_train_a_probe_on_the_same_sample_as_one(tmp_path):
+    """``--data_fraction``: every process draws the same sample (by the seed) and shares it."""
+    sample = [*FROZEN, "--data_fraction", "0.5"]
+    one = run([sys.executable, "-m", "hf_drop", *sample, "--output", str(tmp_path / "one")])
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = run(launch_two("-m", "hf_drop", *sample, "--output", str(tmp_path / "two")))
+    assert two.returncode == 0, two.stderr[-3000:]
+    a, b = ProbeResult.load(tmp_path / "one"), ProbeResult.load(tmp_path / "two")
+    # half of 437, rounded half up
+    assert a.record["trained_rows"] == b.record["trained_rows"] == 219
+    rows_a, rows_b = np.array(a.scores["index"][:]), np.array(b.scores["index"][:])
+    assert np.array_equal(rows_a, rows_b) and len(np.unique(rows_a)) == 219
+    for name in a.score_names:
+        np.testing.assert_allclose(
+            b.scores[name][:], a.scores[name][:], rtol=1e-5, atol=1e-6, err_msg=name
+        )
+    assert np.array_equal(a.class_errors, b.class_errors)
+
+
 def test_a_killed_probe_resumes_to_the_same_result(tmp_path):
     command = [sys.executable, "-m", "hf_drop", "probe", "--dataset", "digits",
                "--max_train_samples", "480", "--model", "test_resnet", "--epochs", "3",
