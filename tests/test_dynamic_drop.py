@@ -49,19 +49,23 @@ def digits_rows(seed: int = 0, drop_class: int | None = None):
 
 
 class Linear(nn.Module):
-    """A softmax regression that remembers which training rows each step saw."""
+    """A softmax regression that remembers which training rows each step saw, and their
+    losses."""
 
     def __init__(self) -> None:
         super().__init__()
         torch.manual_seed(0)
         self.fc = nn.Linear(64, 10)
         self.seen: list[list[int]] = []
+        self.row_losses: list[tuple[list[int], list[float]]] = []
 
     def forward(self, x, labels=None, idx=None):
-        if self.training and idx is not None:
-            self.seen.append(idx.tolist())
         logits = self.fc(x)
         loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
+        if self.training and idx is not None:
+            self.seen.append(idx.tolist())
+            each = nn.functional.cross_entropy(logits, labels, reduction="none")
+            self.row_losses.append((idx.tolist(), each.detach().tolist()))
         return {"loss": loss, "logits": logits}
 
 

@@ -229,9 +229,15 @@ def _dynamic_lines(record) -> list[str]:
         if s["anneal"]
         else ""
     )
+    within = ""
+    if s.get("within") == "loss":
+        within = ", rows within a class by their last training loss (hard rows first" + (
+            ", kept well-learned rows' losses scaled up)" if s.get("rescale") else ")"
+        )
     return [
         f"- dynamic DRoP: every epoch trained on {s['rows_per_epoch']} of the {s['train_rows']} "
-        f"rows (density {s['density']}), class counts by `{s['quota']}` from {errors}{anneal}; "
+        f"rows (density {s['density']}), class counts by `{s['quota']}` from {errors}{anneal}"
+        f"{within}; "
         f"seed {s['seed']}. {plan['sample_passes']} sample-passes, {saved:.0%} fewer than full "
         "data. Every epoch's quotas are in `metrics.json` (`dynamic_drop`)."
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -144,6 +145,21 @@ class TrainConfig:
         },
     )
 
+    dynamic_within: Literal["random", "loss"] = field(
+        default="random",
+        metadata={
+            "help": "with dynamic_drop: the rows within each class, at random or by their last "
+            "training loss (InfoBatch's choice: hard rows first)"
+        },
+    )
+    dynamic_rescale: bool = field(
+        default=False,
+        metadata={
+            "help": "with dynamic_within loss: scale the loss of each kept well-learned row by "
+            "the inverse of its chance to be kept (InfoBatch)"
+        },
+    )
+
     def __post_init__(self) -> None:
         # One spelling ("HxW"), so that a recorded configuration compares equal to a given one.
         self.image_size = image_size_text(parse_image_size(self.image_size, "image_size"))
@@ -151,6 +167,15 @@ class TrainConfig:
             raise ValueError(f"epochs must be a positive int, got {self.epochs!r}")
         if self.optimizer not in ("sgd", "trainer"):
             raise ValueError(f"optimizer must be 'sgd' or 'trainer', got {self.optimizer!r}")
+        if self.dynamic_drop is None:
+            unused = [
+                f.name
+                for f in dataclasses.fields(self)
+                if f.name.startswith("dynamic_") and getattr(self, f.name) != f.default
+            ]
+            if unused:
+                raise ValueError(f"{', '.join(unused)} apply with dynamic_drop only: pass "
+                                 "dynamic_drop (--dynamic_drop DENSITY) or drop them")  # fmt: skip
         if self.dynamic_drop is not None and self.compute_matched:
             raise ValueError(
                 "dynamic_drop and compute_matched: a dynamic run trains every epoch on "

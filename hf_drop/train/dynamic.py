@@ -20,6 +20,11 @@ overstate the others; quotas from them alone swing from epoch to epoch (measured
 rows in one epoch, 204 in the next). ``smoothing`` averages each class's error over the
 evaluations so far, weighing the older ones by ``smoothing`` per epoch of age.
 
+Within each class the rows are random, or (``within="loss"``, :mod:`hf_drop.train.losses`)
+chosen by their last training loss as InfoBatch does: hard rows first, the rest of the quota
+from the well-learned ones at random, optionally with their losses scaled up (``rescale``).
+With ``quota="global"`` that is InfoBatch's class-blind choice, the baseline.
+
 Why every epoch has one length: the Trainer plans its learning-rate schedule, its step-based
 logging and saving, and where a resumed run starts, from the length of an epoch. Annealing on
 the full data (as InfoBatch does) would change that length; here it restores the class
@@ -41,6 +46,7 @@ from typing import Any
 
 import datasets
 import numpy as np
+import torch
 from numpy.typing import NDArray
 from torch.utils.data import Sampler
 from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
@@ -52,10 +58,12 @@ from ..core.uncertainty import class_errors_from_predictions, shrink_errors
 from ..data.columns import read_labels
 from ..io.logs import is_main_process
 from ..io.outputs import atomic_file
+from .losses import FetchedRows, LossChoice, choose_by_loss, per_sample_loss
 
-__all__ = ["RECORD_FILE", "DynamicDRoPCallback", "DynamicDRoPSampler"]
+__all__ = ["LOSSES_FILE", "RECORD_FILE", "DynamicDRoPCallback", "DynamicDRoPSampler"]
 
 RECORD_FILE = "dynamic_drop.json"
+LOSSES_FILE = "dynamic_drop_losses.npz"  # within="loss": beside the record in a checkpoint
 
 
 class DynamicDRoPSampler(Sampler[int]):
@@ -69,10 +77,18 @@ class DynamicDRoPSampler(Sampler[int]):
         self.seed = seed
         self.rows: NDArray[np.int64] = np.arange(0)
 
-    def plan(self, epoch: int, counts: NDArray[np.int64] | None) -> NDArray[np.int64]:
-        """Choose epoch ``epoch``'s rows (shuffled); returns them."""
+    def plan(
+        self,
+        epoch: int,
+        counts: NDArray[np.int64] | None,
+        choose: Callable[[NDArray[np.int64] | None, np.random.Generator], NDArray] | None = None,
+    ) -> NDArray[np.int64]:
+        """Choose epoch ``epoch``'s rows (shuffled); returns them. ``choose(counts, rng)``
+        picks them instead of at random (a loss-ranked choice)."""
         rng = np.random.default_rng([self.seed, epoch])
-        if counts is None:
+        if choose is not None:
+            chosen = choose(counts, rng)
+        elif counts is None:
             chosen = global_random(len(self.labels), self.size, seed=rng)
         else:
             chosen = random_within_class(self.labels, counts, seed=rng)
@@ -104,6 +120,13 @@ class DynamicDRoPCallback(TrainerCallback):
             alone (default 0.5: measured, it ended the swings of the quotas).
         min_per_class: every class keeps at least this many rows per epoch.
         seed: seed of every epoch's sample.
+        within: ``"random"`` rows within each class, or ``"loss"``: InfoBatch's choice by the
+            rows' last training loss (:mod:`hf_drop.train.losses`): hard rows first, then
+            well-learned ones at random; with ``quota="global"``, InfoBatch's class-blind one.
+            Needs ``dataloader_num_workers=0`` and a classifier's logits.
+        rescale: with ``within="loss"``, a kept well-learned row's loss weighs the inverse of
+            its chance to be kept (InfoBatch's rescaling; the training loss becomes the batch
+            mean of the weighted per-row cross-entropy).
     """
 
     def __init__(
@@ -117,6 +140,8 @@ class DynamicDRoPCallback(TrainerCallback):
         smoothing: float = 0.5,
         min_per_class: int = 1,
         seed: int = 0,
+        within: str = "random",
+        rescale: bool = False,
     ) -> None:
         if isinstance(train_dataset, datasets.IterableDataset):
             raise TypeError(
@@ -135,6 +160,14 @@ class DynamicDRoPCallback(TrainerCallback):
             raise ValueError(f"min_per_class must be an int >= 0, got {min_per_class!r}")
         if min_per_class < 0:
             raise ValueError(f"min_per_class must be an int >= 0, got {min_per_class!r}")
+        if within not in ("random", "loss"):
+            raise ValueError(f"within must be 'random' or 'loss', got {within!r}")
+        if not isinstance(rescale, bool):
+            raise ValueError(f"rescale must be True or False, got {rescale!r}")
+        if rescale and within != "loss":
+            raise ValueError(
+                "rescale weighs rows by their chance to be kept: it needs within='loss'"
+            )
         labels = read_labels(train_dataset, label_column)
         self.labels = labels.ids
         self.class_names = list(labels.names)
@@ -150,6 +183,15 @@ class DynamicDRoPCallback(TrainerCallback):
         self.seed = int(seed)
         self.size = budget(len(self.labels), self.density)
         self.sampler = DynamicDRoPSampler(self.labels, self.size, self.seed)
+        self.within = within
+        self.rescale = rescale
+        # within="loss": each row's last training loss (NaN: not trained on yet), the losses of
+        # the epoch in progress (this process's), and the loss weight of each row this epoch.
+        self.losses = np.full(len(self.labels), np.nan)
+        self._pending: list[tuple[NDArray[np.int64], NDArray[np.float32]]] = []
+        self.weights = np.ones(len(self.labels))
+        self._fetched: FetchedRows | None = None
+        self._choice: LossChoice | None = None  # the last epoch's choice by loss
         self.history: list[dict[str, Any]] = []  # one entry per epoch planned
         self._errors: dict[str, Any] | None = None  # the last evaluation's, for the next epoch
         self._fresh = False  # an evaluation went through compute_metrics since the last one
@@ -177,11 +219,62 @@ class DynamicDRoPCallback(TrainerCallback):
                 f"the trainer's train_dataset has {length} rows, but the callback was built on "
                 f"{len(self.labels)}: give it the very rows the trainer trains on"
             )
+        if self.within == "loss":
+            self._follow_losses(trainer)
         trainer._get_train_sampler = lambda *args, **kwargs: self.sampler  # type: ignore[method-assign]
         trainer.compute_metrics = self.compute_metrics(trainer.compute_metrics)
         # First in line: its log entries reach the reporters (printer, tensorboard, ...) after it.
         trainer.callback_handler.callbacks.insert(0, self)
         return trainer
+
+    def _follow_losses(self, trainer: Trainer) -> None:
+        """within="loss": the training set noting which rows each process fetches, and a
+        ``compute_loss`` that records each row's loss (and weighs it, with ``rescale``)."""
+        if trainer.args.dataloader_num_workers:
+            raise ValueError(
+                "within='loss' matches each training loss to its row in this process: set "
+                f"dataloader_num_workers=0 (it is {trainer.args.dataloader_num_workers})"
+            )
+        if self.rescale and trainer.args.label_smoothing_factor:
+            raise ValueError("rescale recomputes the loss as plain cross-entropy: it cannot "
+                             "keep label_smoothing_factor; set it to 0")  # fmt: skip
+        if self.rescale and getattr(trainer, "model_accepts_loss_kwargs", False):
+            raise ValueError("rescale needs a model whose loss is a batch mean (an image "
+                             "classifier); this model takes loss arguments")  # fmt: skip
+        fetched = FetchedRows(trainer.train_dataset)
+        self._fetched = fetched
+        trainer.train_dataset = fetched
+        inner = trainer.compute_loss
+        label_name = (trainer.label_names or ["labels"])[0]
+
+        def compute_loss(model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                         **kwargs: Any) -> Any:  # fmt: skip
+            if not model.training:  # an evaluation: as it was
+                return inner(model, inputs, return_outputs=return_outputs, **kwargs)
+            loss, outputs = inner(model, inputs, return_outputs=True, **kwargs)
+            labels = inputs[label_name]
+            per_row = per_sample_loss(outputs, labels)
+            rows = fetched.take(len(labels))
+            self._pending.append((rows, per_row.detach().float().cpu().numpy()))
+            if self.rescale:
+                weights = torch.as_tensor(self.weights[rows], device=per_row.device)
+                loss = (weights.to(per_row.dtype) * per_row).mean()
+            return (loss, outputs) if return_outputs else loss
+
+        trainer.compute_loss = compute_loss  # type: ignore[method-assign]
+
+    def _merge_losses(self) -> None:
+        """This epoch's losses of every process into ``losses`` (the same on every process)."""
+        pending, self._pending = self._gathered(), []
+        for rows, values in pending:
+            self.losses[rows] = values
+
+    def _gathered(self) -> list[tuple[NDArray[np.int64], NDArray[np.float32]]]:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            from accelerate.utils import gather_object
+
+            return list(gather_object(list(self._pending)))
+        return list(self._pending)
 
     def compute_metrics(
         self, inner: Callable[[Any], dict[str, float]] | None = None
@@ -252,7 +345,8 @@ class DynamicDRoPCallback(TrainerCallback):
         planned = {entry["epoch"]: entry for entry in self.history}
         if epoch in planned:  # a resumed epoch: the very rows it began with
             counts = planned[epoch]["quotas"]
-            self.sampler.plan(epoch, None if counts is None else np.asarray(counts))
+            counts = None if counts is None else np.asarray(counts)
+            self.sampler.plan(epoch, counts, self._by_loss())
             return
         entry = self._plan(epoch)
         self.history.append(entry)
@@ -260,6 +354,8 @@ class DynamicDRoPCallback(TrainerCallback):
     def on_epoch_end(self, args: TrainingArguments, state: TrainerState,
                      control: TrainerControl, **kwargs: Any) -> None:  # fmt: skip
         control.should_evaluate = True  # the next epoch's quotas need this epoch's errors
+        if self.within == "loss":
+            self._merge_losses()
 
     def on_evaluate(self, args: TrainingArguments, state: TrainerState,
                     control: TrainerControl, **kwargs: Any) -> None:  # fmt: skip
@@ -288,8 +384,13 @@ class DynamicDRoPCallback(TrainerCallback):
     def on_save(self, args: TrainingArguments, state: TrainerState,
                 control: TrainerControl, **kwargs: Any) -> None:  # fmt: skip
         folder = Path(str(args.output_dir)) / f"checkpoint-{state.global_step}"
+        # Every process gathers (a collective); the main one writes. Mid-epoch, the losses so
+        # far go with the ones the epoch was planned on, so a resumed run ends it alike.
+        pending = self._gathered() if self.within == "loss" else []
         if is_main_process() and folder.is_dir():
             self._write(folder / RECORD_FILE)
+            if self.within == "loss":
+                self._write_losses(folder / LOSSES_FILE, pending)
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState,
                      control: TrainerControl, **kwargs: Any) -> None:  # fmt: skip
@@ -310,6 +411,8 @@ class DynamicDRoPCallback(TrainerCallback):
             "smoothing": self.smoothing,
             "min_per_class": self.min_per_class,
             "seed": self.seed,
+            "within": self.within,
+            "rescale": self.rescale,
             "rows_per_epoch": self.size,
             "train_rows": len(self.labels),
         }
@@ -360,9 +463,10 @@ class DynamicDRoPCallback(TrainerCallback):
             counts, why = self._proportional(), "no evaluation yet: the data's own proportions"
         else:
             counts, why = self._counts(errors), f"{self.rule.name} on the last evaluation"
-        rows = self.sampler.plan(epoch, counts)
+        self._choice = None
+        rows = self.sampler.plan(epoch, counts, self._by_loss())
         before = self.history[-1]["sample_passes"] if self.history else 0
-        return {
+        entry = {
             "epoch": epoch,
             "quotas": None if counts is None else [int(c) for c in counts],
             "kept": len(rows),
@@ -370,6 +474,27 @@ class DynamicDRoPCallback(TrainerCallback):
             "errors_before": None if errors is None else dict(errors),
             "sample_passes": before + len(rows),
         }
+        if self._choice is not None:  # per class (or one group): hard and well-learned rows
+            entry["hard_rows"] = self._choice.hard
+            entry["well_learned_rows"] = self._choice.well_learned
+        return entry
+
+    def _by_loss(self) -> Callable[[NDArray[np.int64] | None, np.random.Generator], NDArray] | None:
+        """within="loss": the sampler's choice by the losses so far (it sets ``weights``)."""
+        if self.within != "loss":
+            return None
+
+        def choose(counts: NDArray[np.int64] | None, rng: np.random.Generator) -> NDArray:
+            if counts is None:  # class-blind: one group, the whole set
+                groups, counts = np.zeros(len(self.labels), np.int64), np.array([self.size])
+            else:
+                groups = self.labels
+            choice = choose_by_loss(groups, counts, self.losses, rng)
+            self.weights = choice.weights
+            self._choice = choice
+            return choice.rows
+
+        return choose
 
     def _proportional(self) -> NDArray[np.int64]:
         return proportional_quotas(self.sizes, self.density, min_per_class=self.min_per_class)
@@ -398,14 +523,43 @@ class DynamicDRoPCallback(TrainerCallback):
                 "resume from a checkpoint that dynamic DRoP saved, in this output_dir"
             )
         record = json.loads(path.read_text())
-        if record["settings"] != self.settings:
+        # A record from before within/rescale existed sampled at random, unweighted.
+        if {"within": "random", "rescale": False, **record["settings"]} != self.settings:
             raise ValueError(
                 f"{path} was written with other settings ({record['settings']}) than this "
                 f"callback's ({self.settings}): resume with the same ones"
             )
         self.history = record["epochs"]
         last = self.history[-1] if self.history else {}
-        self._errors = last.get("errors_after")
+        # Saved after an epoch's evaluation: its errors; mid-epoch: the ones it was planned on
+        # (the next evaluation smooths with them, as the uninterrupted run's did).
+        self._errors = last.get("errors_after", last.get("errors_before"))
+        if self.within == "loss":
+            self._read_losses(checkpoint / LOSSES_FILE)
+
+    def _write_losses(self, path: Path, pending: list) -> None:
+        rows = [r for r, _ in pending]
+        values = [v for _, v in pending]
+        with atomic_file(path, overwrite=True, what="dynamic DRoP losses") as tmp:
+            with tmp.open("wb") as f:
+                np.savez(
+                    f,
+                    planned_on=self.losses,
+                    rows=np.concatenate(rows) if rows else np.zeros(0, np.int64),
+                    values=np.concatenate(values) if values else np.zeros(0, np.float32),
+                )
+
+    def _read_losses(self, path: Path) -> None:
+        """The losses the resumed epoch was planned on, and those of its steps before the
+        checkpoint (merged at its end, as the uninterrupted run did)."""
+        if not path.exists():
+            raise FileNotFoundError(
+                f"resuming within='loss', but {path} does not exist: resume from a checkpoint "
+                "that dynamic DRoP with within='loss' saved"
+            )
+        with np.load(path) as saved:
+            self.losses = saved["planned_on"].astype(np.float64)
+            self._pending = [(saved["rows"].astype(np.int64), saved["values"])]
 
 
 def _sampler_of(loader: Any) -> Any:

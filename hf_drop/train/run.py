@@ -492,6 +492,8 @@ def _dynamic(train, eval_dataset, steer_dataset, config: TrainConfig, data: _Dat
         anneal=config.dynamic_anneal,
         smoothing=config.dynamic_smoothing,
         seed=config.seed,
+        within=config.dynamic_within,
+        rescale=config.dynamic_rescale,
     )
     return callback, steer_ids
 
