@@ -11,7 +11,10 @@ training sets, model, 4 epochs, seeds and reported halves), each epoch of a dyna
 both with the last quarter of the epochs (1 of 4) in the data's own proportions; and
 ``Dynamic DRoP (smoothed)``: each class's error averaged over the evaluations (smoothing 0.5),
 no annealing (the first two runs showed the quotas swinging from epoch to epoch, and the
-annealed last epoch undoing the rebalancing). Beside them, from
+annealed last epoch undoing the rebalancing). Then InfoBatch's choice by the rows' last
+training loss, with its rescaling (``within="loss"``, ``rescale``): ``Dynamic InfoBatch-style
+(class-blind, loss)``, the class-blind baseline, and ``Dynamic DRoP (smoothed, loss)``, within
+DRoP's class counts. Beside them, from
 the long sweep (``benchmarks/results/shapes_long``, same data, model and seeds): full-data
 training, and static DRoP with its whole cost (an 8-epoch probe on all rows, then the
 compute-matched pruned training).
@@ -52,6 +55,16 @@ METHODS = {
     "Dynamic DRoP (smoothed)": {
         "dynamic_quota": "drop", "dynamic_anneal": 0.0, "dynamic_smoothing": 0.5,
     },
+    # InfoBatch's choice by the last training loss, with its rescaling: class-blind (the
+    # InfoBatch-style baseline), and within DRoP's class counts.
+    "Dynamic InfoBatch-style (class-blind, loss)": {
+        "dynamic_quota": "global", "dynamic_anneal": 0.0, "dynamic_within": "loss",
+        "dynamic_rescale": True,
+    },
+    "Dynamic DRoP (smoothed, loss)": {
+        "dynamic_quota": "drop", "dynamic_anneal": 0.0, "dynamic_smoothing": 0.5,
+        "dynamic_within": "loss", "dynamic_rescale": True,
+    },
 }  # fmt: skip
 LONG_RESULTS = Path(__file__).parents[1] / "benchmarks" / "results" / "shapes_long"
 COLUMNS = ["shape", "method", "density", "seed", "accuracy", "worst_class_accuracy",
@@ -79,8 +92,10 @@ def run(out: Path, seeds: int) -> pd.DataFrame:
                         shape.final, seed=seed, compute_matched=False, dynamic_drop=density,
                         **settings,
                     )  # fmt: skip
-                    quota = settings["dynamic_quota"] + (
-                        "-smoothed" if settings.get("dynamic_smoothing") else ""
+                    quota = (
+                        settings["dynamic_quota"]
+                        + ("-smoothed" if settings.get("dynamic_smoothing") else "")
+                        + ("-loss" if settings.get("dynamic_within") == "loss" else "")
                     )
                     start = time.perf_counter()
                     metrics = train_and_evaluate(
