@@ -222,3 +222,19 @@ def test_hf_drop_train_chooses_by_loss_and_says_so(tmp_path):
         from hf_drop.train import TrainConfig
 
         TrainConfig(model="test_resnet", dynamic_within="loss")
+
+
+def test_a_steering_split_of_another_image_size_is_refused_before_training(tmp_path):
+    """The steering split is evaluated every epoch: its images must stack like the others."""
+    from hf_drop.data.sources import digits_splits
+    from hf_drop.train import TrainConfig, train_and_evaluate
+
+    data = digits_splits()
+    test = data["test"]
+    steer = test.select(range(180, 360)).map(lambda r: {"image": r["image"].resize((10, 10))})
+    config = TrainConfig(model="test_resnet", epochs=1, dynamic_drop=0.5)
+    with pytest.raises(ValueError, match=r"steering dataset: .*10x10.*pass --image_size"):
+        train_and_evaluate(
+            data["train"], test.select(range(180)), config, tmp_path / "run", steer_dataset=steer
+        )
+    assert not (tmp_path / "run").exists()

@@ -146,7 +146,7 @@ def train_and_evaluate(
     prepare_output(out, "train", overwrite=overwrite, inputs=inputs)
     set_seed(args.seed)
     built = _build(config, data)
-    _check_sizes(train, eval_dataset, built.preprocess, config)  # a batch must stack
+    _check_sizes(train, eval_dataset, steer_dataset, built.preprocess, config)  # batches stack
     train_rows, eval_rows = _rows(train, eval_dataset, data, built.preprocess, config)
     if built.spec.kind == "timm":
         _describe_timm_preprocessing(built, eval_rows)
@@ -209,16 +209,19 @@ def _build(config: TrainConfig, data: _Data) -> _Model:
     return _Model(classifier.model, preprocess, spec, processor)
 
 
-def _check_sizes(train, eval_dataset, preprocess: Preprocess, config: TrainConfig) -> None:
-    """Images of several sizes only if the preprocessing resizes them (``image_size``)."""
+def _check_sizes(
+    train, eval_dataset, steer_dataset, preprocess: Preprocess, config: TrainConfig
+) -> None:
+    """Images of several sizes only if the preprocessing resizes them (``image_size``); the
+    steering split (dynamic DRoP) is evaluated every epoch, so its images count too."""
     from ..modeling.images import check_one_size, image_sizes
 
     if preprocess.image_size is not None:
         return
-    sizes = {
-        role: image_sizes(split, role, config.image_column)
-        for role, split in (("training dataset", train), ("evaluation dataset", eval_dataset))
-    }
+    splits = [("training dataset", train), ("evaluation dataset", eval_dataset)]
+    if steer_dataset is not None:
+        splits.append(("steering dataset", steer_dataset))
+    sizes = {role: image_sizes(split, role, config.image_column) for role, split in splits}
     check_one_size(sizes, preprocess, config.model)
 
 
