@@ -152,6 +152,10 @@ def test_what_loss_ranking_cannot_do_is_refused(tmp_path):
         DynamicDRoPCallback(train, 0.5, within="loss").attach(
             trainer_for(tmp_path, train, val, dataloader_num_workers=2)
         )
+    custom = trainer_for(tmp_path, train, val)
+    custom.compute_loss_func = lambda outputs, labels, num_items_in_batch=None: outputs["loss"]
+    with pytest.raises(ValueError, match="compute_loss_func"):
+        DynamicDRoPCallback(train, 0.5, within="loss", rescale=True).attach(custom)
     smoothed = trainer_for(tmp_path, train, val)
     smoothed.args.label_smoothing_factor = 0.1
     with pytest.raises(ValueError, match="label_smoothing_factor"):

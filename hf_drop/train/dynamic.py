@@ -238,6 +238,9 @@ class DynamicDRoPCallback(TrainerCallback):
         if self.rescale and trainer.args.label_smoothing_factor:
             raise ValueError("rescale recomputes the loss as plain cross-entropy: it cannot "
                              "keep label_smoothing_factor; set it to 0")  # fmt: skip
+        if self.rescale and getattr(trainer, "compute_loss_func", None) is not None:
+            raise ValueError("rescale recomputes the loss as plain cross-entropy: it would "
+                             "replace your compute_loss_func; drop rescale or it")  # fmt: skip
         if self.rescale and getattr(trainer, "model_accepts_loss_kwargs", False):
             raise ValueError("rescale needs a model whose loss is a batch mean (an image "
                              "classifier); this model takes loss arguments")  # fmt: skip
