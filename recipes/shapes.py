@@ -83,6 +83,7 @@ class Shape:
     per_class: int | None = None  # training images per class before any tail
     imbalance: float | None = None  # head / tail ratio of a long tail
     order: tuple[int, ...] | None = None  # long-tail order, head to tail (None: LT_ORDER)
+    sample_seed: int = 0  # which training images of each class (per_class) the shape keeps
     val_per_class: int | None = None  # validation images per class (default: half of test)
     densities: tuple[float, ...] = DENSITIES
     # A second, cheap probe on this stratified fraction of the training set (same epochs): the
@@ -148,10 +149,20 @@ CONFIRM_METHODS = (
     "Random+DRoP (robust)",
     "Random+DRoP (robust, count)",
 )
+# With 20 validation images per class the shrinkage is what matters: the ablation too.
+SMALL_VAL_METHODS = (*CONFIRM_METHODS, "Random+DRoP (floor only)", "Random+DRoP (shrink only)")
 LONG = {
     "fmnist": Shape("fashion_mnist", per_class=1200, **_LONG),
     "fmnist_lt10": Shape("fashion_mnist", per_class=2000, imbalance=10, **_LONG),
     "fmnist_lt50": Shape("fashion_mnist", per_class=2000, imbalance=50, **_LONG),
+    # The other two shapes. The small validation split on its own draw of training
+    # images (sample_seed 1), so that its runs are not fmnist's again: a fifth training set.
+    # Digits as in the short regime (10 epochs: full data is near convergence there).
+    "fmnist_small_val": Shape(
+        "fashion_mnist", per_class=1200, val_per_class=20, sample_seed=1,
+        **(_LONG | {"methods": SMALL_VAL_METHODS, "cheap_fraction": None}),
+    ),
+    "digits": replace(SHORT["digits"], densities=(0.3, 0.5), methods=CONFIRM_METHODS),
     "fmnist_lt20_hard": Shape(
         "fashion_mnist", per_class=2000, imbalance=20, order=HARD_TAIL,
         **(_LONG | {"methods": CONFIRM_METHODS, "cheap_fraction": None}),
@@ -168,7 +179,7 @@ def build(shape: Shape):
     train, test = data["train"], data["test"]
     labels = np.array(train["label"][:])
     if shape.per_class is not None:
-        rng = np.random.default_rng(0)
+        rng = np.random.default_rng(shape.sample_seed)
         rows = []
         for rank, k in enumerate(shape.order or LT_ORDER):
             size = shape.per_class
