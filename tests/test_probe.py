@@ -390,6 +390,15 @@ def test_a_probe_on_a_fraction_of_the_rows_sets_the_quotas_of_all_of_them(digits
             refused()
     with pytest.raises(ValueError, match="come from another dataset"):
         DRoPFilter.from_probe(result, 0.5).fit(train.select(np.sort(index)))
+    # its scores exported: the rows it trained on, and a card that says they are a sample
+    from hf_drop.hub import export_scores
+
+    folder = export_scores(result, tmp_path / "scores")
+    exported = datasets.load_dataset(str(folder), split="train")
+    assert sorted(exported["index"]) == sorted(index.tolist())
+    card = (folder / "README.md").read_text()
+    assert f"{n} of its 1437 rows (`data_fraction` 0.25)" in card
+    assert "One row per training sample" not in card and "within=" not in card
     assert run_probe(train, val, config, tmp_path / "cheap").folder == result.folder
     with pytest.raises(ValueError, match="another configuration"):
         run_probe(train, val, replace(config, data_fraction=1.0), tmp_path / "cheap")

@@ -239,6 +239,10 @@ def export_scores(
         )
         dataset_yaml(scores, data, shards)
         name = record["source"].get("name") or "a dataset"
+        if result.data_fraction < 1:  # a probe on a sample: its scores cover those rows only
+            body = _sample_scores_card(result, name, len(scores))
+            DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body}").save(str(tmp / CARD_FILE))
+            return Path(folder)
         body = (
             f"# Probe scores for {name}\n\n"
             f"One row per training sample ({len(scores)} rows): `index` (its row in the source), "
@@ -258,6 +262,28 @@ def export_scores(
         )
         DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body}").save(str(tmp / CARD_FILE))
     return Path(folder)
+
+
+def _sample_scores_card(result: Any, name: str, rows: int) -> str:
+    """The card of the scores of a probe trained on a sample (``data_fraction`` < 1): what the
+    table covers, and how to prune with its class errors alone."""
+    record = result.record
+    return (
+        f"# Probe scores for {name}\n\n"
+        f"The probe trained on a stratified sample of the training set: {rows} of its "
+        f"{result.source['num_rows']} rows (`data_fraction` {result.data_fraction:g}). One row "
+        "per sampled row: `index` (its row in the source), `label`, and the scores "
+        f"{', '.join(f'`{n}`' for n in result.score_names)}, recorded by hf-drop from one probe "
+        f"run of `{record['model']['name']}`. The scores do not cover the whole set, so they "
+        "cannot rank it; the class errors below were measured on the whole validation split, and "
+        "set DRoP's quotas of the whole set, at random within each class:\n\n```python\n"
+        "from hf_drop import DRoPFilter\n\n"
+        "errors = ...  # drop_probe.class_errors from this card\n"
+        "drop = DRoPFilter(0.5, class_errors=errors).fit(source)\n"
+        "```\n\n"
+        f"## Class errors used by DRoP\n\n"
+        f"{class_table(result.class_names, list(result.class_errors))}\n"
+    )
 
 
 def push(
