@@ -264,17 +264,24 @@ with open(os.path.join({out!r}, f"seen-{{rank}}.json"), "w") as f:
 """
 
 
+def run_on_two_processes(script: str, tmp_path: Path, out: Path) -> tuple[dict, dict]:
+    """Run ``script`` (a template of ``tests`` and ``out``) under accelerate launch with 2 CPU
+    processes; each process's ``seen-RANK.json`` in ``out``."""
+    path = tmp_path / "run.py"
+    path.write_text(script.format(tests=str(HERE), out=str(out)))
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(launch_two(str(path)), env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    one, two = (json.loads((out / f"seen-{r}.json").read_text()) for r in (0, 1))
+    return one, two
+
+
 @pytest.mark.slow
 def test_two_processes_train_on_the_same_rows_of_each_epoch(tmp_path):
     """Under accelerate launch with 2 processes: the same quotas and rows on both (errors come
     from the gathered evaluation), each process a disjoint part of every epoch's rows."""
     out = tmp_path / "out"
-    script = tmp_path / "run.py"
-    script.write_text(SCRIPT.format(tests=str(HERE), out=str(out)))
-    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(launch_two(str(script)), env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    one, two = (json.loads((out / f"seen-{r}.json").read_text()) for r in (0, 1))
+    one, two = run_on_two_processes(SCRIPT, tmp_path, out)
     assert one["history"] == two["history"] and len(one["history"]) == 3
     assert one["history"][1]["errors_before"] is not None
     assert sum(one["history"][1]["errors_before"]["support"]) == 597  # the whole eval set

@@ -2,15 +2,12 @@
 matched to its row, InfoBatch's choice and rescaling, resumption, two processes, refusals."""
 
 import json
-import os
 import shutil
-import subprocess
 
 import numpy as np
 import pytest
 import torch
-from conftest import launch_two
-from test_dynamic_drop import HERE, digits_rows, trainer_for
+from test_dynamic_drop import digits_rows, run_on_two_processes, trainer_for
 
 from hf_drop.core.quotas import budget
 from hf_drop.train.dynamic import LOSSES_FILE, RECORD_FILE, DynamicDRoPCallback
@@ -183,13 +180,7 @@ with open(os.path.join({out!r}, f"seen-{{rank}}.json"), "w") as f:
 def test_two_processes_choose_the_same_rows_by_the_losses_of_both(tmp_path):
     """Under accelerate launch with 2 processes: each process's losses reach both, so both plan
     the same rows; together they train each of them once per epoch."""
-    out = tmp_path / "out"
-    script = tmp_path / "run.py"
-    script.write_text(SCRIPT.format(tests=str(HERE), out=str(out)))
-    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(launch_two(str(script)), env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    one, two = (json.loads((out / f"seen-{r}.json").read_text()) for r in (0, 1))
+    one, two = run_on_two_processes(SCRIPT, tmp_path, tmp_path / "out")
     assert one["history"] == two["history"] and len(one["history"]) == 3
     np.testing.assert_array_equal(one["losses"], two["losses"])
     size = budget(1200, 0.5)
