@@ -30,6 +30,7 @@ import json
 import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -39,12 +40,44 @@ sys.path.insert(0, str(Path(__file__).parent))
 from benchmark import FULL, make_plan, needs_scores, recorded_probe_methods, run_plan
 
 from hf_drop import DRoPFilter
+from hf_drop.core import rules as R
+from hf_drop.core.quotas import budget, uniform_counts
 from hf_drop.data.sources import digits_splits, fashion_mnist
 from hf_drop.data.splits import stratified_indices, stratified_sample
 from hf_drop.evaluation.intervals import paired_bootstrap
 from hf_drop.evaluation.report import plot_runs
 from hf_drop.probe import ProbeConfig, ProbeResult, run_probe
 from hf_drop.train import TrainConfig
+
+
+@R.register_quota_rule
+@dataclass(frozen=True)
+class DRoPSaturating(R.QuotaRule):
+    """Exploratory, chosen after seeing fmnist_lt50 (issue 19): kept counts proportional to the
+    shrunk class errors until the first class is kept whole (no floor); the rest of the budget
+    shared equally among the classes with room (water-filled). On an extreme tail the hardest
+    small classes saturate early and the rest is near Uniform; where nothing saturates it is
+    the count rule."""
+
+    name: ClassVar[str] = "drop_saturating"
+    title: ClassVar[str | None] = "DRoP(saturating)"
+    needs_errors: ClassVar[bool] = True
+    takes_min_per_class: ClassVar[bool] = False
+
+    @property
+    def shrinks_errors(self) -> bool:
+        return True
+
+    def counts(self, inputs: R.QuotaInputs) -> np.ndarray:
+        sizes, errors = inputs.sizes, np.asarray(inputs.errors, dtype=float)
+        total = budget(int(sizes.sum()), inputs.density)
+        hard = (errors > 0) & (sizes > 0)
+        if not hard.any():
+            return uniform_counts(sizes, total)
+        scale = min(total / errors[hard].sum(), (sizes[hard] / errors[hard]).min())
+        base = np.where(hard, np.floor(np.minimum(sizes, scale * errors) + 1e-9), 0).astype(int)
+        return base + uniform_counts(sizes - base, total - int(base.sum()))
+
 
 # The rules compared, as DRoPFilter.from_probe arguments.
 METHODS: dict[str, dict] = {
@@ -63,6 +96,7 @@ METHODS: dict[str, dict] = {
     # authors' released code: on long tails the paper's fractions give a large, mildly hard
     # class more rows than the hardest small one (issue 19, fmnist_lt50).
     "Random+DRoP (robust, count)": {"mode": "count"},
+    "Random+DRoP (saturating)": {"quota": "drop_saturating"},  # exploratory: see the class
 }
 DEFAULT = "Random+DRoP (robust)"
 PAPER = "Random+DRoP (paper)"
@@ -129,6 +163,7 @@ _LONG_METHODS = (
     "Random+DRoP (shrink only)",
     "Random+StrategyQ (EL2N)",
     "Random+DRoP (robust, count)",
+    "Random+DRoP (saturating)",
 )
 _LONG = {
     "probe": _LONG_PROBE,
@@ -148,6 +183,7 @@ CONFIRM_METHODS = (
     "Random+DRoP (paper)",
     "Random+DRoP (robust)",
     "Random+DRoP (robust, count)",
+    "Random+DRoP (saturating)",
 )
 # With 20 validation images per class the shrinkage is what matters: the ablation too.
 SMALL_VAL_METHODS = (*CONFIRM_METHODS, "Random+DRoP (floor only)", "Random+DRoP (shrink only)")
