@@ -68,14 +68,30 @@ class DRoPSaturating(R.QuotaRule):
     def shrinks_errors(self) -> bool:
         return True
 
+    floor: float = 0.0  # every class keeps min(N_k, floor * B / K) at least
+
     def counts(self, inputs: R.QuotaInputs) -> np.ndarray:
         sizes, errors = inputs.sizes, np.asarray(inputs.errors, dtype=float)
         total = budget(int(sizes.sum()), inputs.density)
         hard = (errors > 0) & (sizes > 0)
         if not hard.any():
             return uniform_counts(sizes, total)
-        scale = min(total / errors[hard].sum(), (sizes[hard] / errors[hard]).min())
-        base = np.where(hard, np.floor(np.minimum(sizes, scale * errors) + 1e-9), 0).astype(int)
+        share = total / max(int(np.count_nonzero(sizes)), 1)
+        lower = np.minimum(sizes, np.floor(self.floor * share))
+
+        def kept(scale: float) -> np.ndarray:  # count mode above the floors, at this scale
+            return np.where(hard, np.clip(scale * errors, lower, sizes), lower)
+
+        # The scale that spends the budget, or the one at which the first class is kept whole
+        # if that comes first (bisection: the kept total grows with the scale).
+        scale = (sizes[hard] / errors[hard]).min()
+        if kept(scale).sum() > total:
+            low, high = 0.0, scale
+            for _ in range(100):
+                middle = (low + high) / 2
+                low, high = (middle, high) if kept(middle).sum() <= total else (low, middle)
+            scale = low
+        base = np.floor(kept(scale) + 1e-9).astype(int)
         return base + uniform_counts(sizes - base, total - int(base.sum()))
 
 
@@ -97,6 +113,7 @@ METHODS: dict[str, dict] = {
     # class more rows than the hardest small one (issue 19, fmnist_lt50).
     "Random+DRoP (robust, count)": {"mode": "count"},
     "Random+DRoP (saturating)": {"quota": "drop_saturating"},  # exploratory: see the class
+    "Random+DRoP (saturating, floor)": {"quota": "drop_saturating(floor=0.5)"},
 }
 DEFAULT = "Random+DRoP (robust)"
 PAPER = "Random+DRoP (paper)"
@@ -164,6 +181,7 @@ _LONG_METHODS = (
     "Random+StrategyQ (EL2N)",
     "Random+DRoP (robust, count)",
     "Random+DRoP (saturating)",
+    "Random+DRoP (saturating, floor)",
 )
 _LONG = {
     "probe": _LONG_PROBE,
@@ -184,6 +202,7 @@ CONFIRM_METHODS = (
     "Random+DRoP (robust)",
     "Random+DRoP (robust, count)",
     "Random+DRoP (saturating)",
+    "Random+DRoP (saturating, floor)",
 )
 # With 20 validation images per class the shrinkage is what matters: the ablation too.
 SMALL_VAL_METHODS = (*CONFIRM_METHODS, "Random+DRoP (floor only)", "Random+DRoP (shrink only)")

@@ -205,7 +205,7 @@ def metric_cases() -> list[Case]:
         import evaluate
 
         return evaluate.load(
-            str(Path(__file__).parents[1] / "hf_drop/evaluation/metrics/class_accuracy")
+            str(Path(__file__).parents[2] / "hf_drop/evaluation/metrics/class_accuracy")
         )
 
     def absent(_):
