@@ -10,7 +10,7 @@ from ..core.quotas import proportional_quotas
 from ..core.selection import random_within_class
 from .columns import read_labels
 
-__all__ = ["stratified_indices", "stratified_sample"]
+__all__ = ["stratified_indices", "stratified_rows", "stratified_sample"]
 
 
 def stratified_indices(
@@ -42,8 +42,18 @@ def stratified_sample(
     if count >= len(dataset):
         return np.arange(len(dataset), dtype=np.int64)
     labels = read_labels(dataset, label_column)
-    sizes = np.bincount(labels.ids, minlength=len(labels.names))
-    counts = proportional_quotas(sizes, count / len(dataset))
-    if int(counts.sum()) != count:  # the budget of count / n is count; never off, but never silent
-        raise AssertionError(f"stratified sample of {int(counts.sum())} rows, not {count}")
-    return np.sort(random_within_class(labels.ids, counts, seed=seed))
+    rows = stratified_rows(labels.ids, count / len(dataset), seed=seed)
+    if len(rows) != count:  # the budget of count / n is count; never off, but never silent
+        raise AssertionError(f"stratified sample of {len(rows)} rows, not {count}")
+    return rows
+
+
+def stratified_rows(
+    class_ids: NDArray[np.int64], fraction: float, *, seed: int = 0, min_per_class: int = 0
+) -> NDArray[np.int64]:
+    """Sorted positions of ``budget(N, fraction)`` rows with the class proportions of
+    ``class_ids`` (largest remainder, at least ``min_per_class`` of each class), at random
+    within each class by ``seed``: what :func:`stratified_sample` and a probe on a part of the
+    data (``ProbeConfig.data_fraction``) keep."""
+    counts = proportional_quotas(np.bincount(class_ids), fraction, min_per_class=min_per_class)
+    return np.sort(random_within_class(class_ids, counts, seed=seed))

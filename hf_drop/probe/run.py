@@ -32,9 +32,8 @@ from numpy.typing import NDArray
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from ..core.quotas import proportional_quotas
-from ..core.selection import random_within_class
 from ..data.columns import Labels, read_groups
+from ..data.splits import stratified_rows
 from ..io.logs import get_logger, progress_bars_enabled
 from ..modeling.images import ImageBatches, check_image_split, check_one_size, image_sizes, loader
 from ..modeling.models import build_model
@@ -411,8 +410,7 @@ def _sample(class_ids: NDArray[np.int64], config: ProbeConfig) -> NDArray[np.int
             f"data_fraction={config.data_fraction:g} of {len(class_ids)} training rows is fewer "
             f"rows than the {np.count_nonzero(sizes)} classes: raise data_fraction"
         )
-    counts = proportional_quotas(sizes, config.data_fraction, min_per_class=1)
-    return np.sort(random_within_class(class_ids, counts, seed=config.seed))
+    return stratified_rows(class_ids, config.data_fraction, seed=config.seed, min_per_class=1)
 
 
 def _log_sample(plan: _Plan, num_rows: int, config: ProbeConfig) -> None:
