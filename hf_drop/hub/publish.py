@@ -239,50 +239,53 @@ def export_scores(
         )
         dataset_yaml(scores, data, shards)
         name = record["source"].get("name") or "a dataset"
-        if result.data_fraction < 1:  # a probe on a sample: its scores cover those rows only
-            body = _sample_scores_card(result, name, len(scores))
-            DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body}").save(str(tmp / CARD_FILE))
-            return Path(folder)
         body = (
-            f"# Probe scores for {name}\n\n"
-            f"One row per training sample ({len(scores)} rows): `index` (its row in the source), "
-            f"`label`, and the scores {', '.join(f'`{n}`' for n in result.score_names)}, "
-            f"recorded by hf-drop from one probe run of `{record['model']['name']}` "
-            f"({record['config']['epochs']} epochs x {record['config']['num_inits']} "
-            "initialisations). The card's `drop_probe` metadata holds the probe's configuration, "
-            "the source's fingerprint and label hash, and the class errors below.\n\n"
-            "Prune the source with them, without running the probe again:\n\n```python\n"
-            "from datasets import load_dataset\nfrom hf_drop import DRoPFilter\n\n"
-            f"scores = load_dataset(REPO_ID, split='train')\n"
-            "errors = ...  # drop_probe.class_errors from this card\n"
-            "drop = DRoPFilter(0.5, class_errors=errors, within=scores['el2n'][:]).fit(source)\n"
-            "```\n\n"
-            f"## Class errors used by DRoP\n\n"
+            f"# Probe scores for {name}\n\n{_scores_text(result, len(scores))}\n\n```python\n"
+            f"{_scores_usage(result)}```\n\n## Class errors used by DRoP\n\n"
             f"{class_table(result.class_names, list(result.class_errors))}\n"
         )
         DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body}").save(str(tmp / CARD_FILE))
     return Path(folder)
 
 
-def _sample_scores_card(result: Any, name: str, rows: int) -> str:
-    """The card of the scores of a probe trained on a sample (``data_fraction`` < 1): what the
-    table covers, and how to prune with its class errors alone."""
+def _scores_text(result: Any, rows: int) -> str:
+    """What a score table holds: every training row, or (``data_fraction`` < 1) the rows of the
+    probe's sample only, whose scores cannot rank the whole set."""
     record = result.record
+    scores = ", ".join(f"`{n}`" for n in result.score_names)
+    if result.data_fraction < 1:
+        return (
+            f"The probe trained on a stratified sample of the training set: {rows} of its "
+            f"{result.source['num_rows']} rows (`data_fraction` {result.data_fraction:g}). One "
+            f"row per sampled row: `index` (its row in the source), `label`, and the scores "
+            f"{scores}, recorded by hf-drop from one probe run of `{record['model']['name']}`. "
+            "The scores do not cover the whole set, so they cannot rank it; the class errors "
+            "below were measured on the whole validation split, and set DRoP's quotas of the "
+            "whole set, at random within each class:"
+        )
     return (
-        f"# Probe scores for {name}\n\n"
-        f"The probe trained on a stratified sample of the training set: {rows} of its "
-        f"{result.source['num_rows']} rows (`data_fraction` {result.data_fraction:g}). One row "
-        "per sampled row: `index` (its row in the source), `label`, and the scores "
-        f"{', '.join(f'`{n}`' for n in result.score_names)}, recorded by hf-drop from one probe "
-        f"run of `{record['model']['name']}`. The scores do not cover the whole set, so they "
-        "cannot rank it; the class errors below were measured on the whole validation split, and "
-        "set DRoP's quotas of the whole set, at random within each class:\n\n```python\n"
-        "from hf_drop import DRoPFilter\n\n"
-        "errors = ...  # drop_probe.class_errors from this card\n"
-        "drop = DRoPFilter(0.5, class_errors=errors).fit(source)\n"
-        "```\n\n"
-        f"## Class errors used by DRoP\n\n"
-        f"{class_table(result.class_names, list(result.class_errors))}\n"
+        f"One row per training sample ({rows} rows): `index` (its row in the source), "
+        f"`label`, and the scores {scores}, recorded by hf-drop from one probe run of "
+        f"`{record['model']['name']}` ({record['config']['epochs']} epochs x "
+        f"{record['config']['num_inits']} initialisations). The card's `drop_probe` metadata "
+        "holds the probe's configuration, the source's fingerprint and label hash, and the class "
+        "errors below.\n\nPrune the source with them, without running the probe again:"
+    )
+
+
+def _scores_usage(result: Any) -> str:
+    """The card's code: by the class errors and a score, or (a sample's scores) by the class
+    errors alone."""
+    errors = "errors = ...  # drop_probe.class_errors from this card\n"
+    if result.data_fraction < 1:
+        return (
+            f"from hf_drop import DRoPFilter\n\n{errors}"
+            "drop = DRoPFilter(0.5, class_errors=errors).fit(source)\n"
+        )
+    return (
+        "from datasets import load_dataset\nfrom hf_drop import DRoPFilter\n\n"
+        f"scores = load_dataset(REPO_ID, split='train')\n{errors}"
+        "drop = DRoPFilter(0.5, class_errors=errors, within=scores['el2n'][:]).fit(source)\n"
     )
 
 
