@@ -68,6 +68,8 @@ def test_every_loss_is_its_rows_and_each_epoch_keeps_the_hard_rows(tmp_path, quo
         assert len(rows) == len(set(rows.tolist())) == size
         if quota == "drop":
             assert np.bincount(labels[rows], minlength=10).tolist() == entry["quotas"]
+        if quota == "global":  # the record says how the class-blind rows were chosen
+            assert entry["why"] == "class-blind choice by loss"
         counts = entry["quotas"] or [size]
         for g, count in enumerate(counts):
             members = np.flatnonzero(groups == g)

@@ -457,7 +457,8 @@ class DynamicDRoPCallback(TrainerCallback):
         errors = self._errors
         counts: NDArray[np.int64] | None
         if self.rule.class_blind:
-            counts, why = None, "class-blind random sample"
+            how = "random sample" if self.within == "random" else "choice by loss"
+            counts, why = None, f"class-blind {how}"
         elif annealed:
             counts, why = self._proportional(), "annealing: the data's own proportions"
         elif not self.rule.needs_errors:
