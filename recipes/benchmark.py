@@ -48,7 +48,9 @@ from hf_drop.train import TrainConfig, compute_matched_epochs, train_and_evaluat
 METHODS: dict[str, dict] = {
     "Random": {"quota": "global"},
     "Random+DRoP": {"quota": "drop_paper"},  # exactly the paper's rule, as in the results below
-    "Random+DRoP (robust)": {},  # hf-drop's default: floor 0.5, errors shrunk by their support
+    # hf-drop's default until 0.6 (floor 0.5, errors shrunk by their support; kept fraction
+    # proportional to error), as the recorded results ran it; the default since is saturating.
+    "Random+DRoP (robust)": {"mode": "paper"},
     "EL2N": {"within": "el2n", "quota": "global"},
     "EL2N+DRoP": {"within": "el2n", "quota": "drop_paper"},
     "GraNd": {"within": "grand", "quota": "global"},
@@ -60,6 +62,8 @@ METHODS: dict[str, dict] = {
     "Random+StrategyQ (EL2N)": {"strategy_score": "el2n"},
     "Random+Proportional": {"quota": "proportional"},
     "Random+Uniform": {"quota": "uniform"},
+    # hf-drop's default since 0.6: count mode until a class is kept whole, then equal shares
+    "Random+DRoP (saturating, floor)": {"mode": "saturating"},
 }
 FULL = "Full data"
 # The methods of the recorded Fashion-MNIST results (benchmarks/results/fashion_mnist).

@@ -50,10 +50,10 @@ DENSITIES = (0.5, 0.7)
 SEEDS = 3
 # TrainConfig settings of each method.
 METHODS = {
-    "Dynamic DRoP": {"dynamic_quota": "drop", "dynamic_anneal": 0.25},
+    "Dynamic DRoP": {"dynamic_quota": "drop(mode=paper)", "dynamic_anneal": 0.25},
     "Dynamic Random": {"dynamic_quota": "global", "dynamic_anneal": 0.25},
     "Dynamic DRoP (smoothed)": {
-        "dynamic_quota": "drop", "dynamic_anneal": 0.0, "dynamic_smoothing": 0.5,
+        "dynamic_quota": "drop(mode=paper)", "dynamic_anneal": 0.0, "dynamic_smoothing": 0.5,
     },
     # InfoBatch's choice by the last training loss, with its rescaling: class-blind (the
     # InfoBatch-style baseline), and within DRoP's class counts.
@@ -62,7 +62,7 @@ METHODS = {
         "dynamic_rescale": True,
     },
     "Dynamic DRoP (smoothed, loss)": {
-        "dynamic_quota": "drop", "dynamic_anneal": 0.0, "dynamic_smoothing": 0.5,
+        "dynamic_quota": "drop(mode=paper)", "dynamic_anneal": 0.0, "dynamic_smoothing": 0.5,
         "dynamic_within": "loss", "dynamic_rescale": True,
     },
 }  # fmt: skip
@@ -92,8 +92,8 @@ def run(out: Path, seeds: int) -> pd.DataFrame:
                         shape.final, seed=seed, compute_matched=False, dynamic_drop=density,
                         **settings,
                     )  # fmt: skip
-                    quota = (
-                        settings["dynamic_quota"]
+                    quota = (  # the run's folder: the rule's name, as the recorded runs
+                        settings["dynamic_quota"].split("(")[0]
                         + ("-smoothed" if settings.get("dynamic_smoothing") else "")
                         + ("-loss" if settings.get("dynamic_within") == "loss" else "")
                     )

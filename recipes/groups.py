@@ -80,8 +80,9 @@ FRAME_WIDTH = 2  # pixels
 # The methods compared, as DRoPFilter.from_probe arguments.
 METHODS: dict[str, dict] = {
     "Random": {"quota": "global"},
-    "Random+DRoP (classes)": {},  # hf-drop's default rule, quotas per class
-    "Random+DRoP (groups)": {"group_column": GROUP_COLUMN},  # the same rule per label x frame
+    # hf-drop's default rule until 0.6 (as recorded), quotas per class; the same rule per group
+    "Random+DRoP (classes)": {"mode": "paper"},
+    "Random+DRoP (groups)": {"mode": "paper", "group_column": GROUP_COLUMN},
 }
 GROUPS = "Random+DRoP (groups)"
 

@@ -30,7 +30,6 @@ import json
 import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -40,8 +39,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from benchmark import FULL, make_plan, needs_scores, recorded_probe_methods, run_plan
 
 from hf_drop import DRoPFilter
-from hf_drop.core import rules as R
-from hf_drop.core.quotas import budget, uniform_counts
 from hf_drop.data.sources import digits_splits, fashion_mnist
 from hf_drop.data.splits import stratified_indices, stratified_sample
 from hf_drop.evaluation.intervals import paired_bootstrap
@@ -49,71 +46,27 @@ from hf_drop.evaluation.report import plot_runs
 from hf_drop.probe import ProbeConfig, ProbeResult, run_probe
 from hf_drop.train import TrainConfig
 
-
-@R.register_quota_rule
-@dataclass(frozen=True)
-class DRoPSaturating(R.QuotaRule):
-    """Exploratory, chosen after seeing fmnist_lt50 (issue 19): kept counts proportional to the
-    shrunk class errors until the first class is kept whole (no floor); the rest of the budget
-    shared equally among the classes with room (water-filled). On an extreme tail the hardest
-    small classes saturate early and the rest is near Uniform; where nothing saturates it is
-    the count rule."""
-
-    name: ClassVar[str] = "drop_saturating"
-    title: ClassVar[str | None] = "DRoP(saturating)"
-    needs_errors: ClassVar[bool] = True
-    takes_min_per_class: ClassVar[bool] = False
-
-    @property
-    def shrinks_errors(self) -> bool:
-        return True
-
-    floor: float = 0.0  # every class keeps min(N_k, floor * B / K) at least
-
-    def counts(self, inputs: R.QuotaInputs) -> np.ndarray:
-        sizes, errors = inputs.sizes, np.asarray(inputs.errors, dtype=float)
-        total = budget(int(sizes.sum()), inputs.density)
-        hard = (errors > 0) & (sizes > 0)
-        if not hard.any():
-            return uniform_counts(sizes, total)
-        share = total / max(int(np.count_nonzero(sizes)), 1)
-        lower = np.minimum(sizes, np.floor(self.floor * share))
-
-        def kept(scale: float) -> np.ndarray:  # count mode above the floors, at this scale
-            return np.where(hard, np.clip(scale * errors, lower, sizes), lower)
-
-        # The scale that spends the budget, or the one at which the first class is kept whole
-        # if that comes first (bisection: the kept total grows with the scale).
-        scale = (sizes[hard] / errors[hard]).min()
-        if kept(scale).sum() > total:
-            low, high = 0.0, scale
-            for _ in range(100):
-                middle = (low + high) / 2
-                low, high = (middle, high) if kept(middle).sum() <= total else (low, middle)
-            scale = low
-        base = np.floor(kept(scale) + 1e-9).astype(int)
-        return base + uniform_counts(sizes - base, total - int(base.sum()))
-
-
 # The rules compared, as DRoPFilter.from_probe arguments.
 METHODS: dict[str, dict] = {
     "Random": {"quota": "global"},
     "Random+Proportional": {"quota": "proportional"},
     "Random+DRoP (paper)": {"quota": "drop_paper"},
     "Random+DRoP (count)": {"mode": "count", "floor": 0.0, "shrink": False},
-    "Random+DRoP (robust)": {},  # hf-drop's default
-    "Random+DRoP (floor 0.25)": {"floor": 0.25},
+    "Random+DRoP (robust)": {"mode": "paper"},  # hf-drop's default until 0.6
+    "Random+DRoP (floor 0.25)": {"mode": "paper", "floor": 0.25},
     "Random+StrategyQ (EL2N)": {"strategy_score": "el2n"},
     # Issue 19: the class-balanced baseline, and the default's two parts one at a time.
     "Random+Uniform": {"quota": "uniform"},
-    "Random+DRoP (floor only)": {"shrink": False},
-    "Random+DRoP (shrink only)": {"floor": 0.0},
+    "Random+DRoP (floor only)": {"mode": "paper", "shrink": False},
+    "Random+DRoP (shrink only)": {"mode": "paper", "floor": 0.0},
     # The default's settings with kept counts (not fractions) proportional to error, as the
     # authors' released code: on long tails the paper's fractions give a large, mildly hard
     # class more rows than the hardest small one (issue 19, fmnist_lt50).
     "Random+DRoP (robust, count)": {"mode": "count"},
-    "Random+DRoP (saturating)": {"quota": "drop_saturating"},  # exploratory: see the class
-    "Random+DRoP (saturating, floor)": {"quota": "drop_saturating(floor=0.5)"},
+    # Count mode until the first class is kept whole, then equal shares (issue 19): without a
+    # floor, and with the floor of half the uniform share (hf-drop's default since 0.6).
+    "Random+DRoP (saturating)": {"mode": "saturating", "floor": 0.0},
+    "Random+DRoP (saturating, floor)": {"mode": "saturating"},
 }
 DEFAULT = "Random+DRoP (robust)"
 PAPER = "Random+DRoP (paper)"
@@ -337,7 +290,7 @@ def prepare(
         errors = cheap.class_errors_with_support
 
         def from_cheap(density: float, seed: int) -> DRoPFilter:
-            return DRoPFilter(density, class_errors=errors, seed=seed)
+            return DRoPFilter(density, class_errors=errors, seed=seed, mode="paper")
 
         methods[CHEAP] = from_cheap
     cheap_probe = None
@@ -346,7 +299,8 @@ def prepare(
             "fraction": shape.cheap_fraction,
             "rows": len(cheap_rows),
             "sampling": "stratified by class, seed 0",
-            "rule": "the default, DRoPFilter(density, class_errors=its errors)",
+            "rule": "the default until 0.6, DRoPFilter(density, class_errors=its errors, "
+            "mode='paper')",
         }
     record = {
         "shape": name,
@@ -472,10 +426,12 @@ def verdict(root: Path, shapes: dict[str, Shape] | None = None) -> str:
     return "\n".join(text) + "\n\n" + "\n".join(lines)
 
 
-def comparisons(root: Path, shapes: dict[str, Shape] | None = None) -> pd.DataFrame:
-    """Every rule against the default, per shape, density and metric: paired bootstrap over seeds
-    and the reported images (``hf_drop.evaluation.intervals``), on all seeds and on the seeds run
-    after the default was chosen."""
+def comparisons(
+    root: Path, shapes: dict[str, Shape] | None = None, reference: str = DEFAULT
+) -> pd.DataFrame:
+    """Every rule against ``reference`` (the default), per shape, density and metric: paired
+    bootstrap over seeds and the reported images (``hf_drop.evaluation.intervals``), on all seeds
+    and on the seeds run after the default was chosen."""
     tables = []
     shapes = SHAPES if shapes is None else shapes
     for name, shape_of in shapes.items():
@@ -490,12 +446,13 @@ def comparisons(root: Path, shapes: dict[str, Shape] | None = None) -> pd.DataFr
             reported = build(shape_of)[2]
             support = np.bincount(np.array(reported["label"][:])).tolist()
         for seeds, chosen in (("all", runs), ("after choice", runs[~runs.seed.isin(CHOSEN_ON)])):
-            if DEFAULT not in set(chosen["method"]):
+            if reference not in set(chosen["method"]):
                 continue
             for metric in ("worst_class_accuracy", "accuracy"):
-                table = paired_bootstrap(chosen, DEFAULT, metric=metric, support=support)
+                table = paired_bootstrap(chosen, reference, metric=metric, support=support)
                 table.insert(0, "shape", name)
                 table["seeds"] = seeds
+                table["reference"] = reference
                 tables.append(table)
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
@@ -504,20 +461,22 @@ BASELINES = ("Random", "Random+Proportional", "Random+Uniform")
 
 
 def criteria_text(table: pd.DataFrame) -> str:
-    """Markdown: the issue's test of the default, per shape and density, from the intervals: no
-    class-count baseline beats its worst class beyond the (Bonferroni) interval, and its average
-    accuracy is within 1 point of Random's."""
+    """Markdown: the issue's test of the table's reference rule (the default), per shape and
+    density, from the intervals: no class-count baseline beats its worst class beyond the
+    (Bonferroni) interval, and its average accuracy is within 1 point of Random's."""
     if table.empty:
         return ""
+    reference = table["reference"].iloc[0]
+    rule = "the default" if reference == DEFAULT else f"{reference}"
     lines = [
-        "## The default against the baselines",
+        f"## {rule[0].upper() + rule[1:]} against the baselines",
         "",
-        "Best baseline (Random, Random+Proportional, Random+Uniform) minus the default, worst "
+        f"Best baseline (Random, Random+Proportional, Random+Uniform) minus {rule}, worst "
         "class, with its Bonferroni interval: ok when the interval reaches 0 or below (no "
-        "baseline is better beyond noise). Average: the default minus Random, ok when at least "
+        f"baseline is better beyond noise). Average: {rule} minus Random, ok when at least "
         "-0.010 (one point).",
         "",
-        "| shape | d | seeds | best baseline - default (worst class) | ok | default - Random "
+        "| shape | d | seeds | best baseline - rule (worst class) | ok | rule - Random "
         "(average) [interval] | ok |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -540,17 +499,20 @@ def criteria_text(table: pd.DataFrame) -> str:
 
 
 def comparison_text(table: pd.DataFrame) -> str:
-    """Markdown: worst-class difference from the default with its Bonferroni interval."""
+    """Markdown: worst-class difference from the reference (the default) with its Bonferroni
+    interval."""
     if table.empty:
         return ""
+    reference = table["reference"].iloc[0]
+    rule = "the default" if reference == DEFAULT else f"{reference}"
     lines = [
-        "## Against the default, with intervals",
+        f"## Against {rule}, with intervals",
         "",
-        "Worst-class accuracy of each rule minus the default's, mean over paired seeds, with its "
-        "paired bootstrap interval (seeds and reported images resampled) at a Bonferroni level "
-        "over the comparisons of the shape (m in the heading). `<` the default is better, `>` "
-        "the rule is better, `~` within noise. Seeds 3 and up were run after the default was "
-        "chosen (on seeds 0-2); comparisons.csv has them apart, and average accuracy.",
+        f"Worst-class accuracy of each rule minus that of {rule}, mean over paired seeds, with "
+        "its paired bootstrap interval (seeds and reported images resampled) at a Bonferroni "
+        f"level over the comparisons of the shape (m in the heading). `<` {rule} is better, "
+        "`>` the rule is better, `~` within noise. Seeds 3 and up were run after the default "
+        "was chosen (on seeds 0-2); comparisons.csv has them apart, and average accuracy.",
     ]
     worst = table[(table.metric == "worst_class_accuracy") & (table.seeds == "all")]
     for name, shape in worst.groupby("shape", sort=False):
@@ -662,6 +624,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only-seeds", type=int, nargs="+", help="run these of the seeds alone")
     parser.add_argument("--methods", nargs="+", help="run these of the shapes' methods alone")
     parser.add_argument(
+        "--reference", nargs="+", default=[DEFAULT], metavar="METHOD",
+        help="the rules tested against the baselines (the first: the intervals' reference)",
+    )  # fmt: skip
+    parser.add_argument(
         "--recorded-probe", action="store_true",
         help="add runs on the class errors of the probes recorded in OUTPUT/<shape> (no probe "
         "trained; the rules that need per-sample scores are left out)",
@@ -673,18 +639,23 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(
             f"--shapes: {unknown} are not shapes of --regime {args.regime}: {list(shapes)}"
         )
-    unknown = sorted(set(args.methods or ()) - {*METHODS, CHEAP})
+    unknown = sorted({*(args.methods or ()), *args.reference} - {*METHODS, CHEAP})
     if unknown:
-        parser.error(f"--methods: {unknown} are not methods: {[*METHODS, CHEAP]}")
+        parser.error(f"--methods, --reference: {unknown} are not methods: {[*METHODS, CHEAP]}")
     if not args.verdict:
         chosen = {n: shapes[n] for n in args.shapes or shapes}
         run_shapes(
             chosen, args.output, args.seeds, args.only_seeds, args.recorded_probe, args.methods
         )
-    table = comparisons(args.output, shapes)
-    table.to_csv(args.output / "comparisons.csv", index=False)
+    tables = [comparisons(args.output, shapes, reference) for reference in args.reference]
+    table = tables[0]
+    pd.concat(tables, ignore_index=True).to_csv(args.output / "comparisons.csv", index=False)
     text = (
-        criteria_text(table) + "\n" + verdict(args.output, shapes) + "\n" + comparison_text(table)
+        "\n".join(criteria_text(t) for t in tables)
+        + "\n"
+        + verdict(args.output, shapes)
+        + "\n"
+        + comparison_text(table)
     )
     (args.output / "verdict.md").write_text(text)
     plot_shapes(args.output, shapes)

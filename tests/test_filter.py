@@ -1,5 +1,6 @@
 """Specification of DRoPFilter on datasets.Dataset (hf_drop.pruning.filter)."""
 
+import dataclasses
 import pickle
 import warnings
 
@@ -180,6 +181,21 @@ def test_a_class_missing_from_the_errors_is_an_error_or_gets_missing_error(datas
 def test_rules_that_ignore_errors_do_not_need_every_class_to_have_one(dataset):
     drop = DRoPFilter(0.5, quota="proportional", class_errors=[0.1, np.nan, 0.3, 0.2]).fit(dataset)
     assert np.isnan(drop.class_errors_[1]) and drop.quotas_.sum() == 100
+
+
+@pytest.mark.parametrize(
+    ("kept", "starved"),
+    # 900 + 100 rows at d = 0.2: the large class's proportional share is 180, the class-balanced
+    # one 100; it is starved only under half of both (50).
+    [(49, True), (50, False), (89, False), (150, False)],
+)
+def test_a_class_is_starved_under_half_of_both_its_proportional_and_balanced_share(kept, starved):
+    from hf_drop.pruning.record import flags_of
+
+    data = image_dataset([0] * 900 + [1] * 100)
+    record = DRoPFilter(0.2, class_errors={"tshirt": 0.1, "trouser": 0.3}).fit(data).record_
+    flags = flags_of(dataclasses.replace(record, quotas=[kept, 200 - kept, 0, 0]))
+    assert ("starved" in flags[0]) is starved
 
 
 def test_an_empty_class_needs_no_error():

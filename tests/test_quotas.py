@@ -190,7 +190,7 @@ def test_a_class_with_no_samples_keeps_nothing():
         ({"class_errors": [0.1, 1.2, 0.3]}, "class_errors must lie in \\[0, 1\\]"),
         ({"class_errors": [0.1, float("nan"), 0.3]}, "class_errors must lie in \\[0, 1\\]"),
         ({"class_errors": [0.1, 0.2]}, "class_errors has 2 entries but class_sizes has 3"),
-        ({"mode": "fraction"}, "mode must be 'paper' or 'count'"),
+        ({"mode": "fraction"}, r"mode must be one of \['paper', 'count', 'saturating'\]"),
         ({"min_per_class": -1}, "min_per_class must be a non-negative int"),
         ({"min_per_class": 1.5}, "min_per_class must be a non-negative int"),
     ],
@@ -378,3 +378,95 @@ def test_a_floor_and_min_per_class_together_keep_an_exact_budget(problem, floor)
 def test_a_floor_never_pushes_min_per_class_over_the_budget():
     counts = drop_quotas([1000, 10, 10], [0.1, 0.5, 0.5], 0.05, floor=1.0, min_per_class=10)
     assert counts.sum() == budget(1020, 0.05) == 51 and counts[1:].tolist() == [10, 10]
+
+
+# --- saturating mode ----------------------------------------------------------------------------
+
+
+def reference_saturating(sizes, errors, density, floor=0.0):
+    """The saturating rule from its definition: the count rule's continuous solution (bisection)
+    up to the scale at which the first class is kept whole, its whole rows, then the rest handed
+    out one row at a time to each class with room in turn (lowest class id first)."""
+    sizes = np.asarray(sizes, int)
+    errors = np.asarray(errors, float)
+    total = budget(int(sizes.sum()), density)
+    nonempty = max(np.count_nonzero(sizes), 1)
+    lower = np.minimum(sizes, np.floor(floor * total / nonempty + 1e-9))
+    hard = (errors > 0) & (sizes > 0)
+    base = lower.copy()
+    if hard.any():
+        first_whole = (sizes[hard] / errors[hard]).min()
+        at_first_whole = np.where(hard, np.clip(first_whole * errors, lower, sizes), lower)
+        weights = np.where(sizes > 0, errors, 0.0)
+        if at_first_whole.sum() > total:
+            targets = continuous_by_bisection(total, weights, lower, sizes)
+        else:
+            targets = at_first_whole
+        base = np.floor(targets + 1e-9).astype(int)
+    counts = base.copy()
+    while counts.sum() < total:
+        for k in range(len(sizes)):
+            if counts[k] < sizes[k] and counts.sum() < total:
+                counts[k] += 1
+    return counts
+
+
+@settings(max_examples=400, deadline=None)
+@given(problems(), st.sampled_from([0.0, 0.25, 0.5, 1.0]))
+def test_saturating_counts_match_their_definition(problem, floor):
+    sizes, errors, density, _, _ = problem
+    counts = quiet(drop_quotas, sizes, errors, density, mode="saturating", floor=floor)
+    assert counts.dtype == np.int64 and counts.sum() == budget(sum(sizes), density)
+    assert np.all((counts >= 0) & (counts <= np.array(sizes)))
+    expected = reference_saturating(sizes, errors, density, floor)
+    # The continuous solutions agree to float precision; a count may differ where a target
+    # lies within 1e-9 of a whole number.
+    assert np.abs(counts - expected).max() <= 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(problems(), st.floats(0.0, 1.0))
+def test_saturating_counts_respect_the_floor_and_min_per_class(problem, floor):
+    sizes, errors, density, _, min_per_class = problem
+    sizes_a, total = np.array(sizes), budget(sum(sizes), density)
+    assume(np.minimum(sizes_a, min_per_class).sum() <= total)
+    counts = quiet(
+        drop_quotas, sizes, errors, density, mode="saturating", floor=floor,
+        min_per_class=min_per_class,
+    )  # fmt: skip
+    assert counts.sum() == total and np.all(counts <= sizes_a)
+    assert np.all(counts >= np.minimum(sizes_a, min_per_class))
+    share = total / max(np.count_nonzero(sizes_a), 1)  # the floor is of the uniform share
+    assert np.all(counts >= np.minimum(np.floor(np.minimum(sizes_a, floor * share) + 1e-9), total))
+
+
+def test_saturating_is_the_count_rule_until_a_class_is_kept_whole():
+    sizes, errors = [1000, 1000, 1000], [0.1, 0.2, 0.3]
+    # Budget 600 at c = 1000: 100 / 200 / 300, no class whole: exactly the count rule.
+    assert drop_quotas(sizes, errors, 0.2, mode="saturating").tolist() == [100, 200, 300]
+    assert drop_quotas(sizes, errors, 0.2, mode="count").tolist() == [100, 200, 300]
+
+
+def test_saturating_shares_the_rest_equally_once_a_class_is_kept_whole():
+    # The tail class (40 rows, error 0.8) is whole at c = 50: 5 / 15 / 40 rows; the 2,040 rows
+    # left of the budget of 2,100 then go in equal shares (1,020 each) to the two large classes,
+    # where the count rule would keep giving them rows in proportion to error (1:3).
+    counts = drop_quotas([2980, 2980, 40], [0.1, 0.3, 0.8], 0.35, mode="saturating")
+    assert counts.tolist() == [5 + 1020, 15 + 1020, 40]
+    count_rule = drop_quotas([2980, 2980, 40], [0.1, 0.3, 0.8], 0.35, mode="count")
+    assert count_rule.tolist() == [515, 1545, 40]
+
+
+def test_saturating_falls_back_to_equal_shares_when_no_error_carries_signal():
+    with pytest.warns(QuotaWarning, match="class-balanced"):
+        counts = drop_quotas([500, 100, 20], [0.0, 0.0, 0.0], 0.5, mode="saturating")
+    assert counts.tolist() == uniform_quotas([500, 100, 20], 0.5).tolist() == [190, 100, 20]
+
+
+def test_the_saturating_floor_is_a_share_of_the_uniform_share():
+    # Budget 600 over 3 classes: a floor of 0.5 is 100 rows each, whatever the class size; the
+    # zero-error class keeps its floor (the paper and count modes' floor would be half of its
+    # proportional share, 250).
+    counts = drop_quotas([1000, 500, 500], [0.0, 0.3, 0.1], 0.3, mode="saturating", floor=0.5)
+    assert counts[0] == 100
+    assert drop_quotas([1000, 500, 500], [0.0, 0.3, 0.1], 0.3, mode="count", floor=0.5)[0] == 150

@@ -195,6 +195,25 @@ def test_a_recorded_revision_is_carried(tmp_path, monkeypatch):
     assert again["source"]["revision"] == "v1.0", "and recorded again"
 
 
+@pytest.mark.parametrize("mode", ["paper", "count", "saturating"])
+def test_a_record_says_every_setting_so_a_change_of_default_cannot_change_it(
+    mode, tmp_path, monkeypatch
+):
+    from hf_drop.cli.reproduce import reproduce_commands
+    from hf_drop.pruning.artifacts import save_subset
+
+    data = _small()
+    drop = _hand(class_errors=ERRORS, mode=mode).fit(data)
+    save_subset(drop.apply(data), tmp_path / "subset", drop)
+    record = json.loads((tmp_path / "subset" / "pruning.json").read_text())
+    assert record["rules"]["quota"] == f"drop(mode={mode}, strength=1.0, floor=0.5, shrink=true)"
+    # A record from before rules were written in full: "drop" for the default of its day, whose
+    # settings in force its drop_settings hold; its command keeps them, whatever the default now.
+    record["rules"]["quota"] = "drop"
+    (command,) = reproduce_commands(record)
+    assert f"'drop(mode={mode}, strength=1.0, floor=0.5, shrink=true)'" in command
+
+
 @pytest.mark.slow
 def test_a_probe_based_filter_from_python_is_rebuilt(probe, tmp_path, monkeypatch):
     from hf_drop import DRoPFilter

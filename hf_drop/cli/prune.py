@@ -53,11 +53,12 @@ class PruneArguments:
     strategy_score: str | None = field(
         default=None, metadata={"help": "score whose global selection sets the class counts"}
     )
-    mode: Literal["paper", "count"] | None = field(
+    mode: Literal["paper", "count", "saturating"] | None = field(
         default=None,
         metadata={
             "help": "--quota drop: kept fraction (paper, default) or kept count (count) "
-            "proportional to error"
+            "proportional to error, or count until a class is kept whole, then equal shares "
+            "(saturating)"
         },
     )
     floor: float | None = field(

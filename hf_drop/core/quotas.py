@@ -10,6 +10,7 @@ rule          weight ``w_k``   meaning
 ============  ===============  ==================================================
 paper (DRoP)  ``N_k * e_k``    kept *fraction* proportional to error (Algorithm 1)
 count         ``e_k``          kept *count* proportional to error (authors' code)
+saturating    ``e_k``          count, until a class is kept whole; then equal shares
 (strength s)  ``e_k ** s``     in place of ``e_k``: 0 is proportional, 1 is DRoP
 proportional  ``N_k``          the same density in every class
 uniform       ``1``            equal counts, water-filled over small classes
@@ -43,7 +44,8 @@ __all__ = [
     "uniform_quotas",
 ]
 
-QuotaMode = Literal["paper", "count"]
+QuotaMode = Literal["paper", "count", "saturating"]
+QUOTA_MODES: tuple[QuotaMode, ...] = ("paper", "count", "saturating")
 
 
 class QuotaWarning(HfDropWarning):
@@ -78,6 +80,11 @@ def drop_quotas(
     of its samples keeps all of them and its excess is shared among the others, again in
     proportion to their error. ``mode="count"`` makes the kept *count* proportional to the error
     instead (what the authors' released code does; it differs from the paper on imbalanced data).
+    ``mode="saturating"`` is the count mode until the first class is kept whole; the budget left
+    then goes to the classes with room in equal shares, as :func:`uniform_counts` (hf-drop's
+    rule, not the paper's: on an extreme long tail the hardest small classes are kept whole early
+    and the rest is close to class-balanced, where the paper's weights would keep giving the
+    rows to large, mildly hard classes).
 
     The counts are integers that sum to exactly :func:`budget` ``(N, density)``, never exceed
     ``N_k``, and lie within one sample of the continuous solution for that budget
@@ -97,7 +104,7 @@ def drop_quotas(
         class_sizes: ``N_k``, the number of samples of each class.
         class_errors: ``e_k = 1 - recall_k`` on a held-out split, each in ``[0, 1]``.
         density: fraction of the whole dataset to keep, in ``[0, 1]``.
-        mode: ``"paper"`` (fraction proportional to error) or ``"count"``.
+        mode: ``"paper"`` (fraction proportional to error), ``"count"`` or ``"saturating"``.
         strength: ``s`` in ``[0, 1]``: errors enter as ``e_k ** s``, so that 0 gives
             class-proportional quotas, 1 DRoP, and values between temper DRoP's contrasts.
         floor: ``phi`` in ``[0, 1]``: every class keeps at least
@@ -105,33 +112,39 @@ def drop_quotas(
             of its proportional share of the budget ``B`` (``B N_k / N``, within half a sample
             of ``density * N_k``) and the uniform share ``B / K`` (``K`` non-empty classes); so
             neither a large easy class nor a small one is starved.
-            If the floors would exceed the budget they are scaled down together.
+            If the floors would exceed the budget they are scaled down together. In
+            ``"saturating"`` mode, whose rows tend to equal shares, the floor is ``phi * B / K``.
         min_per_class: smallest number of samples any class keeps (all of it if smaller).
         class_names: names used in warnings; class ids otherwise.
     """
     sizes = _check_sizes(class_sizes)
     errors = _check_errors(class_errors, len(sizes))
-    if mode not in ("paper", "count"):
-        raise ValueError(f"mode must be 'paper' or 'count', got {mode!r}")
+    if mode not in QUOTA_MODES:
+        raise ValueError(f"mode must be one of {list(QUOTA_MODES)}, got {mode!r}")
     strength = _check_unit("strength", strength)
     floor = _check_unit("floor", floor)
     total = budget(int(sizes.sum()), density)
     lower = _lower_bounds(sizes, min_per_class, total)
-    lower = np.maximum(lower, _floors(sizes, total, floor, already=lower))
+    saturating = mode == "saturating"
+    lower = np.maximum(lower, _floors(sizes, total, floor, lower, proportional=not saturating))
     names = _names(class_names, len(sizes))
 
     tempered = errors**strength if strength != 1 else errors.copy()
     weights = tempered * sizes if mode == "paper" else tempered
     weights[sizes == 0] = 0.0
     if not np.any(weights > 0):
+        fallback = "class-balanced" if saturating else "class-proportional"
         if total > lower.sum():
             warnings.warn(
                 "every class error is zero, so the errors carry no signal about which classes "
-                "are hard: falling back to class-proportional quotas",
+                f"are hard: falling back to {fallback} quotas",
                 QuotaWarning,
                 stacklevel=2,
             )
-        return _round_to_budget(_water_fill(total, sizes.astype(float), lower, sizes), lower, sizes)
+        share = (sizes > 0).astype(float) if saturating else sizes.astype(float)
+        return _round_to_budget(_water_fill(total, share, lower, sizes), lower, sizes)
+    if saturating:
+        return _saturating(total, weights, lower, sizes)
 
     targets = _water_fill(total, weights, lower, sizes)
     spill = total - targets.sum()
@@ -239,6 +252,19 @@ def _water_fill(
     return np.where(active, np.clip(c * weights, lower, upper), lower)
 
 
+def _saturating(total: int, weights: NDArray, lower: NDArray, sizes: NDArray) -> NDArray[np.int64]:
+    """``mode="saturating"``: the count rule's ``clip(c * w_k, lo_k, N_k)`` up to the ``c`` at
+    which the first class is kept whole (or the one that spends the budget, if smaller); the whole
+    rows of that, and the budget left shared equally among the classes with room."""
+    active = weights > 0
+    first_whole = float((sizes[active] / weights[active]).min())
+    targets = np.where(active, np.clip(first_whole * weights, lower, sizes), lower)
+    if targets.sum() > total:  # the budget runs out before any class is kept whole
+        targets = _water_fill(total, weights, lower, sizes)
+    base = np.floor(targets + 1e-9).astype(np.int64)
+    return base + uniform_counts(sizes - base, total - int(base.sum()))
+
+
 def _round_to_budget(targets: NDArray, lower: NDArray, upper: NDArray) -> NDArray[np.int64]:
     """Largest-remainder rounding of ``targets`` to integers in ``[lower, upper]`` summing to
     ``round(sum(targets))``; ties go to the lower class id."""
@@ -273,16 +299,23 @@ def _lower_bounds(sizes: NDArray, min_per_class: int, total: int) -> NDArray[np.
 
 
 def _floors(
-    sizes: NDArray, total: int, floor: float, already: NDArray | None = None
+    sizes: NDArray,
+    total: int,
+    floor: float,
+    already: NDArray | None = None,
+    *,
+    proportional: bool = True,
 ) -> NDArray[np.int64]:
-    """``min(N_k, floor(phi * max(B N_k / N, B / K)))``; where that and the counts ``already``
-    guaranteed (``min_per_class``) would exceed the budget ``B``, the floors' excess over
-    ``already`` is scaled down together."""
+    """``min(N_k, floor(phi * max(B N_k / N, B / K)))`` (``phi * B / K`` without
+    ``proportional``); where that and the counts ``already`` guaranteed (``min_per_class``) would
+    exceed the budget ``B``, the floors' excess over ``already`` is scaled down together."""
     already = np.zeros(len(sizes), dtype=np.int64) if already is None else already
     if floor == 0 or total == 0:
         return already
     nonempty = max(int(np.count_nonzero(sizes)), 1)
-    share = np.maximum(total * sizes / max(int(sizes.sum()), 1), total / nonempty)
+    share = np.full(len(sizes), total / nonempty)
+    if proportional:
+        share = np.maximum(share, total * sizes / max(int(sizes.sum()), 1))
     excess = np.maximum(np.minimum(sizes, floor * share) - already, 0.0)
     room = total - int(already.sum())
     if excess.sum() > room:

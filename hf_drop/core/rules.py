@@ -343,14 +343,16 @@ class _DRoPCounts(QuotaRule):
 class DRoP(_DRoPCounts):
     """Robust DRoP (the default): Algorithm 1 with a ``floor`` (the share of each class's
     proportional or uniform share it always keeps), errors tempered by ``strength`` and shrunk by
-    their validation support (``shrink``); ``mode`` "paper" (kept fraction proportional to error)
-    or "count" (kept count proportional to error, as the authors' released code)."""
+    their validation support (``shrink``); ``mode`` "paper" (kept fraction proportional to error),
+    "count" (kept count proportional to error, as the authors' released code) or "saturating"
+    (count until the first class is kept whole, then equal shares; its floor is a share of the
+    uniform share). :func:`hf_drop.core.quotas.drop_quotas` has the details."""
 
     name: ClassVar[str] = "drop"
     help: ClassVar[str] = (
         "robust DRoP (default): Algorithm 1 with a floor and errors shrunk by their support"
     )
-    mode: Literal["paper", "count"] = "paper"
+    mode: Literal["paper", "count", "saturating"] = "paper"
     strength: float = 1.0
     floor: float = 0.5
     shrink: bool = True
@@ -360,7 +362,7 @@ class DRoP(_DRoPCounts):
             raise ValueError(f"shrink must be True or False, got {self.shrink!r}")
         _set(
             self,
-            mode=check_choice("mode", self.mode, ("paper", "count")),
+            mode=check_choice("mode", self.mode, Q.QUOTA_MODES),
             strength=check_number("strength", self.strength, 0, 1),
             floor=check_number("floor", self.floor, 0, 1),
             shrink=bool(self.shrink),

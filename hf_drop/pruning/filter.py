@@ -136,7 +136,7 @@ class DRoPFilter:
         within: str | ArrayLike = "random",
         keep: Keep | R.KeepRule | None = None,
         quota: QuotaRule | R.QuotaRule = "drop",
-        mode: Literal["paper", "count"] | None = None,
+        mode: Literal["paper", "count", "saturating"] | None = None,
         strength: float | None = None,
         floor: float | None = None,
         shrink: bool | None = None,
@@ -351,7 +351,8 @@ class DRoPFilter:
         """Per class: name, size, kept, kept fraction, the error (with its 95% Wilson interval
         and validation support when known), the error the quotas used, and diagnostic flags:
 
-        * ``starved``: keeps less than half of its proportional share (``density * size / 2``);
+        * ``starved``: keeps less than half of its proportional share (``density * size / 2``)
+          and of the class-balanced share (half of the budget over the classes);
         * ``zero error``: the probe never missed it (the paper's rule would keep none of it);
         * ``indistinguishable``: its error's interval holds the classes' pooled error, so its
           quota reflects noise as much as difficulty;

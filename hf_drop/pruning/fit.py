@@ -182,9 +182,11 @@ def make_record(
     return PruningRecord(
         method=method_name(spec),
         params=dict(params),
+        # Every setting, so that a later change of a rule's defaults cannot change what the
+        # record means (the default DRoP mode did change, in 0.x: see record_rules).
         rules={
-            "quota": spec.quota.spec(),
-            "keep": None if spec.keep is None else spec.keep.spec(),
+            "quota": spec.quota.spec(full=True),
+            "keep": None if spec.keep is None else spec.keep.spec(full=True),
         },
         classes=list(names),
         class_sizes=numbers.sizes.tolist(),

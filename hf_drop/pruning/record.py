@@ -118,20 +118,22 @@ def read_record(
 def record_rules(record: dict[str, Any]) -> tuple[R.QuotaRule, R.KeepRule | None]:
     """The quota and keep rules a record's fit used, with every setting as it was in force.
 
-    A record holds its rules as specs (``rules``: ``"drop(floor=0.3)"``, settings left at their
-    defaults unsaid); records from before rule specs give the rules by name in ``params`` and
-    their settings apart (``drop_settings``, ``params.ccs_beta``, ``params.ccs_strata``).
+    A record holds its rules as specs (``rules``) with every setting; older records left the
+    settings at their defaults unsaid (``"drop(floor=0.3)"``), and DRoP's settings in force are
+    in ``drop_settings``; records from before rule specs give the rules by name in ``params``
+    and their settings apart (``drop_settings``, ``params.ccs_beta``, ``params.ccs_strata``).
     """
     params = record.get("params") or {}
     specs = record.get("rules") or {}
-    if specs:
-        quota = R.quota_rule(specs["quota"])
-        keep = None if specs.get("keep") is None else R.keep_rule(specs["keep"])
-        return quota, keep
-    quota = R.quota_rule(params["quota"])
+    quota = R.quota_rule(specs["quota"] if specs else params["quota"])
+    # DRoP's settings in force, whatever the spec left unsaid: a record from before specs were
+    # written in full says "drop" for the default, whose settings may have changed since.
     names = {f.name for f in dataclasses.fields(quota)}
     settings = record.get("drop_settings") or {}
     quota = dataclasses.replace(quota, **{k: v for k, v in settings.items() if k in names})
+    if specs:
+        keep = None if specs.get("keep") is None else R.keep_rule(specs["keep"])
+        return quota, keep
     keep = None if params.get("keep") is None else R.keep_rule(params["keep"])
     if isinstance(keep, R.CCS):
         ccs = {"beta": params.get("ccs_beta"), "strata": params.get("ccs_strata")}
@@ -194,10 +196,14 @@ def flags_of(record: PruningRecord) -> list[list[str]]:
     errors, support = as_floats(record.class_errors), np.nan_to_num(as_floats(record.class_support))
     low, high = _error_interval(record)
     pooled = float(np.nansum(errors * support) / support.sum()) if support.sum() > 0 else np.nan
+    # Starved: under half of what both proportional and class-balanced sampling would keep (a
+    # large class at half its uniform share B / K is not starved: Uniform on long tails).
+    uniform = np.floor(record.density * sizes.sum() + 0.5) / max(int(np.count_nonzero(sizes)), 1)
+    share = np.minimum(record.density * sizes, uniform)
     flags = []
     for k in range(len(sizes)):
         mine = []
-        if sizes[k] > 0 and kept[k] < np.floor(0.5 * record.density * sizes[k]):
+        if sizes[k] > 0 and kept[k] < np.floor(0.5 * share[k]):
             mine.append("starved")
         if errors[k] == 0:
             mine.append("zero error")
@@ -215,9 +221,9 @@ def warn_diagnostics(record: PruningRecord) -> None:
     starved = [record.classes[k] for k, f in enumerate(flags) if "starved" in f]
     if starved:
         warnings.warn(
-            f"classes {starved[:20]} keep less than half of their proportional share: their "
-            "accuracy may collapse after training; pass quota='drop' with floor= (0.5 keeps half "
-            "of each share) or min_per_class=",
+            f"classes {starved[:20]} keep less than half of their proportional share (and of "
+            "the class-balanced share): their accuracy may collapse after training; pass "
+            "quota='drop' with floor= (0.5 keeps half of each share) or min_per_class=",
             Q.QuotaWarning,
             stacklevel=2,
         )

@@ -67,7 +67,7 @@ def quota_cases() -> list[Case]:
         Case("quotas", "density as text", lambda _: Q.uniform_quotas(sizes, "half"),
              ValueError, "density must be a number in [0, 1]"),
         Case("quotas", "unknown mode", lambda _: Q.drop_quotas(sizes, [0.1] * 3, 0.5, mode="x"),
-             ValueError, "mode must be 'paper' or 'count'"),
+             ValueError, "mode must be one of ['paper', 'count', 'saturating']"),
         Case("quotas", "infeasible min_per_class",
              lambda _: Q.drop_quotas(sizes, [0.1] * 3, 0.01, min_per_class=5),
              ValueError, "min_per_class"),
