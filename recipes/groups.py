@@ -24,10 +24,14 @@ the other side of the frame: a model that leans on the frame fails on framed Shi
 plain T-shirts, Pullovers and Coats.
 
 Methods, from one probe (``test_resnet``, group errors measured with ``group_column``): full
-data, Random (``quota="global"``), Random+DRoP over classes (the default rule,
-``DRoPFilter.from_probe(probe, d)``), Random+DRoP over groups
-(``DRoPFilter.from_probe(probe, d, group_column=["label", "frame"])``); densities 0.3 and 0.5;
-3 seeds. The probe is ``test_resnet``, 5 epochs (SGD, lr 0.05, cosine); final models are
+data, Random (``quota="global"``), Random+DRoP over classes (the default rule until 0.6,
+``DRoPFilter.from_probe(probe, d, mode="paper")``), Random+DRoP over groups
+(``DRoPFilter.from_probe(probe, d, mode="paper", group_column=["label", "frame"])``); then
+(issue 19) the group-balanced baseline (``quota="uniform"`` per group) and the default since 0.6
+(``mode="saturating"``) per class and per group; densities 0.3 and 0.5; 5 seeds on ``fmnist``
+(3 on ``fmnist_all``, the first three methods), with paired bootstrap intervals against the
+default over groups. Runs added to recorded results use the recorded probe's class and group
+errors (``--recorded-probe``). The probe is ``test_resnet``, 5 epochs (SGD, lr 0.05, cosine); final models are
 ``test_resnet`` trained by ``hf_drop.train.train_and_evaluate``, 2 full-data epochs,
 compute-matched (4 at d = 0.3, 3 at d = 0.5), with ``TrainConfig(group_column=...)`` for the
 per-group accuracy on the reported half, through
@@ -52,6 +56,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -68,7 +73,8 @@ from hf_drop import DRoPFilter
 from hf_drop.core.quotas import budget
 from hf_drop.data.sources import fashion_mnist
 from hf_drop.data.splits import stratified_indices
-from hf_drop.probe import ProbeConfig, run_probe
+from hf_drop.evaluation.intervals import paired_bootstrap
+from hf_drop.probe import ProbeConfig, ProbeResult, run_probe
 from hf_drop.train import TrainConfig
 
 ATTRIBUTE = "frame"
@@ -83,8 +89,15 @@ METHODS: dict[str, dict] = {
     # hf-drop's default rule until 0.6 (as recorded), quotas per class; the same rule per group
     "Random+DRoP (classes)": {"mode": "paper"},
     "Random+DRoP (groups)": {"mode": "paper", "group_column": GROUP_COLUMN},
+    # Issue 19: the group-balanced baseline (the floor B / 2G alone keeps every minority image),
+    # and hf-drop's default since 0.6 (saturating), per class and per group.
+    "Random+Uniform (groups)": {"quota": "uniform", "group_column": GROUP_COLUMN},
+    "Random+DRoP (saturating, classes)": {"mode": "saturating"},
+    "Random+DRoP (saturating, groups)": {"mode": "saturating", "group_column": GROUP_COLUMN},
 }
 GROUPS = "Random+DRoP (groups)"
+# The paired intervals' reference: hf-drop's default rule over groups.
+REFERENCE = "Random+DRoP (saturating, groups)"
 
 
 @dataclass
@@ -99,6 +112,7 @@ class Setup:
     frame_width: int = FRAME_WIDTH  # pixels
     densities: tuple[float, ...] = (0.3, 0.5)
     seeds: int = 3
+    methods: tuple[str, ...] | None = None  # a subset of METHODS (None: all of them)
 
 
 _PROBE = ProbeConfig(
@@ -113,11 +127,14 @@ _FINAL = TrainConfig(
     save_model=False,
     group_column=GROUP_COLUMN,
 )
+# The methods of the first sweep (issue 13), which fmnist_all has alone.
+_FIRST = ("Random", "Random+DRoP (classes)", "Random+DRoP (groups)")
 SETUPS = {
-    # A stratified fifth of the training split (as shapes.py): about 6 minutes on 2 CPU cores.
-    "fmnist": Setup(_PROBE, _FINAL, per_class=1200),
+    # A stratified fifth of the training split (as shapes.py): about 6 minutes on 2 CPU cores
+    # (3 methods, 3 seeds); 5 seeds and every method (issue 19): about 25 minutes more.
+    "fmnist": Setup(_PROBE, _FINAL, per_class=1200, seeds=5),
     # All 60,000 training images (300 per minority group): about 23 minutes.
-    "fmnist_all": Setup(_PROBE, _FINAL),
+    "fmnist_all": Setup(_PROBE, _FINAL, methods=_FIRST),
     # Seconds, for the tests.
     "tiny": Setup(
         ProbeConfig(
@@ -262,8 +279,32 @@ def run_name(method: str, density: float, seed: int) -> str:
     return name
 
 
-def run(setup: Setup, out: Path) -> pd.DataFrame:
-    """Probe, train every (method, density, seed) not yet done, and write ``results.csv``."""
+def filters(setup: Setup, probe, recorded: Path | None = None) -> dict[str, Callable]:
+    """Each method of ``setup`` as ``(density, seed) -> DRoPFilter``: from the probe, or, with
+    ``recorded``, from the class and group errors of the probe recorded there (its scores are
+    not kept with the results, and a probe trained again on another machine makes other
+    mistakes); no method here needs scores."""
+    names = setup.methods or tuple(METHODS)
+    if recorded is None:
+        return {
+            m: (lambda d, s, spec=METHODS[m]: DRoPFilter.from_probe(probe, d, seed=s, **spec))
+            for m in names
+        }
+    result = ProbeResult(recorded)
+    errors = {"classes": result.class_errors_with_support}
+    errors["groups"] = result.group_errors_with_support
+
+    def method(spec: dict) -> Callable:
+        measured = errors["groups" if "group_column" in spec else "classes"]
+        return lambda d, s: DRoPFilter(d, class_errors=measured, seed=s, **spec)
+
+    return {m: method(METHODS[m]) for m in names}
+
+
+def run(setup: Setup, out: Path, recorded: bool = False) -> pd.DataFrame:
+    """Probe, train every (method, density, seed) not yet done, and write ``results.csv``.
+    ``recorded``: no probe is trained; the methods use the errors of the probe recorded in
+    ``out/probe`` (see :func:`filters`)."""
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     train, val, reported, val_rows, report_rows = build(setup)
@@ -286,28 +327,39 @@ def run(setup: Setup, out: Path) -> pd.DataFrame:
                 "final": asdict(setup.final),
                 "densities": setup.densities,
                 "seeds": setup.seeds,
-                "methods": METHODS,
+                "methods": {m: METHODS[m] for m in setup.methods or METHODS},
+                "recorded_probe": recorded,
             },
             indent=1,
         )
         + "\n"
     )
-    probe = run_probe(
-        train,
-        val,
-        setup.probe,
-        out / "probe",
-        source={"name": "fashion_mnist (Waterbirds-like frames)", "split": "train"},
-        splits={"val_indices": val_rows.tolist(), "report_indices": report_rows.tolist()},
-    )
-    plan = make_plan(METHODS, setup.densities, setup.seeds)
-    runs = run_plan(plan, METHODS, probe, train, reported, setup.final, out / "train")
+    probe = None
+    if recorded:
+        splits = json.loads((out / "probe" / "splits.json").read_text())
+        if splits["val_indices"] != val_rows.tolist():
+            raise SystemExit(f"--recorded-probe: {out / 'probe'} validated on other rows")
+    else:
+        probe = run_probe(
+            train,
+            val,
+            setup.probe,
+            out / "probe",
+            source={"name": "fashion_mnist (Waterbirds-like frames)", "split": "train"},
+            splits={"val_indices": val_rows.tolist(), "report_indices": report_rows.tolist()},
+        )
+    methods = filters(setup, probe, out / "probe" if recorded else None)
+    plan = make_plan(methods, setup.densities, setup.seeds)
+    runs = run_plan(plan, methods, probe, train, reported, setup.final, out / "train")
     names = train.features["label"].names
     minority = set(minority_groups(names))
     rows = []
     for row in runs.to_dict("records"):
+        # A run that kept the very same rows as another reuses that run's metrics.
+        shared = row.get("same_subset_as")
+        trained = shared if isinstance(shared, str) else row["method"]
         metrics = json.loads(
-            (out / "train" / "runs" / run_name(row["method"], row["density"], row["seed"]))
+            (out / "train" / "runs" / run_name(trained, row["density"], row["seed"]))
             .joinpath("metrics.json")
             .read_text()
         )
@@ -315,9 +367,7 @@ def run(setup: Setup, out: Path) -> pd.DataFrame:
         if row["method"] == FULL:
             kept, rule = np.arange(len(train)), FULL
         else:
-            drop = DRoPFilter.from_probe(
-                probe, float(row["density"]), seed=int(row["seed"]), **METHODS[row["method"]]
-            )
+            drop = methods[row["method"]](float(row["density"]), int(row["seed"]))
             kept, rule = drop.fit(train).indices_, drop.method
         rare = (frame[kept] == 1) != np.isin(labels[kept], FRAMED_CLASSES)
         rows.append(
@@ -442,6 +492,39 @@ def verdict(results: pd.DataFrame, densities: tuple[float, ...], title: str) -> 
     return "\n".join(lines) + "\n"
 
 
+def intervals_text(results: pd.DataFrame, per_group: int) -> str:
+    """Markdown: every method against REFERENCE (hf-drop's default over groups) on the worst
+    group, the 3 worst groups and average accuracy: the mean paired difference with its paired
+    bootstrap interval (seeds and the ``per_group`` reported images of each group resampled),
+    Bonferroni over the comparisons of each metric."""
+    runs = results[results.method != FULL].assign(class_accuracy=results["group_accuracy"])
+    if REFERENCE not in set(runs.method) or runs.seed.nunique() < 2:
+        return ""
+    names = json.loads(runs["group_accuracy"].iloc[0])
+    lines = [
+        f"Against {REFERENCE} (mean paired difference, method minus it; paired bootstrap over "
+        f"seeds and the {per_group} reported images of each group, Bonferroni over the "
+        "comparisons of a metric; `<` the reference is better beyond noise, `>` the method is, "
+        "`~` within noise):",
+        "",
+        "| method | d | pairs | worst group | 3 worst groups | average |",
+        "|---|---|---|---|---|---|",
+    ]
+    tables = {
+        metric: paired_bootstrap(runs, REFERENCE, metric=metric, support=[per_group] * len(names))
+        for metric in ("worst_class_accuracy", "bottom3", "accuracy")
+    }
+    first = tables["worst_class_accuracy"]
+    for row in first.itertuples():
+        cells = []
+        for table in tables.values():
+            r = table[(table.method == row.method) & (table.density == row.density)].iloc[0]
+            sign = "<" if r.ci_high_adj < 0 else ">" if r.ci_low_adj > 0 else "~"
+            cells.append(f"{sign} {r['diff']:+.3f} [{r.ci_low_adj:+.3f}, {r.ci_high_adj:+.3f}]")
+        lines.append(f"| {row.method} | {row.density} | {row.pairs} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def _difference(mine: pd.Series, other: pd.Series, metric: str) -> str:
     gain = mine[(metric, "mean")] - other[(metric, "mean")]
     # With one seed there is no sd: then any difference counts.
@@ -462,9 +545,10 @@ def plot(runs: dict[str, pd.DataFrame], densities: tuple[float, ...], path: Path
     fig = Figure(figsize=(16, 1.0 + 3.9 * len(runs)), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(runs), len(METRICS), squeeze=False)
-    methods = list(METHODS)
+    methods = [m for m in METHODS if any((r.method == m).any() for r in runs.values())]
     width = 0.8 / len(methods)
-    colors = {"Random": "#9e9e9e", "Random+DRoP (classes)": "#1f77b4", GROUPS: "#d62728"}
+    palette = {"Random": "#9e9e9e", "Random+DRoP (classes)": "#1f77b4", GROUPS: "#d62728"}
+    colors = {m: palette.get(m, f"C{i + 3}") for i, m in enumerate(methods)}
     for row, (name, results) in enumerate(runs.items()):
         for ax, (metric, label) in zip(axes[row], METRICS, strict=True):
             full = results.loc[results.method == FULL, metric]
@@ -506,7 +590,7 @@ def plot(runs: dict[str, pd.DataFrame], densities: tuple[float, ...], path: Path
     fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize=9)
     fig.suptitle(
         "Waterbirds-like Fashion-MNIST (frame with the class in 95% of training images, "
-        "balanced in test): mean ± sd over 3 seeds, dots = seeds",
+        "balanced in test): mean ± sd over seeds, dots = seeds",
         fontsize=11,
     )
     fig.savefig(path, dpi=110)
@@ -528,6 +612,11 @@ def main(argv: list[str] | None = None) -> dict[str, pd.DataFrame]:
         "--setups", nargs="*", choices=list(SETUPS), default=["fmnist", "fmnist_all"]
     )
     parser.add_argument("--verdict", action="store_true", help="only the tables and the figure")
+    parser.add_argument(
+        "--recorded-probe", action="store_true",
+        help="add runs on the class and group errors of the probes recorded in OUTPUT/<setup> "
+        "(no probe trained)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     runs = {}
     for name in args.setups:
@@ -537,10 +626,15 @@ def main(argv: list[str] | None = None) -> dict[str, pd.DataFrame]:
                 runs[name] = pd.read_csv(out / "results.csv")
             continue
         print(f"=== setup {name}", file=sys.stderr)
-        runs[name] = run(SETUPS[name], out)
+        runs[name] = run(SETUPS[name], out, args.recorded_probe)
     densities = SETUPS[args.setups[0]].densities
+    parts = []
+    for name, results in runs.items():
+        per_group = (SETUPS[name].eval_per_class or 500) // 2  # half of each class is framed
+        parts.append(verdict(results, SETUPS[name].densities, TITLES[name]))
+        parts.append(intervals_text(results, per_group))
     text = "# Group robustness: DRoP over groups (Waterbirds-like Fashion-MNIST)\n\n" + "\n".join(
-        verdict(results, SETUPS[name].densities, TITLES[name]) for name, results in runs.items()
+        parts
     )
     (args.output / "verdict.md").write_text(text)
     plot(runs, densities, args.output / "groups.png")

@@ -184,10 +184,17 @@ def test_groups_recipe_runs_every_method_and_resumes(tmp_path, capsys):
     assert (tmp_path / "groups.png").read_bytes()[:4] == b"\x89PNG"
     assert "| Random+DRoP (groups) | 0.5 |" in (tmp_path / "verdict.md").read_text()
     assert (tmp_path / "tiny" / "results.csv").exists()
+    assert "Against Random+DRoP (saturating, groups)" not in (tmp_path / "verdict.md").read_text()
     capsys.readouterr()
     again = groups.main(["--setups", "tiny", "--output", str(tmp_path)])["tiny"]
-    assert "4 of 4 runs done; 0 to go" in capsys.readouterr().err
+    runs = len(groups.METHODS) + 1
+    assert f"{runs} of {runs} runs done; 0 to go" in capsys.readouterr().err
     assert again.drop(columns="train_seconds").equals(results.drop(columns="train_seconds"))
+    # On the recorded probe's class and group errors (no probe trained): the very same subsets.
+    recorded = groups.main(["--setups", "tiny", "--output", str(tmp_path), "--recorded-probe"])
+    assert recorded["tiny"].drop(columns="train_seconds").equals(
+        results.drop(columns="train_seconds")
+    )
 
 
 def test_the_shapes_sweep_extends_recorded_runs_only_on_the_same_probe(tmp_path, monkeypatch):
