@@ -192,8 +192,8 @@ def test_groups_recipe_runs_every_method_and_resumes(tmp_path, capsys):
     assert again.drop(columns="train_seconds").equals(results.drop(columns="train_seconds"))
     # On the recorded probe's class and group errors (no probe trained): the very same subsets.
     recorded = groups.main(["--setups", "tiny", "--output", str(tmp_path), "--recorded-probe"])
-    assert recorded["tiny"].drop(columns="train_seconds").equals(
-        results.drop(columns="train_seconds")
+    assert (
+        recorded["tiny"].drop(columns="train_seconds").equals(results.drop(columns="train_seconds"))
     )
 
 
