@@ -48,7 +48,7 @@ from hf_drop.train import TrainConfig, compute_matched_epochs, train_and_evaluat
 METHODS: dict[str, dict] = {
     "Random": {"quota": "global"},
     "Random+DRoP": {"quota": "drop_paper"},  # exactly the paper's rule, as in the results below
-    # hf-drop's default until 0.6 (floor 0.5, errors shrunk by their support; kept fraction
+    # hf-drop's default before issue 19 (floor 0.5, errors shrunk by their support; kept fraction
     # proportional to error), as the recorded results ran it; the default since is saturating.
     "Random+DRoP (robust)": {"mode": "paper"},
     "EL2N": {"within": "el2n", "quota": "global"},
@@ -62,7 +62,7 @@ METHODS: dict[str, dict] = {
     "Random+StrategyQ (EL2N)": {"strategy_score": "el2n"},
     "Random+Proportional": {"quota": "proportional"},
     "Random+Uniform": {"quota": "uniform"},
-    # hf-drop's default since 0.6: count mode until a class is kept whole, then equal shares
+    # hf-drop's default since issue 19: count mode until a class is kept whole, then equal shares
     "Random+DRoP (saturating, floor)": {"mode": "saturating"},
 }
 FULL = "Full data"
@@ -227,6 +227,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         if path.exists():  # runs added to recorded ones: the same preset, more methods
             before = json.loads(path.read_text())
             now = json.loads(json.dumps(record))  # tuples as JSON has them: lists
+            before["final"], now["final"] = _in_force(before["final"]), _in_force(now["final"])
             differs = [k for k in now if k != "methods" and not _same(before.get(k), now[k])]
             if differs:
                 raise SystemExit(f"{path} records another {differs}: use another --output")
@@ -283,6 +284,14 @@ def _override(preset: Preset, args: argparse.Namespace) -> Preset:
     if args.densities is not None:
         preset = replace(preset, densities=tuple(args.densities))
     return preset
+
+
+def _in_force(final: dict) -> dict:
+    """A final TrainConfig as a dict without the settings that do nothing in it: the dynamic_*
+    ones when ``dynamic_drop`` is off (their defaults changed after runs were recorded)."""
+    if final.get("dynamic_drop") is not None:
+        return final
+    return {k: v for k, v in final.items() if not k.startswith("dynamic_")}
 
 
 def _same(recorded, now) -> bool:
@@ -459,12 +468,21 @@ def _say(text: str) -> None:
 
 
 def append_row(path: Path, row: dict, columns: list[str] = COLUMNS) -> None:
-    """One row more of a results CSV (its header first, ``columns``); a file written before a
-    column existed keeps its own columns."""
+    """One row more of a results CSV (its header first, ``columns``). A file written before some
+    of ``columns`` existed gains them (its earlier rows empty there), so that a new row loses
+    nothing: written whole to a temporary file first, then moved over the old one."""
     new = not path.exists()
     if not new:
         with path.open(newline="") as f:
-            columns = next(csv.reader(f))
+            header = next(csv.reader(f))
+        missing = [c for c in columns if c not in header and c in row]
+        if missing:
+            earlier = pd.read_csv(path, dtype=str, keep_default_na=False)
+            temporary = path.with_name(f".{path.name}.tmp")
+            earlier.reindex(columns=[*header, *missing]).to_csv(temporary, index=False)
+            temporary.replace(path)
+            header = [*header, *missing]
+        columns = header
     with path.open("a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
         if new:

@@ -24,10 +24,10 @@ the other side of the frame: a model that leans on the frame fails on framed Shi
 plain T-shirts, Pullovers and Coats.
 
 Methods, from one probe (``test_resnet``, group errors measured with ``group_column``): full
-data, Random (``quota="global"``), Random+DRoP over classes (the default rule until 0.6,
+data, Random (``quota="global"``), Random+DRoP over classes (the default rule before issue 19,
 ``DRoPFilter.from_probe(probe, d, mode="paper")``), Random+DRoP over groups
 (``DRoPFilter.from_probe(probe, d, mode="paper", group_column=["label", "frame"])``); then
-(issue 19) the group-balanced baseline (``quota="uniform"`` per group) and the default since 0.6
+(issue 19) the group-balanced baseline (``quota="uniform"`` per group) and the default since issue 19
 (``mode="saturating"``) per class and per group; densities 0.3 and 0.5; 5 seeds on ``fmnist``
 (3 on ``fmnist_all``, the first three methods), with paired bootstrap intervals against the
 default over groups. Runs added to recorded results use the recorded probe's class and group
@@ -86,11 +86,11 @@ FRAME_WIDTH = 2  # pixels
 # The methods compared, as DRoPFilter.from_probe arguments.
 METHODS: dict[str, dict] = {
     "Random": {"quota": "global"},
-    # hf-drop's default rule until 0.6 (as recorded), quotas per class; the same rule per group
+    # hf-drop's default rule before issue 19 (as recorded), quotas per class; the same rule per group
     "Random+DRoP (classes)": {"mode": "paper"},
     "Random+DRoP (groups)": {"mode": "paper", "group_column": GROUP_COLUMN},
     # Issue 19: the group-balanced baseline (the floor B / 2G alone keeps every minority image),
-    # and hf-drop's default since 0.6 (saturating), per class and per group.
+    # and hf-drop's default since issue 19 (saturating), per class and per group.
     "Random+Uniform (groups)": {"quota": "uniform", "group_column": GROUP_COLUMN},
     "Random+DRoP (saturating, classes)": {"mode": "saturating"},
     "Random+DRoP (saturating, groups)": {"mode": "saturating", "group_column": GROUP_COLUMN},

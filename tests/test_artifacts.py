@@ -21,7 +21,8 @@ def test_save_subset_round_trips_with_its_provenance(dataset, tmp_path):
     loaded = datasets.load_from_disk(str(folder))
     assert loaded["label"][:] == drop.apply(dataset)["label"][:]
     record = json.loads((folder / "pruning.json").read_text())
-    assert record["method"] == "Random+DRoP(paper, floor 0.5)"
+    assert record["method"] == "Random+DRoP(saturating, floor 0.5)"
+    assert record["rules"]["quota"] == "drop(mode=saturating, strength=1.0, floor=0.5, shrink=true)"
     assert record["params"]["seed"] == 3 and record["params"]["class_errors"] == ERRORS
     assert record["quotas"] == drop.quotas_.tolist() and record["num_kept"] == 100
     assert record["source"]["label_hash"] == drop.label_hash_
@@ -67,21 +68,25 @@ def test_save_subset_refuses_a_subset_the_filter_did_not_make(dataset, tmp_path)
 @pytest.mark.parametrize(
     ("kwargs", "method"),
     [
-        ({"class_errors": ERRORS}, "Random+DRoP(paper, floor 0.5)"),
+        ({"class_errors": ERRORS}, "Random+DRoP(saturating, floor 0.5)"),
+        ({"class_errors": ERRORS, "mode": "paper"}, "Random+DRoP(paper, floor 0.5)"),
         ({"class_errors": ERRORS, "quota": "drop_paper"}, "Random+DRoP(paper)"),
         ({"class_errors": ERRORS, "mode": "count", "floor": 0.0}, "Random+DRoP(count)"),
-        ({"class_errors": ERRORS, "strength": 0.5}, "Random+DRoP(paper, strength 0.5, floor 0.5)"),
+        (
+            {"class_errors": ERRORS, "strength": 0.5},
+            "Random+DRoP(saturating, strength 0.5, floor 0.5)",
+        ),
         (
             {"class_errors": ERRORS, "class_support": [9] * 4},
-            "Random+DRoP(paper, floor 0.5, shrunk)",
+            "Random+DRoP(saturating, floor 0.5, shrunk)",
         ),
-        ({"class_errors": ERRORS, "within": "el2n"}, "el2n+DRoP(paper, floor 0.5)"),
+        ({"class_errors": ERRORS, "within": "el2n"}, "el2n+DRoP(saturating, floor 0.5)"),
         ({"quota": "proportional"}, "Random+Proportional"),
         ({"quota": "strategy", "within": "el2n"}, "el2n"),
         ({"quota": "strategy", "strategy_scores": "el2n"}, "Random+StrategyQ(el2n)"),
         (
             {"class_errors": ERRORS, "within": "el2n", "keep": "ccs"},
-            "el2n(ccs)+DRoP(paper, floor 0.5)",
+            "el2n(ccs)+DRoP(saturating, floor 0.5)",
         ),
     ],
 )

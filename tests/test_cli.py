@@ -88,7 +88,9 @@ def test_probe_prune_train_report_from_the_command_line(tmp_path, capsys, digits
     probe, subset = digits_probe, tmp_path / "drop50"
     main(["prune", "--probe", str(probe), "--density", "0.5", "--within", "el2n",
           "--min-per-class", "5", "--with-scores", "el2n", "aum", "--output", str(subset)])  # fmt: skip
-    assert "el2n+DRoP(paper, floor 0.5, shrunk): kept 719 of 1437 rows" in capsys.readouterr().out
+    assert (
+        "el2n+DRoP(saturating, floor 0.5, shrunk): kept 719 of 1437 rows" in capsys.readouterr().out
+    )
     record = json.loads((subset / "pruning.json").read_text())
     assert record["source"]["probe"]["model"]["name"] == "test_resnet"
     saved, result = datasets.load_from_disk(str(subset)), ProbeResult.load(probe)
@@ -111,7 +113,7 @@ def test_probe_prune_train_report_from_the_command_line(tmp_path, capsys, digits
     pruned = json.loads((runs[0] / "metrics.json").read_text())
     assert pruned["density"] == 0.5 and pruned["epochs"] == 2  # 1.5 epochs, half up
     assert pruned["eval_rows"] == 180, "judged on the half of test the probe did not see"
-    assert pruned["provenance"]["method"] == "el2n+DRoP(paper, floor 0.5, shrunk)"
+    assert pruned["provenance"]["method"] == "el2n+DRoP(saturating, floor 0.5, shrunk)"
 
     main(["report", *map(str, runs), "--output", str(tmp_path / "report.png")])
     out = capsys.readouterr().out

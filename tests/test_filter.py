@@ -33,9 +33,11 @@ def test_init_stores_arguments_and_computes_nothing():
 def test_fit_returns_self_with_drop_quotas_and_sorted_indices(dataset):
     drop = DRoPFilter(0.4, class_errors=ERRORS)
     assert drop.fit(dataset) is drop
-    # The default is robust DRoP: the paper's rule with a floor of half of each class's share.
-    assert np.array_equal(drop.quotas_, drop_quotas([80, 60, 40, 20], ERRORS, 0.4, floor=0.5))
-    assert drop.method == "Random+DRoP(paper, floor 0.5)"
+    # The default is robust DRoP: the saturating mode (count mode until a class is kept whole,
+    # then equal shares) with a floor of half of each class's uniform share.
+    expected = drop_quotas([80, 60, 40, 20], ERRORS, 0.4, mode="saturating", floor=0.5)
+    assert np.array_equal(drop.quotas_, expected)
+    assert drop.method == "Random+DRoP(saturating, floor 0.5)"
     assert len(drop.indices_) == 80 and np.all(np.diff(drop.indices_) > 0)
     labels = np.array(dataset["label"])
     assert np.array_equal(np.bincount(labels[drop.indices_], minlength=4), drop.quotas_)
@@ -213,11 +215,13 @@ def test_zero_error_classes_are_warned_about(dataset):
             0.5, class_errors=[0.1, 0.0, 0.3, 0.2], quota="drop_paper", min_per_class=4
         ).fit(dataset)
     assert drop.quotas_[1] == 4 and drop.report()["flags"][1] == "starved, zero error"
-    # The robust default's floor keeps half of the class's share: nothing to warn about.
+    # The robust default's floor keeps half of the class's uniform share (12), and once the
+    # smallest hard class is kept whole the rest is shared equally: nothing to warn about.
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         robust = DRoPFilter(0.5, class_errors=[0.1, 0.0, 0.3, 0.2]).fit(dataset)
-    assert robust.quotas_[1] == 15 and "zero error" in robust.report()["flags"][1]
+    assert robust.quotas_.tolist() == [21, 21, 38, 20]
+    assert "zero error" in robust.report()["flags"][1]
 
 
 def test_score_arrays_work_like_score_columns(dataset):
@@ -231,7 +235,9 @@ def test_score_arrays_work_like_score_columns(dataset):
 
 
 def test_strategy_drop_keeps_the_hardest_of_each_class(dataset):
-    drop = DRoPFilter(0.5, class_errors=ERRORS, within="el2n", keep="hard").fit(dataset)
+    drop = DRoPFilter(0.5, class_errors=ERRORS, within="el2n", keep="hard", mode="paper").fit(
+        dataset
+    )
     labels, scores = np.array(dataset["label"]), np.array(dataset["el2n"])
     for k in range(4):
         kept = scores[drop.indices_][labels[drop.indices_] == k]

@@ -74,11 +74,11 @@ def test_the_card_parses_back_with_its_drop_metadata(pruned, tmp_path):
     ]
     assert meta["dataset_info"]["splits"][0]["num_examples"] == len(drop.indices_)
     block = meta["drop"]
-    assert block["method"] == "el2n+DRoP(paper, floor 0.5, shrunk)"
+    assert block["method"] == "el2n+DRoP(saturating, floor 0.5, shrunk)"
     assert block["settings"]["density"] == 0.4 and block["settings"]["min_per_class"] == 3
     assert block["settings"]["within"] == "el2n"
     assert block["settings"]["quota"] == {
-        "name": "drop", "mode": "paper", "strength": 1.0, "floor": 0.5, "shrink": True
+        "name": "drop", "mode": "saturating", "strength": 1.0, "floor": 0.5, "shrink": True
     }  # fmt: skip
     assert meta["source_datasets"] == ["digits"]
     assert block["quotas"] == drop.quotas_.tolist()

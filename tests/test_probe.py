@@ -138,13 +138,13 @@ def test_from_probe_prunes_with_the_probes_errors_and_scores(result, digits_data
     drop = DRoPFilter.from_probe(result, 0.5, min_per_class=5).fit(train)
     assert drop.class_errors_.tolist() == pytest.approx(result.class_errors.tolist())
     # The probe's validation support comes along, so the robust default shrinks the errors.
-    assert drop.method == "Random+DRoP(paper, floor 0.5, shrunk)"
+    assert drop.method == "Random+DRoP(saturating, floor 0.5, shrunk)"
     assert drop.class_support_.tolist() == result.class_errors_with_support.support.tolist()
     paper = DRoPFilter.from_probe(result, 0.5, quota="drop_paper", min_per_class=5).fit(train)
     assert paper.method == "Random+DRoP(paper)"
     assert paper.class_errors_used_.tolist() == paper.class_errors_.tolist()
     hard = DRoPFilter.from_probe(result.folder, 0.5, within="el2n", min_per_class=5).fit(train)
-    assert hard.method == "el2n+DRoP(paper, floor 0.5, shrunk)"
+    assert hard.method == "el2n+DRoP(saturating, floor 0.5, shrunk)"
     el2n, labels = result.score("el2n"), np.array(train["label"][:])
     kept = np.zeros(len(train), bool)
     kept[hard.indices_] = True

@@ -29,7 +29,7 @@ def test_main_job_probes_prunes_trains_and_compares(tmp_path):
                               "1", "--epochs", "1", "--seeds", "1"])  # fmt: skip
     methods = table.index.get_level_values("method").tolist()
     assert methods == [
-        "Random+Proportional", "Random+DRoP(paper)", "Random+DRoP(paper, floor 0.5, shrunk)",
+        "Random+Proportional", "Random+DRoP(paper)", "Random+DRoP(saturating, floor 0.5, shrunk)",
         "el2n", "Full data",
     ]  # fmt: skip
     assert budget(1437, 0.5) == 719  # half up, not Python's round()
@@ -96,6 +96,13 @@ def test_benchmark_runs_every_method_and_resumes(tmp_path, capsys):
                         "--methods", "EL2N"])  # fmt: skip
     with pytest.raises(SystemExit, match="records another"):
         benchmark.main(["--preset", "digits", "--output", str(tmp_path), "--epochs", "3"])
+    # Settings that do nothing without dynamic_drop (their defaults changed since recording)
+    # are not "another preset".
+    record = json.loads((tmp_path / "preset.json").read_text())
+    record["final"]["dynamic_smoothing"] = 0.0
+    (tmp_path / "preset.json").write_text(json.dumps(record))
+    benchmark.main(["--preset", "digits", "--output", str(tmp_path), "--recorded-probe",
+                    "--methods", "Random+Uniform"])  # fmt: skip
 
 
 def test_logreg_study_writes_its_subset_plot_and_results(tmp_path):
@@ -459,3 +466,22 @@ def test_shapes_adds_runs_on_the_recorded_probe(tmp_path, capsys):
     assert results.loc[shapes.DEFAULT, "subset_hash"] == indices_hash(expected)
     recorded = json.loads((out / "shape.json").read_text())["methods"]
     assert list(recorded) == list(tiny.methods)  # the record names every method of the shape
+
+
+def test_a_row_appended_to_an_older_results_file_loses_no_column(tmp_path):
+    """A results file written before ``same_subset_as`` existed gains the column: a run that
+    shares another's rows must say so (its own run folder does not exist)."""
+    path = tmp_path / "results.csv"
+    path.write_text("method,density,seed,accuracy\nRandom,0.5,0,0.81\n")
+    row = {"method": "Uniform", "density": 0.5, "seed": 0, "accuracy": 0.8,
+           "subset_hash": "ab12", "same_subset_as": "Random"}  # fmt: skip
+    benchmark.append_row(path, row)
+    table = pd.read_csv(path)
+    assert table.columns.tolist() == ["method", "density", "seed", "accuracy", "subset_hash",
+                                      "same_subset_as"]  # fmt: skip
+    assert table["same_subset_as"].tolist()[1] == "Random" and table["accuracy"].tolist() == [
+        0.81,
+        0.8,
+    ]
+    assert pd.isna(table["same_subset_as"].iloc[0])
+    assert [p.name for p in tmp_path.iterdir()] == ["results.csv"]

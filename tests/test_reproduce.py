@@ -26,6 +26,7 @@ from conftest import image_dataset  # noqa: E402
 # The benchmark's methods, as hf-drop prune flags (from_probe arguments -> CLI options).
 FLAGS = {"within": "--within", "keep": "--keep", "quota": "--quota"}
 FLAGS["strategy_score"] = "--strategy-score"
+FLAGS["mode"] = "--mode"
 
 
 def _flags(method: dict) -> list[str]:

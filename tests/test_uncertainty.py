@@ -387,6 +387,6 @@ def test_class_errors_from_predictions_feed_drop_filter_with_their_support():
     drop = DRoPFilter(0.5, class_errors=measured).fit(train)
     assert drop.class_support_.tolist() == [20, 20, 20, 20]
     assert drop.class_errors_.tolist() == pytest.approx([0.1, 0.0, 0.5, 0.05])
-    assert drop.method == "Random+DRoP(paper, floor 0.5, shrunk)"
+    assert drop.method == "Random+DRoP(saturating, floor 0.5, shrunk)"
     same = DRoPFilter(0.5, class_errors=[0.1, 0.0, 0.5, 0.05], class_support=[20] * 4).fit(train)
     assert np.array_equal(drop.indices_, same.indices_)

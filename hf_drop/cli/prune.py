@@ -56,9 +56,9 @@ class PruneArguments:
     mode: Literal["paper", "count", "saturating"] | None = field(
         default=None,
         metadata={
-            "help": "--quota drop: kept fraction (paper, default) or kept count (count) "
-            "proportional to error, or count until a class is kept whole, then equal shares "
-            "(saturating)"
+            "help": "--quota drop: kept count proportional to error until a class is kept "
+            "whole, then equal shares (saturating, default), or kept fraction (paper) or kept "
+            "count (count) proportional to error"
         },
     )
     floor: float | None = field(

@@ -337,22 +337,39 @@ class _DRoPCounts(QuotaRule):
     def shrinks_errors(self) -> bool:
         return bool((self.drop_settings or {}).get("shrink"))
 
+    @property
+    def effect(self) -> str:
+        """What the class errors do to the counts, in words (for cards)."""
+        mode = (self.drop_settings or {})["mode"]
+        grows = "grows with the class's error on held-out data"
+        if mode == "paper":
+            return f"the fraction of a class that is kept {grows}"
+        if mode == "count":
+            return f"the number of rows a class keeps {grows}"
+        return (
+            f"the number of rows a class keeps {grows} until one class is kept whole, and the "
+            "rest of the budget is shared equally among the classes with room"
+        )
+
 
 @register_quota_rule
 @dataclass(frozen=True)
 class DRoP(_DRoPCounts):
-    """Robust DRoP (the default): Algorithm 1 with a ``floor`` (the share of each class's
-    proportional or uniform share it always keeps), errors tempered by ``strength`` and shrunk by
-    their validation support (``shrink``); ``mode`` "paper" (kept fraction proportional to error),
-    "count" (kept count proportional to error, as the authors' released code) or "saturating"
-    (count until the first class is kept whole, then equal shares; its floor is a share of the
-    uniform share). :func:`hf_drop.core.quotas.drop_quotas` has the details."""
+    """Robust DRoP (the default): errors shrunk by their validation support (``shrink``) and
+    tempered by ``strength``, a ``floor`` (the share of each class's share it always keeps), and
+    ``mode``: "saturating" (the default: kept count proportional to error until the first class
+    is kept whole, then equal shares; its floor is a share of the uniform share), "paper" (kept
+    fraction proportional to error, Algorithm 1, the default before issue 19) or "count" (kept
+    count proportional to error, as the authors' released code; the floors of these two are a
+    share of the larger of the proportional and uniform shares).
+    :func:`hf_drop.core.quotas.drop_quotas` has the details."""
 
     name: ClassVar[str] = "drop"
     help: ClassVar[str] = (
-        "robust DRoP (default): Algorithm 1 with a floor and errors shrunk by their support"
+        "robust DRoP (default): errors shrunk by their support, counts that follow them until a "
+        "class is kept whole and equal shares after, and a floor per class"
     )
-    mode: Literal["paper", "count", "saturating"] = "paper"
+    mode: Literal["paper", "count", "saturating"] = "saturating"
     strength: float = 1.0
     floor: float = 0.5
     shrink: bool = True

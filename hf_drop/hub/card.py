@@ -4,6 +4,7 @@ and the picture of the kept fraction per class."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 from pathlib import Path
@@ -199,12 +200,16 @@ def _body(drop: dict[str, Any], provenance: dict[str, Any], plotted: bool) -> st
         else "the kept rows themselves, images included"
     )
     quota = quota_rule(settings["quota"]["name"])
+    # The rule with the settings in force (the mode decides what the errors do to the counts).
+    quota = dataclasses.replace(
+        quota, **{k: v for k, v in settings["quota"].items() if k != "name"}
+    )
+    effect = getattr(quota, "effect", None)
     rule = (
         "DRoP (Vysogorets, Ahuja & Kempe, *Distributionally Robust Data Pruning*, ICLR 2025), "
-        f"as `quota={quota.name!r}` ({quota.help}): the fraction of a class that is kept grows "
-        "with a probe model's validation error on that class, so that the model trained on the "
+        f"as `quota={quota.name!r}` ({quota.help}): {effect}, so that the model trained on the "
         "subset does better on its worst class"
-        if quota.needs_errors
+        if quota.needs_errors and effect
         else f"the `{quota.name}` class-count rule ({quota.help})"
     )
     within = settings["within"]

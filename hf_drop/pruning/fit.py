@@ -183,7 +183,7 @@ def make_record(
         method=method_name(spec),
         params=dict(params),
         # Every setting, so that a later change of a rule's defaults cannot change what the
-        # record means (the default DRoP mode did change, in 0.x: see record_rules).
+        # record means (the default DRoP mode did change, paper to saturating: see record_rules).
         rules={
             "quota": spec.quota.spec(full=True),
             "keep": None if spec.keep is None else spec.keep.spec(full=True),
