@@ -294,6 +294,22 @@ def test_the_progress_bar_switches_meet_in_one_place(monkeypatch):
 # --- Ctrl-C ------------------------------------------------------------------------------------
 
 
+def test_after_ctrl_c_a_failing_finalizer_prints_nothing_after_the_one_line():
+    """Ctrl-C can cut an object's __init__ short (a tqdm bar without its `pos`); its __del__
+    then fails as the process exits. The hf-drop process ends on its one line all the same."""
+    code = (
+        "from hf_drop.cli import _interrupted\n"
+        "class Bar:\n"
+        "    def __del__(self):\n"
+        "        raise AttributeError(\"'Bar' object has no attribute 'pos'\")\n"
+        "bar = Bar()\n"
+        "_interrupted('probe', program=True)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 130
+    assert done.stderr == "interrupted; rerun the same command to resume\n", done.stderr
+
+
 @pytest.mark.slow
 def test_ctrl_c_ends_in_one_line_and_the_rerun_resumes(tmp_path, capsys, monkeypatch):
     # Many short epochs: the signal lands long before the run could end by itself.

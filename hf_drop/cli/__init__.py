@@ -94,13 +94,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                 warnings.warn(notice, FutureWarning, stacklevel=1)
             command.run()
     except KeyboardInterrupt:
-        _interrupted(name)
+        _interrupted(name, program)
     except CommandError as error:  # done in part, and kept: its own exit status
         sys.stderr.write(f"hf-drop {name}: error: {error}\n")
         sys.exit(error.status)
     except Exception as error:
         if interrupt.seen:  # e.g. a collective whose peer was stopped: the same way out
-            _interrupted(name)
+            _interrupted(name, program)
         if isinstance(error, ValueError | FileNotFoundError | TypeError):
             _exit(name, error)
         if isinstance(error, ModuleNotFoundError):
@@ -266,10 +266,15 @@ class _Interrupt:
             os._exit(130)
 
 
-def _interrupted(command: str) -> None:
+def _interrupted(command: str, program: bool = False) -> None:
     """One line from the main process, exit status 130 (128 + SIGINT) from each."""
     from ..io.logs import is_main_process
 
+    if program:
+        # The interrupt can cut an object's __init__ short (a tqdm bar without its `pos`); its
+        # __del__ then fails as the process exits and Python prints "Exception ignored ...
+        # Traceback" after our one line. The process is ending: such errors are noise.
+        sys.unraisablehook = lambda unraisable: None
     if is_main_process():
         # Only a probe keeps its progress (a checkpoint per epoch) and picks it up again.
         again = "; rerun the same command to resume" if command == "probe" else ""
