@@ -427,6 +427,15 @@ def test_the_probes_sample_keeps_the_class_proportions_and_every_class(seed):
     assert np.array_equal(rows, _sample(labels, config))  # by its seed
 
 
+def test_the_probes_sample_size_is_the_budget_rounded_half_up():
+    from hf_drop.probe.run import _sample
+
+    # 2.5 rows round half up to 3, one of each class (Python's round() would make it 2, fewer
+    # than the classes, and refuse).
+    rows = _sample(np.array([0, 0, 1, 1, 2]), ProbeConfig(model="x", data_fraction=0.5))
+    assert sorted(np.array([0, 0, 1, 1, 2])[rows].tolist()) == [0, 1, 2]
+
+
 def test_data_fraction_is_checked():
     for bad in (0, 1.5, -0.1, float("nan"), True, "0.5"):
         with pytest.raises(ValueError, match=r"data_fraction must be a number in \(0, 1\]"):

@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
+from ..core.quotas import budget
 from ..data.columns import Labels, read_groups
 from ..data.splits import stratified_rows
 from ..io.logs import get_logger, progress_bars_enabled
@@ -405,7 +406,7 @@ def _sample(class_ids: NDArray[np.int64], config: ProbeConfig) -> NDArray[np.int
     if config.data_fraction == 1:
         return None
     sizes = np.bincount(class_ids)
-    if round(config.data_fraction * len(class_ids)) < np.count_nonzero(sizes):
+    if budget(len(class_ids), config.data_fraction) < np.count_nonzero(sizes):  # the sample's size
         raise ValueError(
             f"data_fraction={config.data_fraction:g} of {len(class_ids)} training rows is fewer "
             f"rows than the {np.count_nonzero(sizes)} classes: raise data_fraction"
