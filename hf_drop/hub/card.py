@@ -207,8 +207,8 @@ def _body(drop: dict[str, Any], provenance: dict[str, Any], plotted: bool) -> st
     effect = getattr(quota, "effect", None)
     rule = (
         "DRoP (Vysogorets, Ahuja & Kempe, *Distributionally Robust Data Pruning*, ICLR 2025), "
-        f"as `quota={quota.name!r}` ({quota.help}): {effect}, so that the model trained on the "
-        "subset does better on its worst class"
+        f"as `{quota.spec(full=True)}`: {effect}, so that the model trained on the subset does "
+        "better on its worst class"
         if quota.needs_errors and effect
         else f"the `{quota.name}` class-count rule ({quota.help})"
     )
