@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from ..core.quotas import QuotaMode
 from .base import BaseCommand, OptionError, local_paths, one_or_many
 
 __all__ = ["Prune", "PruneArguments", "probe_training_data"]
@@ -53,7 +54,7 @@ class PruneArguments:
     strategy_score: str | None = field(
         default=None, metadata={"help": "score whose global selection sets the class counts"}
     )
-    mode: Literal["paper", "count", "saturating"] | None = field(
+    mode: QuotaMode | None = field(
         default=None,
         metadata={
             "help": "--quota drop: kept count proportional to error until a class is kept "

@@ -369,7 +369,7 @@ class DRoP(_DRoPCounts):
         "robust DRoP (default): errors shrunk by their support, counts that follow them until a "
         "class is kept whole and equal shares after, and a floor per class"
     )
-    mode: Literal["paper", "count", "saturating"] = "saturating"
+    mode: Q.QuotaMode = "saturating"
     strength: float = 1.0
     floor: float = 0.5
     shrink: bool = True

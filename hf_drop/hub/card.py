@@ -4,7 +4,6 @@ and the picture of the kept fraction per class."""
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import json
 from pathlib import Path
@@ -14,7 +13,6 @@ import datasets
 import numpy as np
 import pandas as pd
 
-from ..core.rules import quota_rule
 from ..io.logs import get_logger
 from ..pruning.record import FIELDS as _PROVENANCE_FIELDS
 from ..pruning.record import record_rules
@@ -199,11 +197,7 @@ def _body(drop: dict[str, Any], provenance: dict[str, Any], plotted: bool) -> st
         if drop["export"] == "indices"
         else "the kept rows themselves, images included"
     )
-    quota = quota_rule(settings["quota"]["name"])
-    # The rule with the settings in force (the mode decides what the errors do to the counts).
-    quota = dataclasses.replace(
-        quota, **{k: v for k, v in settings["quota"].items() if k != "name"}
-    )
+    quota, _ = record_rules(provenance)  # with its settings in force: the mode says the effect
     effect = getattr(quota, "effect", None)
     rule = (
         "DRoP (Vysogorets, Ahuja & Kempe, *Distributionally Robust Data Pruning*, ICLR 2025), "

@@ -37,6 +37,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from ..core import rules as R
+from ..core.quotas import QuotaMode
 from . import params as P
 from .fit import fit_dataset
 from .persist import load_filter, save_filter
@@ -136,7 +137,7 @@ class DRoPFilter:
         within: str | ArrayLike = "random",
         keep: Keep | R.KeepRule | None = None,
         quota: QuotaRule | R.QuotaRule = "drop",
-        mode: Literal["paper", "count", "saturating"] | None = None,
+        mode: QuotaMode | None = None,
         strength: float | None = None,
         floor: float | None = None,
         shrink: bool | None = None,

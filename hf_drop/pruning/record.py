@@ -198,7 +198,7 @@ def flags_of(record: PruningRecord) -> list[list[str]]:
     pooled = float(np.nansum(errors * support) / support.sum()) if support.sum() > 0 else np.nan
     # Starved: under half of what both proportional and class-balanced sampling would keep (a
     # large class at half its uniform share B / K is not starved: Uniform on long tails).
-    uniform = np.floor(record.density * sizes.sum() + 0.5) / max(int(np.count_nonzero(sizes)), 1)
+    uniform = Q.budget(int(sizes.sum()), record.density) / max(int(np.count_nonzero(sizes)), 1)
     share = np.minimum(record.density * sizes, uniform)
     flags = []
     for k in range(len(sizes)):
