@@ -310,6 +310,23 @@ def test_after_ctrl_c_a_failing_finalizer_prints_nothing_after_the_one_line():
     assert done.stderr == "interrupted; rerun the same command to resume\n", done.stderr
 
 
+def test_after_ctrl_c_the_one_line_starts_its_own_line_below_a_progress_bar():
+    """Ctrl-C while a bar is on screen: the bar is closed first, so the line does not run on
+    after the bar's text (as it did once in CI)."""
+    code = (
+        "import sys\n"
+        "from tqdm import tqdm\n"
+        "from hf_drop.cli import _interrupted\n"
+        "bar = tqdm(total=6, desc='init 1/1 epoch 2/40', leave=False, mininterval=0)\n"
+        "bar.update(1)\n"
+        "_interrupted('probe', program=True)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 130
+    assert "epoch 2/40" in done.stderr, "the bar was on screen"
+    assert done.stderr.splitlines()[-1] == "interrupted; rerun the same command to resume"
+
+
 @pytest.mark.slow
 def test_ctrl_c_ends_in_one_line_and_the_rerun_resumes(tmp_path, capsys, monkeypatch):
     # Many short epochs: the signal lands long before the run could end by itself.

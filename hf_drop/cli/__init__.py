@@ -266,14 +266,28 @@ class _Interrupt:
             os._exit(130)
 
 
+def _close_progress_bars() -> None:
+    """Close every tqdm bar still open (a bar left to the garbage collector stays on its line)."""
+    from tqdm import tqdm
+
+    for bar in list(getattr(tqdm, "_instances", ())):
+        try:
+            bar.close()
+        except AttributeError:  # one an interrupt cut short in its __init__ (see _interrupted)
+            pass
+
+
 def _interrupted(command: str, program: bool = False) -> None:
     """One line from the main process, exit status 130 (128 + SIGINT) from each."""
     from ..io.logs import is_main_process
 
     if program:
-        # The interrupt can cut an object's __init__ short (a tqdm bar without its `pos`); its
-        # __del__ then fails as the process exits and Python prints "Exception ignored ...
-        # Traceback" after our one line. The process is ending: such errors are noise.
+        # The interrupt can land while a progress bar is on screen, or cut a bar's __init__
+        # short (no `pos` yet). Close the open bars, so that the one line starts a line of its
+        # own; one cut short cannot close (it has shown nothing yet), and its __del__ fails as
+        # the process exits, where Python would print "Exception ignored ... Traceback" after
+        # the line. The process is ending: such errors are noise.
+        _close_progress_bars()
         sys.unraisablehook = lambda unraisable: None
     if is_main_process():
         # Only a probe keeps its progress (a checkpoint per epoch) and picks it up again.
